@@ -1,0 +1,3 @@
+//! staunch-lab: see what staunch does to an outage.
+
+fn main() {}

@@ -1,0 +1,211 @@
+//! The one clock every policy reads.
+//!
+//! Decision code never reads time itself: it takes `now` as an argument. The shells read it from
+//! a [`Clock`], which is either the monotonic system clock or a [`ManualClock`] that tests move by
+//! hand.
+//!
+//! With the `tokio` feature, the system clock is `tokio::time::Instant::now()`, so
+//! `#[tokio::test(start_paused = true)]` controls every timer and every reading in the library.
+//! Outside a runtime it is the ordinary monotonic clock. There is no wall-clock (`SystemTime`)
+//! reading anywhere in staunch.
+
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::CancellationToken;
+use crate::loom::{Arc, AtomicU64, Ordering};
+
+/// A monotonic clock: the system's, or a [`ManualClock`].
+///
+/// Cheap to clone (at most an `Arc`). The default is [`Clock::system`].
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use staunch::{Clock, ManualClock};
+///
+/// let manual = ManualClock::new();
+/// let clock = Clock::from(manual.clone());
+/// let t0 = clock.now();
+/// manual.advance(Duration::from_secs(3));
+/// assert_eq!(clock.now() - t0, Duration::from_secs(3));
+/// ```
+#[derive(Clone, Default)]
+pub struct Clock {
+    manual: Option<ManualClock>,
+}
+
+impl Clock {
+    /// The monotonic system clock (tokio's, when the `tokio` feature is on, so paused test time
+    /// applies).
+    pub const fn system() -> Self {
+        Self { manual: None }
+    }
+
+    /// The current instant.
+    #[inline]
+    pub fn now(&self) -> Instant {
+        match &self.manual {
+            None => system_now(),
+            Some(manual) => manual.now(),
+        }
+    }
+
+    /// Whether this is a manual clock.
+    pub fn is_manual(&self) -> bool {
+        self.manual.is_some()
+    }
+
+    /// Blocks the calling thread for `delay`, waking early if `cancel` fires. Returns `false` if
+    /// it was cancelled.
+    ///
+    /// A manual clock does not block: it advances itself by `delay` at once (as tokio's paused
+    /// time auto-advances), unless the token has already fired.
+    pub(crate) fn sleep_blocking(&self, delay: Duration, cancel: Option<&CancellationToken>) -> bool {
+        match (&self.manual, cancel) {
+            (Some(_), Some(token)) if token.is_cancelled() => false,
+            (Some(manual), _) => {
+                manual.advance(delay);
+                true
+            }
+            (None, Some(token)) => !token.wait_timeout(delay),
+            (None, None) => {
+                std::thread::sleep(delay);
+                true
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Clock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.manual {
+            None => f.write_str("Clock::System"),
+            Some(manual) => f.debug_tuple("Clock::Manual").field(manual).finish(),
+        }
+    }
+}
+
+impl From<ManualClock> for Clock {
+    fn from(manual: ManualClock) -> Self {
+        Self { manual: Some(manual) }
+    }
+}
+
+#[inline]
+fn system_now() -> Instant {
+    #[cfg(feature = "tokio")]
+    {
+        tokio::time::Instant::now().into_std()
+    }
+    #[cfg(not(feature = "tokio"))]
+    {
+        Instant::now()
+    }
+}
+
+/// A clock that only moves when told to, for tests of blocking code and the pure cores.
+///
+/// Clones share one time line. It starts at the system instant of its creation and never goes
+/// backwards. A blocking sleep on a manual clock returns at once after advancing it by the sleep's
+/// length, so blocking tests run in virtual time.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use staunch::ManualClock;
+///
+/// let clock = ManualClock::new();
+/// let start = clock.now();
+/// clock.advance(Duration::from_millis(250));
+/// assert_eq!(clock.elapsed_since(start), Duration::from_millis(250));
+/// ```
+#[derive(Clone)]
+pub struct ManualClock {
+    inner: Arc<ManualInner>,
+}
+
+struct ManualInner {
+    origin: Instant,
+    offset_nanos: AtomicU64,
+}
+
+impl ManualClock {
+    /// A manual clock reading the current system instant.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(ManualInner {
+                origin: system_now(),
+                offset_nanos: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The current instant of this clock.
+    pub fn now(&self) -> Instant {
+        let offset = Duration::from_nanos(self.inner.offset_nanos.load(Ordering::Acquire));
+        self.inner.origin + offset
+    }
+
+    /// Moves the clock forward by `by` (saturating after about 584 years).
+    pub fn advance(&self, by: Duration) {
+        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self
+            .inner
+            .offset_nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                Some(old.saturating_add(nanos))
+            });
+    }
+
+    /// Time from `earlier` to this clock's now (zero if `earlier` is later).
+    pub fn elapsed_since(&self, earlier: Instant) -> Duration {
+        self.now().saturating_duration_since(earlier)
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for ManualClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let offset = Duration::from_nanos(self.inner.offset_nanos.load(Ordering::Acquire));
+        f.debug_struct("ManualClock").field("advanced", &offset).finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manual_clock_moves_only_when_advanced_and_clones_share_time() {
+        let manual = ManualClock::new();
+        let clock = Clock::from(manual.clone());
+        let t0 = clock.now();
+        assert_eq!(clock.now(), t0);
+        manual.clone().advance(Duration::from_millis(5));
+        assert_eq!(clock.now() - t0, Duration::from_millis(5));
+        manual.advance(Duration::MAX);
+        assert!(clock.now() > t0);
+    }
+
+    #[test]
+    fn blocking_sleep_on_manual_clock_advances_virtual_time() {
+        let manual = ManualClock::new();
+        let clock = Clock::from(manual.clone());
+        let t0 = clock.now();
+        assert!(clock.sleep_blocking(Duration::from_secs(3600), None));
+        assert_eq!(clock.now() - t0, Duration::from_secs(3600));
+
+        let token = CancellationToken::new();
+        token.cancel();
+        assert!(!clock.sleep_blocking(Duration::from_secs(1), Some(&token)));
+        assert_eq!(clock.now() - t0, Duration::from_secs(3600), "a cancelled sleep does not advance");
+    }
+}

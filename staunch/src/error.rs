@@ -1,0 +1,222 @@
+//! Errors shared by every policy.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// An invalid configuration, found when a policy is built, never at call time.
+///
+/// The message names the setting and says what to change.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use staunch::backoff::Backoff;
+///
+/// let err = Backoff::exponential(Duration::from_millis(10))
+///     .with_multiplier(0.5)
+///     .validate()
+///     .unwrap_err();
+/// assert_eq!(err.field(), "multiplier");
+/// assert!(err.to_string().contains("at least 1"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    field: &'static str,
+    message: Cow<'static, str>,
+}
+
+impl ConfigError {
+    pub(crate) fn new(field: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// The name of the offending setting, as its `with_*` setter spells it.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// What is wrong and what to change.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid `{}`: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Why a call ended in an error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The last failure was not retriable (classified permanent or ignored).
+    Permanent,
+    /// Every allowed attempt ran and failed.
+    Exhausted,
+    /// The deadline has passed, or the next delay would end after it.
+    Deadline,
+    /// The retry budget refused another retry.
+    Budget,
+    /// The caller cancelled the call.
+    Cancelled,
+    /// The server's Retry-After hint asked for a longer wait than `max_retry_after` allows.
+    RetryAfterTooLong,
+}
+
+impl StopReason {
+    /// A short lowercase name, as used in telemetry labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Permanent => "permanent",
+            Self::Exhausted => "exhausted",
+            Self::Deadline => "deadline",
+            Self::Budget => "budget",
+            Self::Cancelled => "cancelled",
+            Self::RetryAfterTooLong => "retry_after_too_long",
+        }
+    }
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Permanent => "the failure is not retriable",
+            Self::Exhausted => "attempts exhausted",
+            Self::Deadline => "no time left before the deadline",
+            Self::Budget => "the retry budget is spent",
+            Self::Cancelled => "cancelled",
+            Self::RetryAfterTooLong => "the server's Retry-After exceeds max_retry_after",
+        })
+    }
+}
+
+/// The error of a call that did not succeed: why it stopped, how many attempts ran, for how long,
+/// and the last underlying error.
+///
+/// The last error is the [`source`](std::error::Error::source) and comes back out with
+/// [`into_inner`](Self::into_inner). A call can end with no underlying error at all: cancelled or
+/// out of time before its first attempt.
+///
+/// # Examples
+///
+/// ```
+/// use staunch::{Retry, RetryConfig, StopReason};
+///
+/// let retry = Retry::new(RetryConfig::new().with_max_attempts(2))?;
+/// let err = retry.call_blocking(|| Err::<(), _>("refused")).unwrap_err();
+/// assert_eq!(err.reason(), StopReason::Exhausted);
+/// assert_eq!(err.attempts(), 2);
+/// assert_eq!(err.into_inner(), Some("refused"));
+/// # Ok::<(), staunch::ConfigError>(())
+/// ```
+#[derive(Debug)]
+pub struct Error<E> {
+    reason: StopReason,
+    attempts: u32,
+    elapsed: std::time::Duration,
+    inner: Option<E>,
+}
+
+impl<E> Error<E> {
+    pub(crate) fn new(
+        reason: StopReason,
+        attempts: u32,
+        elapsed: std::time::Duration,
+        inner: Option<E>,
+    ) -> Self {
+        Self {
+            reason,
+            attempts,
+            elapsed,
+            inner,
+        }
+    }
+
+    /// Why the call stopped.
+    pub fn reason(&self) -> StopReason {
+        self.reason
+    }
+
+    /// How many attempts ran (0 if the call stopped before the first).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// Time from the end of the first attempt to the stop: the waits and every later attempt.
+    /// The first attempt is not timed, so that a call that succeeds never reads the clock.
+    pub fn elapsed(&self) -> std::time::Duration {
+        self.elapsed
+    }
+
+    /// The last underlying error, if an attempt ran.
+    pub fn inner(&self) -> Option<&E> {
+        self.inner.as_ref()
+    }
+
+    /// Takes the last underlying error out.
+    pub fn into_inner(self) -> Option<E> {
+        self.inner
+    }
+
+    /// Whether the call stopped because the failure was not retriable.
+    pub fn is_permanent(&self) -> bool {
+        self.reason == StopReason::Permanent
+    }
+
+    /// Whether every allowed attempt ran.
+    pub fn is_exhausted(&self) -> bool {
+        self.reason == StopReason::Exhausted
+    }
+
+    /// Whether the deadline stopped the call.
+    pub fn is_deadline(&self) -> bool {
+        self.reason == StopReason::Deadline
+    }
+
+    /// Whether the retry budget stopped the call.
+    pub fn is_budget(&self) -> bool {
+        self.reason == StopReason::Budget
+    }
+
+    /// Whether the caller cancelled the call.
+    pub fn is_cancelled(&self) -> bool {
+        self.reason == StopReason::Cancelled
+    }
+
+    /// Maps the underlying error, keeping the rest.
+    pub fn map_inner<F>(self, f: impl FnOnce(E) -> F) -> Error<F> {
+        Error {
+            reason: self.reason,
+            attempts: self.attempts,
+            elapsed: self.elapsed,
+            inner: self.inner.map(f),
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} after {} attempt", self.reason, self.attempts)?;
+        if self.attempts != 1 {
+            f.write_str("s")?;
+        }
+        if let Some(inner) = &self.inner {
+            write!(f, "; last error: {inner}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.inner.as_ref().map(|e| e as _)
+    }
+}

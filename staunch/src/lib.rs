@@ -1,0 +1,16 @@
+//! staunch stops failures from spreading between services.
+//!
+//! (The crate manual is being written; see the module docs.)
+
+pub mod backoff;
+mod cancel;
+pub mod classify;
+mod clock;
+pub mod deadline;
+mod error;
+pub(crate) mod loom;
+
+pub use cancel::CancellationToken;
+pub use clock::{Clock, ManualClock};
+pub use deadline::Deadline;
+pub use error::{ConfigError, Error, StopReason};
