@@ -206,7 +206,9 @@ impl Backoff {
             if !(0.0..=1.0).contains(&f) {
                 return Err(ConfigError::new(
                     "jitter",
-                    format!("Jitter::Proportional({f}) is not allowed; the factor must be in [0, 1] (0.2 spreads delays by ±20%)"),
+                    format!(
+                        "Jitter::Proportional({f}) is not allowed; the factor must be in [0, 1] (0.2 spreads delays by ±20%)"
+                    ),
                 ));
             }
         }
@@ -244,9 +246,9 @@ impl Backoff {
         let steps = n.saturating_sub(1);
         let base = match self.growth {
             Growth::Constant => self.initial,
-            Growth::Linear { increment } => self
-                .initial
-                .saturating_add(increment.saturating_mul(steps)),
+            Growth::Linear { increment } => {
+                self.initial.saturating_add(increment.saturating_mul(steps))
+            }
             Growth::Exponential { multiplier } => {
                 scale(self.initial, multiplier.powf(f64::from(steps)))
             }
@@ -355,13 +357,20 @@ mod tests {
     const MS: Duration = Duration::from_millis(1);
 
     fn exact(b: Backoff, n: usize) -> Vec<Duration> {
-        b.with_jitter(Jitter::None).delays().unwrap().take(n).collect()
+        b.with_jitter(Jitter::None)
+            .delays()
+            .unwrap()
+            .take(n)
+            .collect()
     }
 
     #[test]
     fn growth_formulas() {
         assert_eq!(
-            exact(Backoff::exponential(100 * MS).with_max_delay(Duration::from_secs(1)), 6),
+            exact(
+                Backoff::exponential(100 * MS).with_max_delay(Duration::from_secs(1)),
+                6
+            ),
             [100, 200, 400, 800, 1000, 1000].map(Duration::from_millis)
         );
         assert_eq!(
@@ -369,7 +378,12 @@ mod tests {
             [10, 30, 90, 270].map(Duration::from_millis)
         );
         assert_eq!(
-            exact(Backoff::linear(100 * MS).with_increment(50 * MS).with_max_delay(250 * MS), 5),
+            exact(
+                Backoff::linear(100 * MS)
+                    .with_increment(50 * MS)
+                    .with_max_delay(250 * MS),
+                5
+            ),
             [100, 150, 200, 250, 250].map(Duration::from_millis)
         );
         assert_eq!(exact(Backoff::constant(7 * MS), 3), [7 * MS; 3]);
@@ -387,13 +401,31 @@ mod tests {
     fn invalid_configs_name_the_field() {
         let cases = [
             (Backoff::exponential(MS).with_multiplier(0.99), "multiplier"),
-            (Backoff::exponential(MS).with_multiplier(f64::NAN), "multiplier"),
-            (Backoff::exponential(MS).with_multiplier(f64::INFINITY), "multiplier"),
-            (Backoff::constant(MS).with_jitter(Jitter::Proportional(1.5)), "jitter"),
-            (Backoff::constant(MS).with_jitter(Jitter::Proportional(-0.1)), "jitter"),
-            (Backoff::constant(MS).with_jitter(Jitter::Proportional(f64::NAN)), "jitter"),
+            (
+                Backoff::exponential(MS).with_multiplier(f64::NAN),
+                "multiplier",
+            ),
+            (
+                Backoff::exponential(MS).with_multiplier(f64::INFINITY),
+                "multiplier",
+            ),
+            (
+                Backoff::constant(MS).with_jitter(Jitter::Proportional(1.5)),
+                "jitter",
+            ),
+            (
+                Backoff::constant(MS).with_jitter(Jitter::Proportional(-0.1)),
+                "jitter",
+            ),
+            (
+                Backoff::constant(MS).with_jitter(Jitter::Proportional(f64::NAN)),
+                "jitter",
+            ),
             (Backoff::constant(10 * MS).with_max_delay(MS), "max_delay"),
-            (Backoff::constant(Duration::ZERO).with_jitter(Jitter::Decorrelated), "jitter"),
+            (
+                Backoff::constant(Duration::ZERO).with_jitter(Jitter::Decorrelated),
+                "jitter",
+            ),
         ];
         for (backoff, field) in cases {
             let err = backoff.delays().unwrap_err();
@@ -403,7 +435,12 @@ mod tests {
 
     #[test]
     fn seeded_sequences_repeat() {
-        for jitter in [Jitter::Full, Jitter::Equal, Jitter::Proportional(0.3), Jitter::Decorrelated] {
+        for jitter in [
+            Jitter::Full,
+            Jitter::Equal,
+            Jitter::Proportional(0.3),
+            Jitter::Decorrelated,
+        ] {
             let b = Backoff::exponential(MS).with_jitter(jitter).with_seed(42);
             let a: Vec<_> = b.delays().unwrap().take(30).collect();
             let c: Vec<_> = b.delays().unwrap().take(30).collect();
@@ -423,8 +460,16 @@ mod tests {
     #[test]
     fn tiny_delays_do_not_panic() {
         let tiny = Duration::from_nanos(1);
-        for jitter in [Jitter::None, Jitter::Full, Jitter::Equal, Jitter::Proportional(1.0), Jitter::Decorrelated] {
-            let b = Backoff::exponential(tiny).with_max_delay(tiny).with_jitter(jitter);
+        for jitter in [
+            Jitter::None,
+            Jitter::Full,
+            Jitter::Equal,
+            Jitter::Proportional(1.0),
+            Jitter::Decorrelated,
+        ] {
+            let b = Backoff::exponential(tiny)
+                .with_max_delay(tiny)
+                .with_jitter(jitter);
             for d in b.delays().unwrap().take(10) {
                 assert!(d <= tiny);
             }
@@ -451,7 +496,15 @@ mod tests {
     }
 
     fn any_backoff() -> impl Strategy<Value = Backoff> {
-        (any_duration(), any_duration(), 0u8..3, 1.0f64..1000.0, any_duration(), any_jitter(), any::<u64>())
+        (
+            any_duration(),
+            any_duration(),
+            0u8..3,
+            1.0f64..1000.0,
+            any_duration(),
+            any_jitter(),
+            any::<u64>(),
+        )
             .prop_map(|(a, b, kind, multiplier, increment, jitter, seed)| {
                 let (initial, max) = if a <= b { (a, b) } else { (b, a) };
                 let initial = initial.max(Duration::from_nanos(1));
@@ -460,7 +513,10 @@ mod tests {
                     1 => Backoff::linear(initial).with_increment(increment),
                     _ => Backoff::constant(initial),
                 };
-                backoff.with_max_delay(max.max(initial)).with_jitter(jitter).with_seed(seed)
+                backoff
+                    .with_max_delay(max.max(initial))
+                    .with_jitter(jitter)
+                    .with_seed(seed)
             })
     }
 

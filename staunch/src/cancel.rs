@@ -118,7 +118,10 @@ mod tests {
             std::thread::spawn(move || token.wait_timeout(Duration::from_secs(3600)))
         };
         token.cancel();
-        assert!(waiter.join().expect("waiter thread"), "the waiter saw the cancellation");
+        assert!(
+            waiter.join().expect("waiter thread"),
+            "the waiter saw the cancellation"
+        );
     }
 
     #[test]

@@ -57,7 +57,10 @@ impl Class {
     /// Whether this outcome is a failure (counts against a breaker).
     #[inline]
     pub const fn is_failure(self) -> bool {
-        matches!(self, Self::Permanent | Self::Transient | Self::RetryAfter(_))
+        matches!(
+            self,
+            Self::Permanent | Self::Transient | Self::RetryAfter(_)
+        )
     }
 
     /// Whether retrying may help.
@@ -194,8 +197,14 @@ mod tests {
         assert_eq!(by_closure.classify(&Err(1)), Class::Ignored);
 
         let even_is_transient = RetryIf::new(|e: &u8| e % 2 == 0);
-        assert_eq!(even_is_transient.classify(&Err::<(), _>(2)), Class::Transient);
-        assert_eq!(even_is_transient.classify(&Err::<(), _>(3)), Class::Permanent);
+        assert_eq!(
+            even_is_transient.classify(&Err::<(), _>(2)),
+            Class::Transient
+        );
+        assert_eq!(
+            even_is_transient.classify(&Err::<(), _>(3)),
+            Class::Permanent
+        );
         assert_eq!(even_is_transient.classify(&Ok::<_, u8>(())), Class::Success);
     }
 }

@@ -62,7 +62,11 @@ impl Clock {
     ///
     /// A manual clock does not block: it advances itself by `delay` at once (as tokio's paused
     /// time auto-advances), unless the token has already fired.
-    pub(crate) fn sleep_blocking(&self, delay: Duration, cancel: Option<&CancellationToken>) -> bool {
+    pub(crate) fn sleep_blocking(
+        &self,
+        delay: Duration,
+        cancel: Option<&CancellationToken>,
+    ) -> bool {
         match (&self.manual, cancel) {
             (Some(_), Some(token)) if token.is_cancelled() => false,
             (Some(manual), _) => {
@@ -89,7 +93,9 @@ impl fmt::Debug for Clock {
 
 impl From<ManualClock> for Clock {
     fn from(manual: ManualClock) -> Self {
-        Self { manual: Some(manual) }
+        Self {
+            manual: Some(manual),
+        }
     }
 }
 
@@ -175,7 +181,9 @@ impl Default for ManualClock {
 impl fmt::Debug for ManualClock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let offset = Duration::from_nanos(self.inner.offset_nanos.load(Ordering::Acquire));
-        f.debug_struct("ManualClock").field("advanced", &offset).finish()
+        f.debug_struct("ManualClock")
+            .field("advanced", &offset)
+            .finish()
     }
 }
 
@@ -206,6 +214,10 @@ mod tests {
         let token = CancellationToken::new();
         token.cancel();
         assert!(!clock.sleep_blocking(Duration::from_secs(1), Some(&token)));
-        assert_eq!(clock.now() - t0, Duration::from_secs(3600), "a cancelled sleep does not advance");
+        assert_eq!(
+            clock.now() - t0,
+            Duration::from_secs(3600),
+            "a cancelled sleep does not advance"
+        );
     }
 }

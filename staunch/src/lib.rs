@@ -9,8 +9,11 @@ mod clock;
 pub mod deadline;
 mod error;
 pub(crate) mod loom;
+pub mod retry;
+mod telemetry;
 
 pub use cancel::CancellationToken;
 pub use clock::{Clock, ManualClock};
 pub use deadline::Deadline;
 pub use error::{ConfigError, Error, StopReason};
+pub use retry::{Retry, RetryConfig};

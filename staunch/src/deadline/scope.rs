@@ -180,8 +180,14 @@ mod tests {
         assert!(!far.is_expired_at(now));
         let d = Deadline::after_from(now, Duration::from_secs(3));
         assert_eq!(d.remaining_at(now), Duration::from_secs(3));
-        assert_eq!(d.remaining_at(now + Duration::from_secs(10)), Duration::ZERO);
-        assert!(d.is_expired_at(now + Duration::from_secs(3)), "no time left is expired");
+        assert_eq!(
+            d.remaining_at(now + Duration::from_secs(10)),
+            Duration::ZERO
+        );
+        assert!(
+            d.is_expired_at(now + Duration::from_secs(3)),
+            "no time left is expired"
+        );
     }
 
     #[test]

@@ -1,0 +1,60 @@
+//! Retry with backoff, jitter, deadlines and budgets.
+//!
+//! A [`Retry`] runs an operation until it succeeds or retrying stops, and says why it stopped.
+//! The rules it keeps (each is a test):
+//!
+//! - **Bounded.** [`RetryConfig::with_max_attempts`] counts the first call (gRPC's convention);
+//!   zero is a configuration error.
+//! - **Spread out.** Delays come from a [`Backoff`](crate::backoff::Backoff), jittered by
+//!   default, so that clients that failed together do not retry together.
+//! - **Only what can succeed.** A [`Classify`](crate::classify::Classify) decides: permanent
+//!   failures stop at once, transient ones are retried, and a Retry-After hint sets the least
+//!   wait (up to [`RetryConfig::with_max_retry_after`]).
+//! - **Deadline-aware.** With a [`Deadline`](crate::Deadline) in scope or passed in
+//!   [`CallOptions`], a call never sleeps past it and never starts an attempt with no time left;
+//!   it stops with [`StopReason::Deadline`](crate::StopReason::Deadline) and the last error.
+//! - **Cancellable.** Dropping the future ends the call at once; a
+//!   [`CancellationToken`](crate::CancellationToken) ends an async or a blocking call (a thread
+//!   asleep between attempts wakes at once), reported as
+//!   [`StopReason::Cancelled`](crate::StopReason::Cancelled).
+//! - **Budgeted.** A [`RetryBudget`] shared by every call to a dependency caps the share of
+//!   retries in its traffic.
+//!
+//! # Why budgets and not only max attempts?
+//!
+//! Attempts bound the work of one call; they do nothing for the dependency. When it is down,
+//! every call makes all its attempts, and a 3-attempt policy triples the load on a service that
+//! is already failing. A budget bounds retries across calls: with
+//! [`BudgetConfig::ratio`]`(0.1)`, an outage costs the dependency at most 10% more traffic (plus
+//! a small floor so that a quiet client can still retry).
+//!
+//! # Cost
+//!
+//! A call whose first attempt succeeds reads no clock (unless a deadline or a ratio budget needs
+//! the time), allocates nothing, and touches shared state only through a token-bucket budget's
+//! single atomic load. The tower service copies the request and clones the inner service per
+//! call, as `tower::retry` does.
+
+mod budget;
+mod config;
+#[cfg(feature = "tower")]
+mod error;
+#[cfg(feature = "tower")]
+pub mod future;
+#[cfg(feature = "tower")]
+mod layer;
+mod policy;
+mod run;
+#[cfg(feature = "tower")]
+mod service;
+mod state;
+
+pub use budget::{BudgetConfig, RetryBudget};
+pub use config::RetryConfig;
+#[cfg(feature = "tower")]
+pub use error::{BoxError, Stopped};
+#[cfg(feature = "tower")]
+pub use layer::{CloneRequest, MakeRetryRequest, RetryLayer};
+pub use policy::{CallOptions, Retry};
+#[cfg(feature = "tower")]
+pub use service::RetryService;

@@ -1,0 +1,563 @@
+//! Integration tests for `staunch::retry`: one test per rule of DESIGN.md §1 "Retry", in paused
+//! or manual time.
+
+mod support;
+
+use std::time::Duration;
+
+use staunch::backoff::{Backoff, Jitter};
+use staunch::classify::Class;
+use staunch::retry::{BudgetConfig, CallOptions, RetryBudget};
+use staunch::{CancellationToken, Deadline, ManualClock, Retry, RetryConfig, StopReason};
+use support::{Boom, Counter, fixed, ms};
+use tokio::time::Instant;
+
+#[test]
+fn zero_attempts_is_a_config_error_not_a_silent_success() {
+    let err = Retry::new(RetryConfig::new().with_max_attempts(0)).unwrap_err();
+    assert_eq!(err.field(), "max_attempts");
+    assert!(err.to_string().contains("counts the first call"), "{err}");
+    let err = Retry::new(
+        RetryConfig::new().with_backoff(Backoff::exponential(ms(1)).with_multiplier(0.5)),
+    )
+    .unwrap_err();
+    assert_eq!(err.field(), "multiplier");
+}
+
+#[tokio::test(start_paused = true)]
+async fn attempts_are_bounded_and_count_the_first_call() {
+    let calls = Counter::default();
+    let err = fixed(ms(10), 4)
+        .call(|| {
+            let n = calls.bump();
+            async move { Err::<(), _>(Boom(n)) }
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(calls.get(), 4);
+    assert_eq!(err.reason(), StopReason::Exhausted);
+    assert_eq!(err.attempts(), 4);
+    assert_eq!(err.inner(), Some(&Boom(4)), "the last error is kept");
+    assert_eq!(err.elapsed(), ms(30), "three waits after the first failure");
+
+    let once = Counter::default();
+    let err = fixed(ms(10), 1)
+        .call(|| {
+            once.bump();
+            async { Err::<(), _>(Boom(0)) }
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (once.get(), err.attempts(), err.reason()),
+        (1, 1, StopReason::Exhausted)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn waits_follow_the_seeded_backoff_exactly() {
+    let backoff = Backoff::exponential(ms(100))
+        .with_max_delay(ms(700))
+        .with_jitter(Jitter::Full)
+        .with_seed(7);
+    let retry = Retry::new(
+        RetryConfig::new()
+            .with_max_attempts(6)
+            .with_backoff(backoff),
+    )
+    .unwrap();
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    let _ = retry
+        .call(|| {
+            seen.push(start.elapsed());
+            async { Err::<(), _>(Boom(0)) }
+        })
+        .await;
+    let gaps: Vec<Duration> = seen.windows(2).map(|w| w[1] - w[0]).collect();
+    // tokio's timer fires on the next whole millisecond.
+    let expected: Vec<Duration> = backoff
+        .delays()
+        .unwrap()
+        .take(5)
+        .map(|d| ms(d.as_nanos().div_ceil(1_000_000) as u64))
+        .collect();
+    assert_eq!(gaps, expected);
+    assert!(gaps.iter().all(|d| *d <= ms(700)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn only_retriable_failures_are_retried() {
+    let calls = Counter::default();
+    let retry = fixed(ms(1), 5).retry_if(|e: &Boom| e.0 % 2 == 1);
+    let err = retry
+        .call(|| {
+            let n = calls.bump();
+            async move { Err::<(), _>(Boom(n)) }
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(calls.get(), 2, "1 is transient, 2 is permanent");
+    assert_eq!(err.reason(), StopReason::Permanent);
+    assert!(err.is_permanent());
+    assert_eq!(err.into_inner(), Some(Boom(2)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn ignored_errors_are_returned_without_retry() {
+    let calls = Counter::default();
+    let retry = fixed(ms(1), 5).classify(|_: &Result<(), Boom>| Class::Ignored);
+    let err = retry
+        .call(|| {
+            calls.bump();
+            async { Err::<(), _>(Boom(9)) }
+        })
+        .await
+        .unwrap_err();
+    assert_eq!((calls.get(), err.reason()), (1, StopReason::Permanent));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_success_classified_as_failure_is_retried_then_returned_as_is() {
+    let calls = Counter::default();
+    // An HTTP-like status that arrives as Ok: 503 is a failure.
+    let retry = fixed(ms(5), 3).classify(|r: &Result<u16, Boom>| match r {
+        Ok(503) => Class::Transient,
+        Ok(_) => Class::Success,
+        Err(_) => Class::Transient,
+    });
+    let status = retry
+        .call(|| {
+            calls.bump();
+            async { Ok::<u16, Boom>(503) }
+        })
+        .await;
+    assert_eq!(
+        status.unwrap(),
+        503,
+        "after the last attempt the response itself comes back"
+    );
+    assert_eq!(calls.get(), 3);
+
+    let flips = Counter::default();
+    let status = retry
+        .call(|| {
+            let n = flips.bump();
+            async move { Ok::<u16, Boom>(if n < 2 { 503 } else { 200 }) }
+        })
+        .await;
+    assert_eq!(status.unwrap(), 200);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_hint_sets_the_least_wait() {
+    let retry = fixed(ms(10), 3).classify(|r: &Result<(), Boom>| match r {
+        Ok(()) => Class::Success,
+        Err(_) => Class::RetryAfter(Duration::from_secs(2)),
+    });
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    let _ = retry
+        .call(|| {
+            seen.push(start.elapsed());
+            async { Err::<(), _>(Boom(0)) }
+        })
+        .await;
+    assert_eq!(
+        seen,
+        [
+            Duration::ZERO,
+            Duration::from_secs(2),
+            Duration::from_secs(4)
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_longer_than_the_ceiling_stops_instead_of_calling_early() {
+    let retry = Retry::new(
+        RetryConfig::new()
+            .with_max_attempts(5)
+            .with_max_retry_after(Duration::from_secs(30)),
+    )
+    .unwrap()
+    .classify(|_: &Result<(), Boom>| Class::RetryAfter(Duration::from_secs(3600)));
+    let calls = Counter::default();
+    let start = Instant::now();
+    let err = retry
+        .call(|| {
+            calls.bump();
+            async { Err::<(), _>(Boom(1)) }
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (calls.get(), err.reason()),
+        (1, StopReason::RetryAfterTooLong)
+    );
+    assert_eq!(start.elapsed(), Duration::ZERO, "no sleep at all");
+}
+
+#[tokio::test(start_paused = true)]
+async fn never_sleeps_past_the_deadline_and_stops_with_the_last_error() {
+    let start = Instant::now();
+    let calls = Counter::default();
+    let err = Deadline::after(Duration::from_secs(1))
+        .scope(fixed(ms(400), 10).call(|| {
+            let n = calls.bump();
+            async move { Err::<(), _>(Boom(n)) }
+        }))
+        .await
+        .unwrap_err();
+    // Attempts at 0, 400 and 800 ms; a wait to 1200 ms would pass the deadline.
+    assert_eq!(calls.get(), 3);
+    assert_eq!(err.reason(), StopReason::Deadline);
+    assert_eq!(err.inner(), Some(&Boom(3)));
+    assert_eq!(
+        start.elapsed(),
+        ms(800),
+        "stopped at once, not at the deadline"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_ending_exactly_at_the_deadline_leaves_no_time_and_is_refused() {
+    let calls = Counter::default();
+    let err = Deadline::after(ms(500))
+        .scope(fixed(ms(500), 10).call(|| {
+            calls.bump();
+            async { Err::<(), _>(Boom(0)) }
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!((calls.get(), err.reason()), (1, StopReason::Deadline));
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_attempt_starts_after_the_deadline() {
+    let deadline = Deadline::after(ms(100));
+    tokio::time::advance(ms(100)).await;
+    let calls = Counter::default();
+    let err = fixed(ms(1), 3)
+        .call_with(&CallOptions::new().with_deadline(deadline), || {
+            calls.bump();
+            async { Ok::<_, Boom>(()) }
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(calls.get(), 0, "the dependency is never called");
+    assert_eq!(
+        (err.reason(), err.attempts(), err.inner()),
+        (StopReason::Deadline, 0, None)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn explicit_and_scoped_deadlines_the_tighter_wins() {
+    let calls = Counter::default();
+    let loose = CallOptions::new().with_deadline(Deadline::after(Duration::from_secs(60)));
+    let err = Deadline::after(ms(250))
+        .scope(fixed(ms(100), 10).call_with(&loose, || {
+            calls.bump();
+            async { Err::<(), _>(Boom(0)) }
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!((calls.get(), err.reason()), (3, StopReason::Deadline));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_long_attempt_that_eats_the_deadline_is_not_followed_by_another() {
+    let calls = Counter::default();
+    let err = Deadline::after(Duration::from_secs(1))
+        .scope(fixed(ms(1), 10).call(|| {
+            calls.bump();
+            async {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                Err::<(), _>(Boom(0))
+            }
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!((calls.get(), err.reason()), (1, StopReason::Deadline));
+}
+
+#[tokio::test(start_paused = true)]
+async fn dropping_the_future_cancels_mid_sleep() {
+    let calls = Counter::default();
+    let task = tokio::spawn({
+        let calls = calls.clone();
+        async move {
+            fixed(Duration::from_secs(10), 5)
+                .call(|| {
+                    calls.bump();
+                    async { Err::<(), _>(Boom(0)) }
+                })
+                .await
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(calls.get(), 1, "asleep before the second attempt");
+    task.abort();
+    assert!(task.await.unwrap_err().is_cancelled());
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    assert_eq!(calls.get(), 1, "no attempt after the drop");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_ends_the_sleep_at_once_and_reports_cancellation() {
+    let token = CancellationToken::new();
+    let options = CallOptions::new().with_cancellation(token.clone());
+    let calls = Counter::default();
+    let start = Instant::now();
+    let retry = fixed(Duration::from_secs(3600), 5);
+    let call = retry.call_with(&options, || {
+        let n = calls.bump();
+        async move { Err::<(), _>(Boom(n)) }
+    });
+    let canceller = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        token.cancel();
+    };
+    let (result, ()) = tokio::join!(call, canceller);
+    let err = result.unwrap_err();
+    assert_eq!(
+        err.reason(),
+        StopReason::Cancelled,
+        "not reported as exhausted"
+    );
+    assert!(err.is_cancelled());
+    assert_eq!((err.attempts(), err.inner()), (1, Some(&Boom(1))));
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_secs(1),
+        "woke when the token fired"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_also_abandons_an_attempt_in_flight() {
+    let token = CancellationToken::new();
+    let options = CallOptions::new().with_cancellation(token.clone());
+    let retry = fixed(ms(1), 5);
+    let call = retry.call_with(&options, std::future::pending::<Result<(), Boom>>);
+    let (result, ()) = tokio::join!(call, async { token.cancel() });
+    let err = result.unwrap_err();
+    assert_eq!(
+        (err.reason(), err.attempts(), err.inner()),
+        (StopReason::Cancelled, 1, None)
+    );
+}
+
+#[test]
+fn blocking_calls_keep_the_same_rules_in_manual_time() {
+    let clock = ManualClock::new();
+    let backoff = Backoff::exponential(ms(100))
+        .with_jitter(Jitter::Equal)
+        .with_seed(3);
+    let retry = Retry::new(
+        RetryConfig::new()
+            .with_max_attempts(4)
+            .with_backoff(backoff),
+    )
+    .unwrap()
+    .with_clock(clock.clone().into());
+    let start = clock.now();
+    let mut seen = Vec::new();
+    let err = retry
+        .call_blocking(|| {
+            seen.push(clock.elapsed_since(start));
+            Err::<(), _>(Boom(seen.len() as u32))
+        })
+        .unwrap_err();
+    let mut expected = vec![Duration::ZERO];
+    for delay in backoff.delays().unwrap().take(3) {
+        expected.push(*expected.last().unwrap() + delay);
+    }
+    assert_eq!(seen, expected);
+    assert_eq!(
+        (err.reason(), err.attempts(), err.into_inner()),
+        (StopReason::Exhausted, 4, Some(Boom(4)))
+    );
+
+    // The deadline in a sync scope binds blocking calls too.
+    let deadline = Deadline::after_from(clock.now(), ms(250));
+    let calls = Counter::default();
+    let err = deadline
+        .scope_sync(|| {
+            fixed(ms(100), 10)
+                .with_clock(clock.clone().into())
+                .call_blocking(|| {
+                    calls.bump();
+                    Err::<(), _>(Boom(0))
+                })
+        })
+        .unwrap_err();
+    assert_eq!((calls.get(), err.reason()), (3, StopReason::Deadline));
+}
+
+#[test]
+fn a_blocking_sleep_wakes_when_another_thread_cancels() {
+    let token = CancellationToken::new();
+    let (asleep_tx, asleep_rx) = std::sync::mpsc::channel();
+    let caller = std::thread::spawn({
+        let token = token.clone();
+        move || {
+            // One hour between attempts on the real clock: only the token can end this.
+            fixed(Duration::from_secs(3600), 3).call_blocking_with(
+                &CallOptions::new().with_cancellation(token),
+                || {
+                    let _ = asleep_tx.send(());
+                    Err::<(), _>(Boom(1))
+                },
+            )
+        }
+    });
+    asleep_rx.recv().expect("the first attempt ran");
+    token.cancel();
+    let err = caller.join().expect("caller thread").unwrap_err();
+    assert_eq!((err.reason(), err.attempts()), (StopReason::Cancelled, 1));
+}
+
+#[test]
+fn a_cancelled_token_stops_a_blocking_call_before_it_starts() {
+    let token = CancellationToken::new();
+    token.cancel();
+    let calls = Counter::default();
+    let err = fixed(ms(1), 3)
+        .call_blocking_with(&CallOptions::new().with_cancellation(token), || {
+            calls.bump();
+            Ok::<_, Boom>(())
+        })
+        .unwrap_err();
+    assert_eq!(
+        (calls.get(), err.reason(), err.attempts()),
+        (0, StopReason::Cancelled, 0)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_ratio_budget_caps_amplification_across_calls() {
+    const CALLS: u32 = 1000;
+    let ratio = 0.6;
+    let floor = 5; // 1 per second over a 5 s window
+    let budget = RetryBudget::new(
+        BudgetConfig::ratio(ratio)
+            .with_min_per_second(1)
+            .with_window(Duration::from_secs(5)),
+    )
+    .unwrap();
+    let retry = fixed(Duration::ZERO, 5).with_budget(budget);
+    let attempts = Counter::default();
+    let mut by_reason = std::collections::HashMap::new();
+    for _ in 0..CALLS {
+        let err = retry
+            .call(|| {
+                attempts.bump();
+                async { Err::<(), _>(Boom(0)) }
+            })
+            .await
+            .unwrap_err();
+        *by_reason.entry(err.reason()).or_insert(0) += 1;
+    }
+    let cap = f64::from(CALLS) * (1.0 + ratio) + f64::from(floor);
+    assert!(
+        f64::from(attempts.get()) <= cap,
+        "{} attempts > cap {cap}",
+        attempts.get()
+    );
+    // ...and the budget is used, not refused outright: 0.6 is not rounded down either.
+    assert!(
+        f64::from(attempts.get()) >= cap - 5.0,
+        "{} attempts",
+        attempts.get()
+    );
+    assert!(by_reason[&StopReason::Budget] > 0, "{by_reason:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_token_bucket_stops_retries_once_half_drained() {
+    let budget = RetryBudget::new(BudgetConfig::token_bucket(10, 0.1)).unwrap();
+    let retry = fixed(Duration::ZERO, 3).with_budget(budget.clone());
+    let attempts = Counter::default();
+    for _ in 0..100 {
+        let _ = retry
+            .call(|| {
+                attempts.bump();
+                async { Err::<(), _>(Boom(0)) }
+            })
+            .await;
+    }
+    // Retries run only while more than 5 of 10 tokens remain: at most 5 retries in all.
+    assert!(attempts.get() <= 100 + 5, "{}", attempts.get());
+    let err = retry
+        .call(|| async { Err::<(), _>(Boom(0)) })
+        .await
+        .unwrap_err();
+    assert_eq!((err.reason(), err.attempts()), (StopReason::Budget, 1));
+
+    // A shared handle: another policy sees the same drained bucket.
+    let other = fixed(Duration::ZERO, 3).with_budget(budget);
+    assert!(
+        other
+            .call(|| async { Err::<(), _>(Boom(0)) })
+            .await
+            .unwrap_err()
+            .is_budget()
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_budget_every_call_makes_every_attempt() {
+    let attempts = Counter::default();
+    let retry = fixed(Duration::ZERO, 5);
+    for _ in 0..100 {
+        let _ = retry
+            .call(|| {
+                attempts.bump();
+                async { Err::<(), _>(Boom(0)) }
+            })
+            .await;
+    }
+    assert_eq!(
+        attempts.get(),
+        500,
+        "the amplification a budget exists to prevent"
+    );
+}
+
+#[test]
+fn the_error_keeps_the_last_failure_as_its_source() {
+    let err = fixed(Duration::ZERO, 2)
+        .with_clock(ManualClock::new().into())
+        .call_blocking(|| Err::<(), _>(Boom(7)))
+        .unwrap_err();
+    let source = std::error::Error::source(&err).expect("a source");
+    assert_eq!(source.to_string(), "boom #7");
+    assert_eq!(
+        err.to_string(),
+        "attempts exhausted after 2 attempts; last error: boom #7"
+    );
+}
+
+#[test]
+fn public_types_are_send_sync_and_unpin() {
+    fn send_sync<T: Send + Sync>() {}
+    fn unpin<T: Unpin>() {}
+    send_sync::<Retry>();
+    send_sync::<RetryBudget>();
+    send_sync::<CancellationToken>();
+    send_sync::<Deadline>();
+    send_sync::<CallOptions>();
+    send_sync::<staunch::Error<std::io::Error>>();
+    send_sync::<staunch::ConfigError>();
+    unpin::<Retry>();
+    unpin::<staunch::Error<std::io::Error>>();
+
+    fn send_future<F: std::future::Future + Send>(_: F) {}
+    let retry = fixed(ms(1), 2);
+    send_future(retry.call(|| async { Ok::<_, Boom>(()) }));
+}
+
+#[cfg(feature = "tower")]
+mod tower_layer;
