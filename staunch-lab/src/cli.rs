@@ -199,20 +199,19 @@ pub fn write_table(
         if runs == 1 { "" } else { "s" }
     )?;
     writeln!(out)?;
-    writeln!(
-        out,
-        "  none          retry at once        exponential   min(cap, base*2^n), no jitter"
-    )?;
-    writeln!(
-        out,
-        "  full          U(0, exponential)    equal         exponential/2 + U(0, exponential/2)"
-    )?;
-    writeln!(out, "  decorrelated  U(base, min(cap, 3*previous delay))")?;
+    for line in [
+        "Backoff before retry n, with e(n) = min(cap, base * 2^n):",
+        "  none          no wait              exponential   e(n), no jitter",
+        "  full          U(0, e(n))           equal         e(n)/2 + U(0, e(n)/2)",
+        "  decorrelated  U(base, min(cap, 3 * previous delay))",
+    ] {
+        writeln!(out, "{line}")?;
+    }
 
     writeln!(out)?;
     writeln!(
         out,
-        "Work: write calls the server handled, rejected ones included (N of them succeed; fewer is better)"
+        "Work: write calls the server handled, rejected ones included (at least N; fewer is better)"
     )?;
     write_grid(out, results, |s| format!("{:.1}", s.calls))?;
 
@@ -291,6 +290,17 @@ mod tests {
             let err = Cli::try_parse_from(args).unwrap_err();
             assert_eq!(err.exit_code(), 2, "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn json_numbers_stay_floats_and_valid() {
+        assert_eq!(json_number(6.0), "6.0");
+        assert_eq!(json_number(0.125), "0.125");
+        assert_eq!(json_number(1e20), "1e20");
+        assert_eq!(json_number(f64::NAN), "null");
+        let mut out = Vec::new();
+        write_json(&mut out, &[]).unwrap();
+        assert_eq!(out, b"[\n]\n");
     }
 
     #[test]
