@@ -1,3 +1,5 @@
-//! staunch-lab: see what staunch does to an outage.
+//! staunch-lab: see what staunch does to an outage. Run `staunch-lab --help`.
 
-fn main() {}
+fn main() -> std::process::ExitCode {
+    staunch_lab::cli::main()
+}

@@ -1,0 +1,326 @@
+//! The command line: `staunch-lab <subcommand>`.
+//!
+//! Parsing errors (an unknown flag, `--clients 0`, `--runs 0`, ...) are reported by clap with a
+//! usage line and exit code 2.
+
+use std::io::{self, Write};
+use std::num::{NonZeroU32, NonZeroUsize};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::jitter::{self, Algorithm, Summary};
+
+/// The largest client count the command line accepts: with no backoff the work grows like N²,
+/// and beyond this a run takes minutes.
+pub const MAX_CLIENTS: usize = 1000;
+
+/// The seed used when `--seed` is not given, so that the default output is reproducible.
+pub const DEFAULT_SEED: u64 = 2015;
+
+/// See what staunch does to an outage: experiments on the staunch resilience library.
+#[derive(Debug, Parser)]
+#[command(name = "staunch-lab", version, propagate_version = true)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands of `staunch-lab`.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Why backoff needs jitter: N clients race to update one row under optimistic
+    /// concurrency, in simulated time, with five backoff algorithms.
+    #[command(long_about = JITTER_LONG_ABOUT)]
+    Jitter(JitterArgs),
+}
+
+const JITTER_LONG_ABOUT: &str = "\
+Why backoff needs jitter: N clients race to update one row under optimistic concurrency.
+
+Every client reads the row's version, then writes with it; the server accepts a write only if
+the version still matches. A rejected client waits backoff(n), then reads again. Every message
+takes |Normal(10 ms, 2 ms)|. The simulation runs in virtual time on staunch's own Backoff
+iterators (base 5 ms, cap 2000 ms) and reports, per client count and algorithm, the mean over
+--runs of the write calls the server handled and the time until the last client succeeded.";
+
+/// Options of `staunch-lab jitter`.
+#[derive(Debug, Args)]
+pub struct JitterArgs {
+    /// Client counts to simulate, comma-separated (each 1 to 1000; sorted, duplicates dropped)
+    #[arg(
+        long,
+        value_name = "N,...",
+        value_delimiter = ',',
+        value_parser = parse_clients,
+        default_value = "10,50,100,190"
+    )]
+    pub clients: Vec<NonZeroUsize>,
+
+    /// Runs to average per client count and algorithm (at least 1)
+    #[arg(long, value_name = "RUNS", value_parser = parse_runs, default_value = "100")]
+    pub runs: NonZeroU32,
+
+    /// Seed of all randomness: the same seed prints the same numbers
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+/// How `jitter` prints its results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Two tables for people, with an explanation of the numbers
+    Table,
+    /// One JSON array of {"clients", "algorithm", "calls", "time_ms"} objects
+    Json,
+}
+
+fn parse_clients(s: &str) -> Result<NonZeroUsize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n @ 1..=MAX_CLIENTS) => Ok(NonZeroUsize::new(n).expect("n is at least 1")),
+        _ => Err(format!(
+            "a client count must be a whole number from 1 to {MAX_CLIENTS}"
+        )),
+    }
+}
+
+fn parse_runs(s: &str) -> Result<NonZeroU32, String> {
+    match s.trim().parse::<u32>().ok().and_then(NonZeroU32::new) {
+        Some(n) => Ok(n),
+        None => Err("the number of runs must be a whole number, at least 1".to_owned()),
+    }
+}
+
+/// Parses the process's arguments and runs the subcommand: the whole program.
+///
+/// Exit codes: 0 on success (and when the reader of stdout goes away early), 1 if stdout cannot
+/// be written, 2 for invalid arguments.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let result = run(&cli, &mut out).and_then(|()| out.flush());
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // `staunch-lab jitter | head`: the reader has what it wanted.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("staunch-lab: cannot write the output: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a parsed command, writing its output to `out`.
+///
+/// # Errors
+///
+/// Writing to `out` failed.
+pub fn run(cli: &Cli, out: &mut impl Write) -> io::Result<()> {
+    match &cli.command {
+        Command::Jitter(args) => run_jitter(args, out),
+    }
+}
+
+fn run_jitter(args: &JitterArgs, out: &mut impl Write) -> io::Result<()> {
+    let mut clients = args.clients.clone();
+    clients.sort_unstable();
+    clients.dedup();
+    let results = jitter::experiment(&clients, args.runs, args.seed);
+    match args.format {
+        Format::Table => write_table(out, &results, args.runs, args.seed),
+        Format::Json => write_json(out, &results),
+    }
+}
+
+/// Writes `results` as one JSON array of `{"clients", "algorithm", "calls", "time_ms"}`
+/// objects, one object per line.
+///
+/// # Errors
+///
+/// Writing to `out` failed.
+pub fn write_json(out: &mut impl Write, results: &[Summary]) -> io::Result<()> {
+    // Hand-written: the keys and algorithm names are fixed ASCII, and the numbers are finite
+    // (counts and times of a finished simulation), printed so that they stay floats ("6.0").
+    writeln!(out, "[")?;
+    for (i, s) in results.iter().enumerate() {
+        let separator = if i + 1 < results.len() { "," } else { "" };
+        writeln!(
+            out,
+            r#"  {{"clients": {}, "algorithm": "{}", "calls": {}, "time_ms": {}}}{separator}"#,
+            s.clients,
+            s.algorithm.name(),
+            json_number(s.calls),
+            json_number(s.time_ms),
+        )?;
+    }
+    writeln!(out, "]")
+}
+
+/// A float as a JSON number: Rust's `Debug` form ("6.0", "1e20", "1.5e-7") is valid JSON for
+/// finite values; JSON has no NaN or infinity, so those (never produced here) become `null`.
+fn json_number(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x:?}")
+    } else {
+        "null".to_owned()
+    }
+}
+
+/// Writes `results` as two tables, work and completion time, one row per client count and one
+/// column per algorithm, with a header saying what the numbers mean.
+///
+/// # Errors
+///
+/// Writing to `out` failed.
+pub fn write_table(
+    out: &mut impl Write,
+    results: &[Summary],
+    runs: NonZeroU32,
+    seed: u64,
+) -> io::Result<()> {
+    let runs = runs.get();
+    writeln!(
+        out,
+        "Jitter experiment: N clients each update one row once under optimistic concurrency."
+    )?;
+    writeln!(
+        out,
+        "A rejected write waits backoff(n) before reading again (base 5 ms, cap 2000 ms);"
+    )?;
+    writeln!(
+        out,
+        "every message takes |Normal(10 ms, 2 ms)|. Means of {runs} run{} per cell, seed {seed}, virtual time.",
+        if runs == 1 { "" } else { "s" }
+    )?;
+    writeln!(out)?;
+    for line in [
+        "Backoff before retry n, with e(n) = min(cap, base * 2^n):",
+        "  none          no wait              exponential   e(n), no jitter",
+        "  full          U(0, e(n))           equal         e(n)/2 + U(0, e(n)/2)",
+        "  decorrelated  U(base, min(cap, 3 * previous delay))",
+    ] {
+        writeln!(out, "{line}")?;
+    }
+
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Work: write calls the server handled, rejected ones included (at least N; fewer is better)"
+    )?;
+    write_grid(out, results, |s| format!("{:.1}", s.calls))?;
+
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Completion: ms until the last client learnt its write succeeded (lower is better)"
+    )?;
+    write_grid(out, results, |s| format!("{:.1}", s.time_ms))
+}
+
+/// One row per client count (in the order they first appear), one column per algorithm.
+fn write_grid(
+    out: &mut impl Write,
+    results: &[Summary],
+    cell: impl Fn(&Summary) -> String,
+) -> io::Result<()> {
+    const WIDTH: usize = 13;
+    write!(out, "{:>7}", "clients")?;
+    for algorithm in Algorithm::ALL {
+        write!(out, " {:>WIDTH$}", algorithm.name())?;
+    }
+    writeln!(out)?;
+    let mut rows: Vec<usize> = results.iter().map(|s| s.clients).collect();
+    rows.dedup();
+    for clients in rows {
+        write!(out, "{clients:>7}")?;
+        for algorithm in Algorithm::ALL {
+            let value = results
+                .iter()
+                .find(|s| s.clients == clients && s.algorithm == algorithm)
+                .map_or_else(|| "-".to_owned(), &cell);
+            write!(out, " {value:>WIDTH$}")?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let cli = Cli::try_parse_from(["staunch-lab", "jitter"]).unwrap();
+        let Command::Jitter(args) = cli.command;
+        let clients: Vec<usize> = args.clients.iter().map(|n| n.get()).collect();
+        assert_eq!(clients, [10, 50, 100, 190]);
+        assert_eq!(args.runs.get(), 100);
+        assert_eq!(args.seed, DEFAULT_SEED);
+        assert_eq!(args.format, Format::Table);
+    }
+
+    #[test]
+    fn bad_values_are_usage_errors() {
+        for bad in [
+            &["--clients", "0"][..],
+            &["--clients", "10,0"],
+            &["--clients", "1001"],
+            &["--clients", "ten"],
+            &["--clients", ""],
+            &["--runs", "0"],
+            &["--runs", "-3"],
+            &["--seed", "-1"],
+            &["--format", "xml"],
+            &["--bogus"],
+        ] {
+            let args = ["staunch-lab", "jitter"].iter().chain(bad);
+            let err = Cli::try_parse_from(args).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn json_numbers_stay_floats_and_valid() {
+        assert_eq!(json_number(6.0), "6.0");
+        assert_eq!(json_number(0.125), "0.125");
+        assert_eq!(json_number(1e20), "1e20");
+        assert_eq!(json_number(f64::NAN), "null");
+        let mut out = Vec::new();
+        write_json(&mut out, &[]).unwrap();
+        assert_eq!(out, b"[\n]\n");
+    }
+
+    #[test]
+    fn the_table_names_every_algorithm_and_client_count() {
+        let results = jitter::experiment(
+            &[NonZeroUsize::new(3).unwrap(), NonZeroUsize::new(4).unwrap()],
+            NonZeroU32::new(2).unwrap(),
+            1,
+        );
+        let mut out = Vec::new();
+        write_table(&mut out, &results, NonZeroU32::new(2).unwrap(), 1).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        for algorithm in Algorithm::ALL {
+            assert!(text.contains(algorithm.name()), "{text}");
+        }
+        assert!(text.contains("Means of 2 runs per cell, seed 1"), "{text}");
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| l.trim_start().starts_with(['3', '4']))
+            .collect();
+        assert_eq!(rows.len(), 4, "{text}"); // two grids, two rows each
+    }
+}
