@@ -1,6 +1,7 @@
 //! The async and blocking runners: thin shells that run attempts, sleep, and let
 //! [`CallState`] decide.
 
+#[cfg(feature = "tokio")]
 use std::future::Future;
 
 use super::state::{CallState, Next};

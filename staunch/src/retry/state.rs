@@ -66,6 +66,7 @@ impl<T, E> CallState<T, E> {
     }
 
     /// Makes the current attempt the last one (a request that cannot be cloned).
+    #[cfg(feature = "tower")]
     pub(crate) fn make_final(&mut self) {
         self.limit = self.attempts;
     }
