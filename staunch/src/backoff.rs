@@ -317,8 +317,9 @@ impl Iterator for Delays {
     }
 }
 
-/// `d * factor`, saturating at `Duration::MAX`; exact in nanoseconds below 2^53 ns (104 days).
-fn scale(d: Duration, factor: f64) -> Duration {
+/// `d * factor`, saturating at `Duration::MAX`, zero for NaN or negative factors; exact in
+/// nanoseconds below 2^53 ns (104 days).
+pub(crate) fn scale(d: Duration, factor: f64) -> Duration {
     from_nanos_f64(d.as_nanos() as f64 * factor)
 }
 

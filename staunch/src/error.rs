@@ -2,6 +2,9 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::time::Duration;
+
+use crate::deadline::Elapsed;
 
 /// An invalid configuration, found when a policy is built, never at call time.
 ///
@@ -69,6 +72,10 @@ pub enum StopReason {
     Cancelled,
     /// The server's Retry-After hint asked for a longer wait than `max_retry_after` allows.
     RetryAfterTooLong,
+    /// An attempt timed out and was not retried.
+    Timeout,
+    /// The fallback ran and failed too; the call's own error is [`Error::original`].
+    FallbackFailed,
 }
 
 impl StopReason {
@@ -81,6 +88,8 @@ impl StopReason {
             Self::Budget => "budget",
             Self::Cancelled => "cancelled",
             Self::RetryAfterTooLong => "retry_after_too_long",
+            Self::Timeout => "timeout",
+            Self::FallbackFailed => "fallback_failed",
         }
     }
 }
@@ -94,16 +103,55 @@ impl fmt::Display for StopReason {
             Self::Budget => "the retry budget is spent",
             Self::Cancelled => "cancelled",
             Self::RetryAfterTooLong => "the server's Retry-After exceeds max_retry_after",
+            Self::Timeout => "the attempt timed out",
+            Self::FallbackFailed => "the fallback failed",
         })
     }
 }
 
+/// What made an attempt fail: the operation's own error, or a policy that stopped it.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Failure<E> {
+    /// The operation's own error.
+    Inner(E),
+    /// The attempt ran out of time.
+    Timeout(Elapsed),
+}
+
+impl<E> Failure<E> {
+    /// The operation's error, if that is what failed.
+    pub fn inner(&self) -> Option<&E> {
+        match self {
+            Self::Inner(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Takes the operation's error out, if that is what failed.
+    pub fn into_inner(self) -> Option<E> {
+        match self {
+            Self::Inner(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for Failure<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Inner(e) => e.fmt(f),
+            Self::Timeout(elapsed) => elapsed.fmt(f),
+        }
+    }
+}
+
 /// The error of a call that did not succeed: why it stopped, how many attempts ran, for how long,
-/// and the last underlying error.
+/// and what made the last attempt fail.
 ///
-/// The last error is the [`source`](std::error::Error::source) and comes back out with
-/// [`into_inner`](Self::into_inner). A call can end with no underlying error at all: cancelled or
-/// out of time before its first attempt.
+/// The last failure is the [`source`](std::error::Error::source); the operation's own error
+/// comes back out with [`into_inner`](Self::into_inner). A call can end with no failure at all:
+/// cancelled or out of time before its first attempt.
 ///
 /// # Examples
 ///
@@ -121,22 +169,40 @@ impl fmt::Display for StopReason {
 pub struct Error<E> {
     reason: StopReason,
     attempts: u32,
-    elapsed: std::time::Duration,
-    inner: Option<E>,
+    elapsed: Duration,
+    last: Option<Failure<E>>,
+    /// Set when a fallback failed: the error it was called for.
+    original: Option<Box<Error<E>>>,
 }
 
 impl<E> Error<E> {
-    pub(crate) fn new(
+    pub(crate) fn new(reason: StopReason, attempts: u32, elapsed: Duration, inner: Option<E>) -> Self {
+        Self::with_failure(reason, attempts, elapsed, inner.map(Failure::Inner))
+    }
+
+    pub(crate) fn with_failure(
         reason: StopReason,
         attempts: u32,
-        elapsed: std::time::Duration,
-        inner: Option<E>,
+        elapsed: Duration,
+        last: Option<Failure<E>>,
     ) -> Self {
         Self {
             reason,
             attempts,
             elapsed,
-            inner,
+            last,
+            original: None,
+        }
+    }
+
+    /// The error of a fallback that failed while handling `original`.
+    pub(crate) fn fallback_failed(error: E, original: Self) -> Self {
+        Self {
+            reason: StopReason::FallbackFailed,
+            attempts: original.attempts,
+            elapsed: original.elapsed,
+            last: Some(Failure::Inner(error)),
+            original: Some(Box::new(original)),
         }
     }
 
@@ -152,18 +218,36 @@ impl<E> Error<E> {
 
     /// Time from the end of the first attempt to the stop: the waits and every later attempt.
     /// The first attempt is not timed, so that a call that succeeds never reads the clock.
-    pub fn elapsed(&self) -> std::time::Duration {
+    pub fn elapsed(&self) -> Duration {
         self.elapsed
     }
 
-    /// The last underlying error, if an attempt ran.
-    pub fn inner(&self) -> Option<&E> {
-        self.inner.as_ref()
+    /// What made the last attempt fail, if one ran.
+    pub fn last_failure(&self) -> Option<&Failure<E>> {
+        self.last.as_ref()
     }
 
-    /// Takes the last underlying error out.
+    /// The operation's own error from the last attempt, if that is what failed.
+    pub fn inner(&self) -> Option<&E> {
+        self.last.as_ref().and_then(Failure::inner)
+    }
+
+    /// Takes the operation's own error out.
     pub fn into_inner(self) -> Option<E> {
-        self.inner
+        self.last.and_then(Failure::into_inner)
+    }
+
+    /// The timeout, if the last attempt timed out.
+    pub fn timeout(&self) -> Option<&Elapsed> {
+        match &self.last {
+            Some(Failure::Timeout(elapsed)) => Some(elapsed),
+            _ => None,
+        }
+    }
+
+    /// When a fallback failed: the error of the call it was handling.
+    pub fn original(&self) -> Option<&Self> {
+        self.original.as_deref()
     }
 
     /// Whether the call stopped because the failure was not retriable.
@@ -191,13 +275,36 @@ impl<E> Error<E> {
         self.reason == StopReason::Cancelled
     }
 
-    /// Maps the underlying error, keeping the rest.
-    pub fn map_inner<F>(self, f: impl FnOnce(E) -> F) -> Error<F> {
+    /// Whether the last attempt timed out (whatever then stopped the call).
+    pub fn is_timeout(&self) -> bool {
+        self.timeout().is_some()
+    }
+
+    /// Maps the operation's error, keeping the rest.
+    pub fn map_inner<F>(self, mut f: impl FnMut(E) -> F) -> Error<F> {
         Error {
             reason: self.reason,
             attempts: self.attempts,
             elapsed: self.elapsed,
-            inner: self.inner.map(f),
+            last: self.last.map(|last| match last {
+                Failure::Inner(e) => Failure::Inner(f(e)),
+                Failure::Timeout(elapsed) => Failure::Timeout(elapsed),
+            }),
+            original: self.original.map(|original| Box::new(original.map_inner(f))),
+        }
+    }
+}
+
+impl<E> Error<Failure<E>> {
+    /// Collapses the error of a retry around policies (whose failures are already
+    /// [`Failure`]s) into an error of the operation.
+    pub(crate) fn flatten(self) -> Error<E> {
+        Error {
+            reason: self.reason,
+            attempts: self.attempts,
+            elapsed: self.elapsed,
+            last: self.last.and_then(Failure::into_inner),
+            original: self.original.map(|original| Box::new(original.flatten())),
         }
     }
 }
@@ -208,8 +315,11 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
         if self.attempts != 1 {
             f.write_str("s")?;
         }
-        if let Some(inner) = &self.inner {
-            write!(f, "; last error: {inner}")?;
+        if let Some(last) = &self.last {
+            write!(f, "; last error: {last}")?;
+        }
+        if let Some(original) = &self.original {
+            write!(f, "; while handling: {original}")?;
         }
         Ok(())
     }
@@ -217,6 +327,9 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
 
 impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.inner.as_ref().map(|e| e as _)
+        match self.last.as_ref()? {
+            Failure::Inner(e) => Some(e),
+            Failure::Timeout(elapsed) => Some(elapsed),
+        }
     }
 }

@@ -124,6 +124,7 @@ pub mod classify;
 mod clock;
 pub mod deadline;
 mod error;
+pub mod fallback;
 pub(crate) mod loom;
 pub mod retry;
 mod telemetry;
@@ -131,7 +132,7 @@ mod telemetry;
 pub use cancel::CancellationToken;
 pub use clock::{Clock, ManualClock};
 pub use deadline::Deadline;
-pub use error::{ConfigError, Error, StopReason};
+pub use error::{ConfigError, Error, Failure, StopReason};
 pub use retry::{Retry, RetryConfig};
 
 #[cfg(doctest)]

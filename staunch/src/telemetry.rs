@@ -7,6 +7,7 @@
 //! - `staunch_retry_suppressed_total` (label `reason`): retries that would have run but for the
 //!   budget, the deadline or an over-long Retry-After.
 //! - `staunch_retry_outcomes_total` (label `outcome`): `success` or the stop reason.
+//! - `staunch_fallback_used_total` (label `reason`): fallbacks run, by the failure they covered.
 
 // With only one of the two features on, some arguments go unused.
 #![cfg_attr(
@@ -62,4 +63,12 @@ pub(crate) fn retry_stopped(policy: &'static str, reason: StopReason, attempts: 
         metrics::counter!("staunch_retry_outcomes_total", "policy" => policy, "outcome" => reason.as_str())
             .increment(1);
     }
+}
+
+#[inline]
+pub(crate) fn fallback_used(reason: StopReason) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(target: "staunch::fallback", reason = reason.as_str(), "call failed; using the fallback");
+    #[cfg(feature = "metrics")]
+    metrics::counter!("staunch_fallback_used_total", "reason" => reason.as_str()).increment(1);
 }

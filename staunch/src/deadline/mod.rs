@@ -33,6 +33,14 @@
 //! # }
 //! ```
 
+#[cfg(feature = "tower")]
+mod layer;
 mod scope;
+mod timeout;
 
+#[cfg(feature = "tower")]
+pub use layer::{
+    AttemptTimeoutLayer, AttemptTimeoutService, DeadlineLayer, DeadlineService, TimeoutFuture,
+};
 pub use scope::{Deadline, Scoped};
+pub use timeout::{AttemptTimeout, Elapsed};
