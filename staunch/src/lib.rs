@@ -3,6 +3,7 @@
 //! (The crate manual is being written; see the module docs.)
 
 pub mod backoff;
+pub mod breaker;
 mod cancel;
 pub mod classify;
 mod clock;
@@ -10,6 +11,7 @@ pub mod deadline;
 mod error;
 pub(crate) mod loom;
 
+pub use breaker::{BreakerConfig, CircuitBreaker, CircuitOpen};
 pub use cancel::CancellationToken;
 pub use clock::{Clock, ManualClock};
 pub use deadline::Deadline;
