@@ -119,6 +119,7 @@
 //! Every feature is additive and zero-cost when off.
 
 pub mod backoff;
+pub mod breaker;
 mod cancel;
 pub mod classify;
 mod clock;
@@ -129,6 +130,7 @@ pub(crate) mod loom;
 pub mod retry;
 mod telemetry;
 
+pub use breaker::{BreakerConfig, CircuitBreaker, CircuitOpen};
 pub use cancel::CancellationToken;
 pub use clock::{Clock, ManualClock};
 pub use deadline::Deadline;

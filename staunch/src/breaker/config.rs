@@ -1,0 +1,407 @@
+//! [`BreakerConfig`]: which trip rule, how long to stay open, how to probe.
+
+use std::time::Duration;
+
+use crate::ConfigError;
+use crate::backoff::Backoff;
+
+/// The largest count the packed state word holds: the limit on `consecutive_failures`,
+/// `half_open_probes` and `successes_to_close`.
+pub(crate) const FIELD_MAX: u32 = 0xFFFF;
+/// The largest count window (one byte of memory per call in the window).
+const MAX_WINDOW_SIZE: u32 = 1 << 20;
+/// The largest number of time buckets.
+const MAX_BUCKETS: u32 = 1024;
+/// Growth of the open duration stops after this many consecutive trips.
+pub(crate) const MAX_GROWTH_STEPS: u32 = 64;
+
+/// How a breaker decides to trip while closed. One rule per breaker.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Rule {
+    /// `failures` consecutive failures trip; a success resets the count.
+    Consecutive { failures: u32 },
+    /// Rates over the last `size` calls, once at least `min_calls` are in the window.
+    CountWindow { size: u32, min_calls: u32 },
+    /// Rates over the calls of the last `window`, split into `buckets`, once at least
+    /// `min_calls` are in the window.
+    TimeWindow {
+        window: Duration,
+        buckets: u32,
+        min_calls: u32,
+    },
+}
+
+/// How long the breaker stays open after a trip.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum OpenDuration {
+    Fixed(Duration),
+    Growing(Backoff),
+}
+
+/// The configuration of a [`CircuitBreaker`](super::CircuitBreaker): a small `Copy` value built
+/// with one `const fn` constructor per trip rule and `with_*` setters, validated once by
+/// [`CircuitBreaker::new`](super::CircuitBreaker::new).
+///
+/// | setting | default |
+/// |---|---|
+/// | trip rule | chosen by the constructor |
+/// | [`with_open_duration`](Self::with_open_duration) | 30 s, fixed |
+/// | [`with_open_backoff`](Self::with_open_backoff) | off (the open duration is fixed) |
+/// | [`with_half_open_probes`](Self::with_half_open_probes) | 1 |
+/// | [`with_successes_to_close`](Self::with_successes_to_close) | 1 |
+/// | [`with_probe_lease`](Self::with_probe_lease) | 60 s |
+/// | [`with_minimum_calls`](Self::with_minimum_calls) | the window size (count window), 20 (time window) |
+/// | [`with_buckets`](Self::with_buckets) | 10 (time window) |
+/// | [`with_slow_calls`](Self::with_slow_calls) | off, except for [`slow_call_rate`](Self::slow_call_rate) |
+///
+/// Rates are fractions in `(0, 1]` and trip when the measured rate is *at least* the
+/// threshold (`>=`): a 0.5 threshold trips at 5 failures out of 10.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use staunch::breaker::{BreakerConfig, CircuitBreaker};
+///
+/// let config = BreakerConfig::consecutive_failures(5)
+///     .with_open_duration(Duration::from_secs(10))
+///     .with_half_open_probes(2)
+///     .with_successes_to_close(2);
+/// let breaker = CircuitBreaker::new(config)?;
+///
+/// let err = CircuitBreaker::new(BreakerConfig::failure_rate_count(1.5, 100)).unwrap_err();
+/// assert_eq!(err.field(), "failure_rate");
+/// # Ok::<(), staunch::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BreakerConfig {
+    pub(crate) rule: Rule,
+    pub(crate) failure_rate: Option<f64>,
+    pub(crate) slow_call: Option<SlowCalls>,
+    pub(crate) open: OpenDuration,
+    pub(crate) half_open_probes: u32,
+    pub(crate) successes_to_close: u32,
+    pub(crate) probe_lease: Duration,
+}
+
+/// The slow-call rule: calls lasting at least `threshold` are slow; a slow share of at least
+/// `rate` trips.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct SlowCalls {
+    pub(crate) threshold: Duration,
+    pub(crate) rate: f64,
+}
+
+const DEFAULT_OPEN: Duration = Duration::from_secs(30);
+const DEFAULT_LEASE: Duration = Duration::from_secs(60);
+const DEFAULT_TIME_MIN_CALLS: u32 = 20;
+const DEFAULT_BUCKETS: u32 = 10;
+
+impl BreakerConfig {
+    const fn with_rule(rule: Rule, failure_rate: Option<f64>) -> Self {
+        Self {
+            rule,
+            failure_rate,
+            slow_call: None,
+            open: OpenDuration::Fixed(DEFAULT_OPEN),
+            half_open_probes: 1,
+            successes_to_close: 1,
+            probe_lease: DEFAULT_LEASE,
+        }
+    }
+
+    /// Trips after `failures` failures in a row; any success resets the count (so "consecutive"
+    /// means consecutive). The cheapest rule: a success with no failures pending costs one atomic
+    /// load and reads no clock. `failures` must be in `1..=65535`.
+    ///
+    /// Choose it for low or bursty traffic, or when any run of failures means the dependency is
+    /// down; it ignores a steady trickle of failures between successes.
+    pub const fn consecutive_failures(failures: u32) -> Self {
+        Self::with_rule(Rule::Consecutive { failures }, None)
+    }
+
+    /// Trips when at least `rate` of the last `window_size` calls failed, once the window holds
+    /// at least the minimum number of calls ([`with_minimum_calls`](Self::with_minimum_calls),
+    /// default: the whole window). The trip happens on the very call that reaches both.
+    ///
+    /// Choose it for steady traffic where an error *rate* matters more than a run; it reads no
+    /// clock (unless slow calls are measured) but takes a short lock per recorded outcome.
+    pub const fn failure_rate_count(rate: f64, window_size: u32) -> Self {
+        Self::with_rule(
+            Rule::CountWindow {
+                size: window_size,
+                min_calls: window_size,
+            },
+            Some(rate),
+        )
+    }
+
+    /// Trips when at least `rate` of the calls that ended during the last `window` failed, once
+    /// the window holds at least the minimum number of calls (default 20). The window is split
+    /// into [`buckets`](Self::with_buckets) (default 10) that expire whole, so it slides in steps
+    /// of `window / buckets`.
+    ///
+    /// Choose it when traffic varies a lot: old outcomes age out even when no calls arrive, and
+    /// the minimum throughput keeps a quiet period's few failures from tripping.
+    pub const fn failure_rate_time(rate: f64, window: Duration) -> Self {
+        Self::with_rule(
+            Rule::TimeWindow {
+                window,
+                buckets: DEFAULT_BUCKETS,
+                min_calls: DEFAULT_TIME_MIN_CALLS,
+            },
+            Some(rate),
+        )
+    }
+
+    /// Trips when at least `rate` of the last `window_size` calls took at least `slow` (whether
+    /// they succeeded or not), once the window holds the minimum number of calls. Failures alone
+    /// do not trip this rule; add [`with_failure_rate`](Self::with_failure_rate) to trip on
+    /// either, independently.
+    ///
+    /// Choose it when a dependency degrades by slowing down before it fails. Measuring a call's
+    /// duration reads the clock at admission and at completion.
+    pub const fn slow_call_rate(rate: f64, slow: Duration, window_size: u32) -> Self {
+        let mut config = Self::with_rule(
+            Rule::CountWindow {
+                size: window_size,
+                min_calls: window_size,
+            },
+            None,
+        );
+        config.slow_call = Some(SlowCalls {
+            threshold: slow,
+            rate,
+        });
+        config
+    }
+
+    /// Sets (or adds) the failure-rate threshold of a window rule, in `(0, 1]`. The consecutive
+    /// rule rejects it.
+    pub const fn with_failure_rate(mut self, rate: f64) -> Self {
+        self.failure_rate = Some(rate);
+        self
+    }
+
+    /// Also trips a window rule when at least `rate` of the calls in the window lasted at least
+    /// `slow`. The slow-rate and failure-rate thresholds trip independently; a slow failure
+    /// counts towards both. Default: off. The consecutive rule rejects it.
+    pub const fn with_slow_calls(mut self, slow: Duration, rate: f64) -> Self {
+        self.slow_call = Some(SlowCalls {
+            threshold: slow,
+            rate,
+        });
+        self
+    }
+
+    /// Sets the fewest calls a window must hold before its rates can trip. Default: the window
+    /// size for a count window, 20 for a time window. Must be at least 1 (and at most the window
+    /// size for a count window).
+    pub const fn with_minimum_calls(mut self, min: u32) -> Self {
+        match &mut self.rule {
+            Rule::CountWindow { min_calls, .. } | Rule::TimeWindow { min_calls, .. } => {
+                *min_calls = min;
+            }
+            Rule::Consecutive { .. } => {}
+        }
+        self
+    }
+
+    /// Sets how many buckets a time window is split into (default 10, at most 1024). Other
+    /// rules ignore it.
+    pub const fn with_buckets(mut self, count: u32) -> Self {
+        if let Rule::TimeWindow { buckets, .. } = &mut self.rule {
+            *buckets = count;
+        }
+        self
+    }
+
+    /// Sets a fixed open duration: how long the breaker rejects calls after a trip before it
+    /// admits a probe. Default 30 s. Must be non-zero. Replaces any
+    /// [`with_open_backoff`](Self::with_open_backoff).
+    pub const fn with_open_duration(mut self, open: Duration) -> Self {
+        self.open = OpenDuration::Fixed(open);
+        self
+    }
+
+    /// Grows the open duration on each consecutive trip: the *n*th trip since the breaker last
+    /// closed stays open for the *n*th delay of `backoff` (jittered and capped as `backoff`
+    /// says), so that a fleet of clients does not probe a recovering dependency in lockstep. A
+    /// successful close (or [`reset`](super::CircuitBreaker::reset)) starts again at the first
+    /// delay. Growth stops after 64 trips. Default: off.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::backoff::{Backoff, Jitter};
+    /// use staunch::breaker::BreakerConfig;
+    ///
+    /// let config = BreakerConfig::consecutive_failures(5).with_open_backoff(
+    ///     Backoff::exponential(Duration::from_secs(5))
+    ///         .with_max_delay(Duration::from_secs(300))
+    ///         .with_jitter(Jitter::Proportional(0.2)),
+    /// );
+    /// ```
+    pub const fn with_open_backoff(mut self, backoff: Backoff) -> Self {
+        self.open = OpenDuration::Growing(backoff);
+        self
+    }
+
+    /// Sets how many probe calls half-open admits at a time (default 1, at most 65535).
+    /// Callers beyond it are rejected with [`CircuitOpen`](super::CircuitOpen).
+    pub const fn with_half_open_probes(mut self, probes: u32) -> Self {
+        self.half_open_probes = probes;
+        self
+    }
+
+    /// Sets how many probe successes close the breaker (default 1, at most 65535). The first
+    /// probe failure re-opens it.
+    pub const fn with_successes_to_close(mut self, successes: u32) -> Self {
+        self.successes_to_close = successes;
+        self
+    }
+
+    /// Sets the probe lease (default 60 s, non-zero): when every probe slot is taken and no
+    /// probe was admitted for this long, the next caller reclaims all slots (the old probes'
+    /// outcomes become stale) and probes itself. This is what keeps a probe that never finishes
+    /// from wedging the breaker in half-open. Set it above the slowest call you expect.
+    pub const fn with_probe_lease(mut self, lease: Duration) -> Self {
+        self.probe_lease = lease;
+        self
+    }
+
+    /// Whether calls must be timed (a slow-call threshold is set).
+    pub(crate) const fn times_calls(&self) -> bool {
+        self.slow_call.is_some()
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let rate_ok = |r: f64| r > 0.0 && r <= 1.0;
+        match self.rule {
+            Rule::Consecutive { failures } => {
+                if failures == 0 || failures > FIELD_MAX {
+                    return Err(ConfigError::new(
+                        "consecutive_failures",
+                        format!("{failures} is not allowed; use a number of failures in 1..=65535"),
+                    ));
+                }
+                if self.failure_rate.is_some() {
+                    return Err(ConfigError::new(
+                        "failure_rate",
+                        "the consecutive-failures rule has no rate; use failure_rate_count or failure_rate_time for a rate",
+                    ));
+                }
+                if self.slow_call.is_some() {
+                    return Err(ConfigError::new(
+                        "slow_calls",
+                        "the consecutive-failures rule does not measure slow calls; use slow_call_rate or a failure-rate rule with with_slow_calls",
+                    ));
+                }
+            }
+            Rule::CountWindow { size, min_calls } => {
+                if size == 0 || size > MAX_WINDOW_SIZE {
+                    return Err(ConfigError::new(
+                        "window_size",
+                        format!("{size} is not allowed; use a window of 1..={MAX_WINDOW_SIZE} calls"),
+                    ));
+                }
+                if min_calls == 0 || min_calls > size {
+                    return Err(ConfigError::new(
+                        "minimum_calls",
+                        format!(
+                            "{min_calls} is not allowed; the minimum number of calls must be in 1..=window size ({size}), or the rule could never trip"
+                        ),
+                    ));
+                }
+            }
+            Rule::TimeWindow {
+                window,
+                buckets,
+                min_calls,
+            } => {
+                if window.is_zero() {
+                    return Err(ConfigError::new(
+                        "window",
+                        "a zero time window holds no calls; use a window such as 10 s",
+                    ));
+                }
+                if buckets == 0 || buckets > MAX_BUCKETS {
+                    return Err(ConfigError::new(
+                        "buckets",
+                        format!("{buckets} is not allowed; use 1..={MAX_BUCKETS} buckets (10 is usual)"),
+                    ));
+                }
+                if window.as_nanos() < u128::from(buckets) {
+                    return Err(ConfigError::new(
+                        "buckets",
+                        format!("{buckets} buckets do not fit in a window of {window:?}; use fewer buckets or a longer window"),
+                    ));
+                }
+                if min_calls == 0 {
+                    return Err(ConfigError::new(
+                        "minimum_calls",
+                        "0 is not allowed; the minimum number of calls must be at least 1",
+                    ));
+                }
+            }
+        }
+        if let Some(rate) = self.failure_rate {
+            if !rate_ok(rate) {
+                return Err(ConfigError::new(
+                    "failure_rate",
+                    format!("{rate} is not allowed; use a fraction in (0, 1], such as 0.5 for 50%"),
+                ));
+            }
+        }
+        if let Some(slow) = self.slow_call {
+            if !rate_ok(slow.rate) {
+                return Err(ConfigError::new(
+                    "slow_calls",
+                    format!("a slow-call rate of {} is not allowed; use a fraction in (0, 1], such as 0.5 for 50%", slow.rate),
+                ));
+            }
+            if slow.threshold.is_zero() {
+                return Err(ConfigError::new(
+                    "slow_calls",
+                    "a zero slow-call threshold makes every call slow; use the duration above which a call counts as slow",
+                ));
+            }
+        }
+        match self.open {
+            OpenDuration::Fixed(d) if d.is_zero() => {
+                return Err(ConfigError::new(
+                    "open_duration",
+                    "a zero open duration never rejects anything; use a duration such as 30 s",
+                ));
+            }
+            OpenDuration::Fixed(_) => {}
+            OpenDuration::Growing(backoff) => {
+                backoff.validate()?;
+            }
+        }
+        if self.half_open_probes == 0 || self.half_open_probes > FIELD_MAX {
+            return Err(ConfigError::new(
+                "half_open_probes",
+                format!(
+                    "{} is not allowed; half-open must admit 1..=65535 probes at a time (1 is usual)",
+                    self.half_open_probes
+                ),
+            ));
+        }
+        if self.successes_to_close == 0 || self.successes_to_close > FIELD_MAX {
+            return Err(ConfigError::new(
+                "successes_to_close",
+                format!(
+                    "{} is not allowed; use 1..=65535 probe successes",
+                    self.successes_to_close
+                ),
+            ));
+        }
+        if self.probe_lease.is_zero() {
+            return Err(ConfigError::new(
+                "probe_lease",
+                "a zero probe lease would reclaim every probe at once; use a duration above your slowest call",
+            ));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,173 @@
+//! The circuit breaker: stop calling a dependency that is failing, and find out cheaply when it
+//! has recovered.
+//!
+//! A [`CircuitBreaker`] sits around every call to one dependency. While the dependency is
+//! healthy it costs almost nothing; when the trip rule says the dependency is failing it rejects
+//! calls at once with [`CircuitOpen`] (so callers fail fast and the dependency gets room to
+//! recover), then lets a few probe calls through to find out whether it has.
+//!
+//! # The state machine
+//!
+//! ```text
+//!                 trip rule fires
+//!     +--------+ ----------------------------> +------+
+//!     | Closed |                               | Open | rejects with CircuitOpen { retry_at }
+//!     +--------+ <-----+                       +------+
+//!         ^            |                        |   ^
+//!         |            | successes_to_close     |   | first probe failure
+//!         |            | probe successes        |   | (open duration grows)
+//!         |            |                        v   |
+//!         |        +----------+  open duration  |   |
+//!         |        | HalfOpen | <---------------+   |
+//!         |        +----------+ -------------------+
+//!         |          at most half_open_probes calls in flight;
+//!         |          the others are rejected
+//!         |
+//!     reset()      force_open() -> ForcedOpen (rejects all, no retry_at)
+//!                  force_closed() -> ForcedClosed (admits all, records, never trips)
+//! ```
+//!
+//! Every transition starts a new *generation*. A permit remembers the generation that admitted
+//! it, and its outcome only counts in that generation: a slow call admitted while closed that
+//! fails after the breaker opened (or after it has opened and closed again) changes nothing. It
+//! is reported as stale (a `tracing` debug event and a `metrics` counter).
+//!
+//! # Trip rules, and when to choose which
+//!
+//! One rule per breaker, chosen by the [`BreakerConfig`] constructor. Rates trip when the
+//! measured share is *at least* the threshold (`>=`).
+//!
+//! | rule | trips when | choose it when |
+//! |---|---|---|
+//! | [`consecutive_failures(n)`](BreakerConfig::consecutive_failures) | `n` failures in a row (a success resets the count) | traffic is low or bursty, or any run of failures means "down"; the cheapest rule |
+//! | [`failure_rate_count(rate, n)`](BreakerConfig::failure_rate_count) | `rate` of the last `n` calls failed, with at least the minimum number of calls | traffic is steady and an error *rate* matters, not a run |
+//! | [`failure_rate_time(rate, window)`](BreakerConfig::failure_rate_time) | `rate` of the calls in the last `window` failed, with a minimum throughput | traffic varies; old outcomes must age out even when no calls arrive |
+//! | [`slow_call_rate(rate, slow, n)`](BreakerConfig::slow_call_rate) | `rate` of the last `n` calls took at least `slow` | the dependency slows down before it fails |
+//!
+//! The window rules can combine a failure rate and a slow-call rate
+//! ([`with_slow_calls`](BreakerConfig::with_slow_calls),
+//! [`with_failure_rate`](BreakerConfig::with_failure_rate)); each threshold trips on its own.
+//! A window rule evaluates after every recorded outcome, so it opens on exactly the call that
+//! reaches both the minimum number of calls and the threshold. The window starts empty each time
+//! the breaker closes.
+//!
+//! Which outcomes count is the caller's decision, through the shared
+//! [`classify`](crate::classify) module: [`Class::Success`](crate::classify::Class::Success) is a
+//! success, [`Class::Ignored`](crate::classify::Class::Ignored) counts as nothing, and every
+//! failure class (permanent, transient, retry-after) is a failure. A classifier may call an
+//! `Ok` a failure (an HTTP 503) or ignore an `Err` (a 404).
+//!
+//! # Open
+//!
+//! Open lasts the [open duration](BreakerConfig::with_open_duration), fixed, or growing with
+//! each consecutive trip through a [`Backoff`](crate::backoff::Backoff)
+//! ([`with_open_backoff`](BreakerConfig::with_open_backoff)), jittered and capped so that a
+//! fleet's probes spread out. A successful close resets the growth. [`CircuitOpen::retry_at`]
+//! says when the next probe will be admitted.
+//!
+//! # Half-open guarantees
+//!
+//! - At most [`half_open_probes`](BreakerConfig::with_half_open_probes) calls are in flight;
+//!   every other caller is rejected (never "every caller is a probe").
+//! - [`successes_to_close`](BreakerConfig::with_successes_to_close) probe successes close; the
+//!   first probe failure re-opens (and grows the open duration). Only failures count in
+//!   half-open; slow probes are not judged.
+//! - A probe permit is a guard: dropped without an outcome (a cancelled future, a panic), it
+//!   returns its slot and counts as nothing.
+//! - A probe that never finishes cannot wedge the breaker: once every slot has been held for the
+//!   [probe lease](BreakerConfig::with_probe_lease) without a new admission, the next caller
+//!   reclaims all slots in a new generation (the old probes become stale) and probes itself.
+//!
+//! # Time
+//!
+//! Time is monotonic and injectable: the breaker reads its [`Clock`](crate::Clock) (set with
+//! [`Builder::clock`]), which with the `tokio` feature follows tokio's paused test time, and
+//! a [`ManualClock`](crate::ManualClock) drives tests of blocking code. No wall clock is read.
+//!
+//! # APIs
+//!
+//! - [`call`](CircuitBreaker::call) for async closures, [`call_blocking`](CircuitBreaker::call_blocking)
+//!   for sync ones (and `_with` variants taking a classifier);
+//! - [`try_acquire`](CircuitBreaker::try_acquire) for code that cannot be wrapped in a closure:
+//!   a [`Permit`] reported with `success()`, `failure()` or `ignore()`;
+//! - `CircuitBreakerLayer` (feature `tower`); see `CircuitBreakerService` for how it treats
+//!   `poll_ready`.
+//! - [`state`](CircuitBreaker::state), [`snapshot`](CircuitBreaker::snapshot),
+//!   [`force_open`](CircuitBreaker::force_open), [`force_closed`](CircuitBreaker::force_closed),
+//!   [`reset`](CircuitBreaker::reset), and [`Builder::on_state_change`] callbacks (run after the
+//!   change, never under a lock). With the `tracing` feature, every transition is an event;
+//!   with `metrics`, `staunch_breaker_transitions_total`, `staunch_breaker_rejected_total`,
+//!   `staunch_breaker_stale_outcomes_total` and the `staunch_breaker_state` gauge.
+//!
+//! # Cost model
+//!
+//! The whole state lives in one packed 64-bit word (state, generation, consecutive failures,
+//! probes in flight, probe successes), changed only by compare-exchange.
+//!
+//! | path | cost |
+//! |---|---|
+//! | admission in closed | one atomic load (plus a clock read if slow calls are measured) |
+//! | success, consecutive rule, no failures pending | one atomic load; no write, no clock read |
+//! | failure, consecutive rule | one compare-exchange |
+//! | success or failure, window rules | a short uncontended lock around the window; a clock read for time windows and slow calls |
+//! | rejection in open | one load, one clock read, one load of the open-until instant |
+//! | transitions, half-open | compare-exchange loops, clock reads, callbacks (outside any lock) |
+//!
+//! No path allocates (the window is allocated once, at construction). The handle is one `Arc`;
+//! [`call`](CircuitBreaker::call) and [`try_acquire`](CircuitBreaker::try_acquire) borrow it,
+//! so calls do not touch its reference count.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), staunch::ConfigError> {
+//! let breaker = CircuitBreaker::new(
+//!     BreakerConfig::failure_rate_count(0.5, 10)
+//!         .with_minimum_calls(4)
+//!         .with_open_duration(Duration::from_secs(5)),
+//! )?;
+//! for ok in [true, false, true, false] {
+//!     let _ = breaker.call(|| async move { if ok { Ok(()) } else { Err("503") } }).await;
+//! }
+//! assert_eq!(breaker.state(), State::Open); // 2 of 4 failed: 50% >= 50%
+//!
+//! tokio::time::advance(Duration::from_secs(5)).await;
+//! breaker.call(|| async { Ok::<_, &str>(()) }).await.unwrap(); // the probe
+//! assert_eq!(breaker.state(), State::Closed);
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod error;
+mod events;
+mod permit;
+mod shared;
+mod state;
+
+#[cfg(feature = "tower")]
+pub mod future;
+#[cfg(feature = "tower")]
+mod layer;
+#[cfg(feature = "tower")]
+mod service;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+pub use config::BreakerConfig;
+pub use error::{CircuitOpen, Error};
+pub use events::{Reason, StateChange};
+#[cfg(feature = "tower")]
+pub use layer::CircuitBreakerLayer;
+pub use permit::{OwnedPermit, Permit};
+#[cfg(feature = "tower")]
+pub use service::CircuitBreakerService;
+pub use shared::{Builder, CircuitBreaker, Snapshot};
+pub use state::State;
+
+/// The error type of the tower services: any error, boxed.
+#[cfg(feature = "tower")]
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

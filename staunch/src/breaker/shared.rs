@@ -1,0 +1,792 @@
+//! The shared atomic state, the [`CircuitBreaker`] handle and its [`Builder`].
+
+use std::fmt;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use super::config::{MAX_GROWTH_STEPS, OpenDuration, Rule};
+use super::events::{Counters, Listener, Listeners, Reason, StateChange};
+use super::permit::{OwnedPermit, Permit, RawPermit};
+use super::state::{
+    self, Counts, CountWindow, Outcome, State, TimeWindow, Window, WindowKind, Word,
+};
+use super::{BreakerConfig, CircuitOpen, Error};
+use crate::classify::{AllTransient, Class, Classify};
+use crate::loom::{Arc, AtomicU32, AtomicU64, Mutex, Ordering, lock};
+use crate::{Clock, ConfigError};
+
+/// A circuit breaker: a cheap `Clone` handle (one `Arc`) to state shared by every task and thread
+/// that calls the same dependency.
+///
+/// See the [module docs](super) for the state machine, the trip rules and the cost model.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
+///
+/// let breaker = CircuitBreaker::new(
+///     BreakerConfig::consecutive_failures(2).with_open_duration(Duration::from_secs(5)),
+/// )?;
+/// for _ in 0..2 {
+///     let _ = breaker.call_blocking(|| Err::<(), _>("connection refused"));
+/// }
+/// assert_eq!(breaker.state(), State::Open);
+/// let err = breaker.call_blocking(|| Ok::<_, &str>(1)).unwrap_err();
+/// assert!(err.is_open());
+/// # Ok::<(), staunch::ConfigError>(())
+/// ```
+#[derive(Clone)]
+pub struct CircuitBreaker {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    /// The packed state word (see `state::Word`). Every decision starts with one load of it.
+    word: AtomicU64,
+    /// Nanoseconds since `origin` at which the current open period ends. Written before the
+    /// word's unpublished flag is cleared, so a reader that sees a published open word sees it.
+    open_until: AtomicU64,
+    /// Nanoseconds since `origin` of the latest probe admission, for the probe lease. Raised
+    /// (never lowered) before the compare-exchange that admits the probe.
+    last_probe_at: AtomicU64,
+    /// Trips since the breaker last closed, for the growing open duration.
+    trips: AtomicU32,
+    /// The rate window, for rate rules only.
+    window: Option<Mutex<Window>>,
+    config: BreakerConfig,
+    lease_nanos: u64,
+    clock: Clock,
+    origin: Instant,
+    name: &'static str,
+    listeners: Listeners,
+    counters: Counters,
+}
+
+/// Builds a [`CircuitBreaker`] with a clock, a name or state-change callbacks.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use std::time::Duration;
+/// use staunch::ManualClock;
+/// use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
+///
+/// let clock = ManualClock::new();
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let log = Arc::clone(&seen);
+/// let breaker = CircuitBreaker::builder(
+///     BreakerConfig::consecutive_failures(1).with_open_duration(Duration::from_secs(1)),
+/// )
+/// .clock(clock.clone().into())
+/// .name("pricing")
+/// .on_state_change(move |change| log.lock().unwrap().push(change.to))
+/// .build()?;
+///
+/// breaker.try_acquire().unwrap().failure();
+/// clock.advance(Duration::from_secs(1));
+/// breaker.try_acquire().unwrap().success();
+/// assert_eq!(*seen.lock().unwrap(), [State::Open, State::HalfOpen, State::Closed]);
+/// # Ok::<(), staunch::ConfigError>(())
+/// ```
+#[must_use]
+pub struct Builder {
+    config: BreakerConfig,
+    clock: Clock,
+    name: &'static str,
+    listeners: Vec<Listener>,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("clock", &self.clock)
+            .field("name", &self.name)
+            .field("listeners", &self.listeners.len())
+            .finish()
+    }
+}
+
+impl Builder {
+    /// Sets the clock (default [`Clock::system`]: tokio's paused-aware clock with the `tokio`
+    /// feature). Use a [`ManualClock`](crate::ManualClock) to drive tests of blocking code.
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Names the breaker in events, `tracing` fields and `metrics` labels (default `"default"`).
+    pub fn name(mut self, name: &'static str) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// Calls `callback` after every state change, on the thread that made it, never under a
+    /// lock. See [`StateChange`] for ordering.
+    pub fn on_state_change<F>(mut self, callback: F) -> Self
+    where
+        F: Fn(&StateChange) + Send + Sync + 'static,
+    {
+        self.listeners.push(std::sync::Arc::new(callback));
+        self
+    }
+
+    /// Validates the configuration and builds the breaker, closed.
+    ///
+    /// # Errors
+    ///
+    /// The configuration is invalid: a zero threshold, a rate outside `(0, 1]`, a zero window,
+    /// zero probes, ... The error names the setting and says what to change.
+    pub fn build(self) -> Result<CircuitBreaker, ConfigError> {
+        let config = self.config;
+        config.validate()?;
+        let window = match config.rule {
+            Rule::Consecutive { .. } => None,
+            Rule::CountWindow { size, .. } => Some(WindowKind::Count(CountWindow::new(size))),
+            Rule::TimeWindow {
+                window, buckets, ..
+            } => Some(WindowKind::Time(TimeWindow::new(window, buckets))),
+        };
+        let origin = self.clock.now();
+        Ok(CircuitBreaker {
+            shared: Arc::new(Shared {
+                word: AtomicU64::new(Word::INITIAL.0),
+                open_until: AtomicU64::new(0),
+                last_probe_at: AtomicU64::new(0),
+                trips: AtomicU32::new(0),
+                window: window.map(|kind| {
+                    Mutex::new(Window {
+                        generation: 0,
+                        kind,
+                    })
+                }),
+                config,
+                lease_nanos: saturating_nanos(config.probe_lease),
+                clock: self.clock,
+                origin,
+                name: self.name,
+                listeners: Listeners(self.listeners),
+                counters: Counters::new(self.name),
+            }),
+        })
+    }
+}
+
+/// A point-in-time view of a breaker, for health endpoints and dashboards. Cheap: a few atomic
+/// loads, plus the window lock for rate rules.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// The state.
+    pub state: State,
+    /// The current generation (bumped by every transition).
+    pub generation: u32,
+    /// Consecutive-failures rule: failures in a row so far (closed or forced closed).
+    pub consecutive_failures: u32,
+    /// Rate rules: calls in the window of the current closed period.
+    pub calls: u32,
+    /// Rate rules: failures in the window.
+    pub failures: u32,
+    /// Rate rules: slow calls in the window.
+    pub slow_calls: u32,
+    /// Rate rules: `failures / calls`, if the window holds any call.
+    pub failure_rate: Option<f64>,
+    /// Half-open: probes admitted and not yet finished.
+    pub probes_in_flight: u32,
+    /// Half-open: probe successes so far.
+    pub probe_successes: u32,
+    /// Open: when the next probe will be admitted.
+    pub next_probe_at: Option<Instant>,
+}
+
+fn saturating_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl CircuitBreaker {
+    /// A closed breaker with `config`, the system clock and no callbacks.
+    ///
+    /// # Errors
+    ///
+    /// The configuration is invalid; the error names the setting and says what to change.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use staunch::breaker::{BreakerConfig, CircuitBreaker};
+    ///
+    /// let err = CircuitBreaker::new(BreakerConfig::consecutive_failures(0)).unwrap_err();
+    /// assert_eq!(err.field(), "consecutive_failures");
+    /// ```
+    pub fn new(config: BreakerConfig) -> Result<Self, ConfigError> {
+        Self::builder(config).build()
+    }
+
+    /// A [`Builder`] to set the clock, a name or state-change callbacks.
+    pub fn builder(config: BreakerConfig) -> Builder {
+        Builder {
+            config,
+            clock: Clock::system(),
+            name: "default",
+            listeners: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BreakerConfig {
+        &self.shared.config
+    }
+
+    /// The current state: one atomic load.
+    pub fn state(&self) -> State {
+        self.shared.load().state()
+    }
+
+    /// A consistent-enough view for health endpoints: each field is read once; fields may come
+    /// from slightly different instants under concurrent calls.
+    pub fn snapshot(&self) -> Snapshot {
+        self.shared.snapshot()
+    }
+
+    /// Asks to run one call. `Ok` gives a [`Permit`] to report the outcome with; `Err` says the
+    /// breaker is open and when it will admit a probe.
+    ///
+    /// In closed this is one atomic load. A permit dropped without an outcome counts as nothing
+    /// and, if it was a probe, returns its slot.
+    ///
+    /// # Errors
+    ///
+    /// [`CircuitOpen`] when open, forced open, or half-open with every probe slot taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use staunch::breaker::{BreakerConfig, CircuitBreaker};
+    ///
+    /// let breaker = CircuitBreaker::new(BreakerConfig::consecutive_failures(3))?;
+    /// match breaker.try_acquire() {
+    ///     Ok(permit) => {
+    ///         let response: Result<u32, &str> = Ok(200); // the call you could not wrap
+    ///         match response {
+    ///             Ok(_) => permit.success(),
+    ///             Err(_) => permit.failure(),
+    ///         }
+    ///     }
+    ///     Err(open) => println!("rejected; next probe at {:?}", open.retry_at()),
+    /// }
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<'_>, CircuitOpen> {
+        self.shared.acquire().map(|raw| Permit::new(&self.shared, raw))
+    }
+
+    /// Like [`try_acquire`](Self::try_acquire), but the permit holds its own handle, for
+    /// futures and structures that must be `'static`. Costs a reference-count increment.
+    ///
+    /// # Errors
+    ///
+    /// [`CircuitOpen`] when the breaker rejects the call.
+    pub fn try_acquire_owned(&self) -> Result<OwnedPermit, CircuitOpen> {
+        self.shared.acquire().map(|raw| OwnedPermit::new(self.clone(), raw))
+    }
+
+    /// Runs `f` if the breaker admits it and records its outcome: `Ok` is a success, every
+    /// `Err` a failure (use [`call_with`](Self::call_with) to classify).
+    ///
+    /// Cancel safe: dropping the future before the call ends records nothing and returns a
+    /// probe slot. Needs no runtime beyond what `f`'s future needs.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Open`] without calling `f` when the breaker rejects; [`Error::Inner`] with `f`'s
+    /// error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use staunch::breaker::{BreakerConfig, CircuitBreaker};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let breaker = CircuitBreaker::new(BreakerConfig::consecutive_failures(5))?;
+    /// let price = breaker.call(|| async { Ok::<_, std::io::Error>(42) }).await?;
+    /// assert_eq!(price, 42);
+    /// # Ok(()) }
+    /// ```
+    pub fn call<F, Fut, T, E>(&self, f: F) -> impl Future<Output = Result<T, Error<E>>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        self.call_with(AllTransient, f)
+    }
+
+    /// [`call`](Self::call) with a classifier: which errors are failures, which are ignored
+    /// (neither success nor failure), which successes are really failures. See
+    /// [`classify`](crate::classify).
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call). An `Err` classified as a success or ignored is still returned as
+    /// [`Error::Inner`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use staunch::breaker::{BreakerConfig, CircuitBreaker};
+    /// use staunch::classify::Class;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), staunch::ConfigError> {
+    /// let breaker = CircuitBreaker::new(BreakerConfig::consecutive_failures(1))?;
+    /// // A 404 says nothing about the dependency's health.
+    /// let classify = |r: &Result<u16, u16>| match r {
+    ///     Ok(_) => Class::Success,
+    ///     Err(404) => Class::Ignored,
+    ///     Err(_) => Class::Transient,
+    /// };
+    /// let _ = breaker.call_with(classify, || async { Err::<u16, u16>(404) }).await;
+    /// assert!(breaker.state().admits_all());
+    /// # Ok(()) }
+    /// ```
+    pub fn call_with<C, F, Fut, T, E>(
+        &self,
+        classify: C,
+        f: F,
+    ) -> impl Future<Output = Result<T, Error<E>>>
+    where
+        C: Classify<T, E>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let admitted = self.try_acquire();
+        async move {
+            let permit = admitted?;
+            let result = f().await;
+            permit.record(classify.classify(&result));
+            result.map_err(Error::Inner)
+        }
+    }
+
+    /// Runs the blocking `f` if the breaker admits it and records its outcome: `Ok` is a
+    /// success, every `Err` a failure. A panic in `f` records nothing and returns a probe slot.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Open`] without calling `f` when the breaker rejects; [`Error::Inner`] with `f`'s
+    /// error.
+    pub fn call_blocking<F, T, E>(&self, f: F) -> Result<T, Error<E>>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        self.call_blocking_with(AllTransient, f)
+    }
+
+    /// [`call_blocking`](Self::call_blocking) with a classifier.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_blocking`](Self::call_blocking).
+    pub fn call_blocking_with<C, F, T, E>(&self, classify: C, f: F) -> Result<T, Error<E>>
+    where
+        C: Classify<T, E>,
+        F: FnOnce() -> Result<T, E>,
+    {
+        let permit = self.try_acquire()?;
+        let result = f();
+        permit.record(classify.classify(&result));
+        result.map_err(Error::Inner)
+    }
+
+    /// Forces the breaker open: every call is rejected (with no `retry_at`) until
+    /// [`reset`](Self::reset) or [`force_closed`](Self::force_closed). Outstanding permits
+    /// become stale.
+    pub fn force_open(&self) {
+        self.shared.force(State::ForcedOpen);
+    }
+
+    /// Forces the breaker closed (disables it): every call is admitted and outcomes are still
+    /// recorded (visible in the [`snapshot`](Self::snapshot)), but nothing trips until
+    /// [`reset`](Self::reset).
+    pub fn force_closed(&self) {
+        self.shared.force(State::ForcedClosed);
+    }
+
+    /// Closes the breaker with every count cleared and the open-duration growth reset, whatever
+    /// its state. Outstanding permits become stale.
+    pub fn reset(&self) {
+        self.shared.force(State::Closed);
+    }
+}
+
+impl fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let word = self.shared.load();
+        f.debug_struct("CircuitBreaker")
+            .field("name", &self.shared.name)
+            .field("state", &word.state())
+            .field("generation", &word.generation())
+            .field("config", &self.shared.config)
+            .field("clock", &self.shared.clock)
+            .field("listeners", &self.shared.listeners)
+            .finish()
+    }
+}
+
+impl Shared {
+    #[inline]
+    pub(crate) fn load(&self) -> Word {
+        Word(self.word.load(Ordering::Acquire))
+    }
+
+    fn nanos(&self, at: Instant) -> u64 {
+        saturating_nanos(at.saturating_duration_since(self.origin))
+    }
+
+    fn instant(&self, nanos: u64) -> Instant {
+        let offset = Duration::from_nanos(nanos);
+        self.origin
+            .checked_add(offset)
+            .unwrap_or(self.origin + Duration::from_secs(u64::from(u32::MAX)))
+    }
+
+    #[inline]
+    fn start_time(&self) -> Option<Instant> {
+        if self.config.times_calls() {
+            Some(self.clock.now())
+        } else {
+            None
+        }
+    }
+
+    /// Admission. Closed: one load (plus a clock read if calls are timed).
+    #[inline]
+    pub(crate) fn acquire(&self) -> Result<RawPermit, CircuitOpen> {
+        let word = self.load();
+        if word.is_closed() {
+            return Ok(RawPermit::normal(word.generation(), self.start_time()));
+        }
+        self.acquire_slow(word)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn acquire_slow(&self, mut word: Word) -> Result<RawPermit, CircuitOpen> {
+        loop {
+            match word.state() {
+                State::Closed | State::ForcedClosed => {
+                    return Ok(RawPermit::normal(word.generation(), self.start_time()));
+                }
+                State::ForcedOpen => return Err(self.reject(State::ForcedOpen, None)),
+                State::Open => {
+                    let now = self.clock.now();
+                    if word.unpublished() {
+                        // A trip is being published this very moment (a few instructions
+                        // away): report the open duration it is most likely to get.
+                        let trips = self.trips.load(Ordering::Relaxed).saturating_add(1);
+                        let estimate = now.checked_add(self.base_open_duration(trips));
+                        return Err(self.reject(State::Open, estimate));
+                    }
+                    let until = self.open_until.load(Ordering::Acquire);
+                    let now_nanos = self.nanos(now);
+                    if now_nanos < until {
+                        return Err(self.reject(State::Open, Some(self.instant(until))));
+                    }
+                    // The open period is over: this caller becomes the first probe.
+                    self.last_probe_at.fetch_max(now_nanos, Ordering::Relaxed);
+                    let next = word.next(State::HalfOpen).with_a(1);
+                    match self.cas(word, next) {
+                        Ok(()) => {
+                            self.emit(word, next, Reason::OpenElapsed, now);
+                            return Ok(RawPermit::probe(next.generation(), Some(now)));
+                        }
+                        Err(actual) => word = actual,
+                    }
+                }
+                State::HalfOpen => {
+                    let now = self.clock.now();
+                    let now_nanos = self.nanos(now);
+                    if let Some(next) = state::admit_probe(word, self.config.half_open_probes) {
+                        self.last_probe_at.fetch_max(now_nanos, Ordering::Relaxed);
+                        match self.cas(word, next) {
+                            Ok(()) => return Ok(RawPermit::probe(next.generation(), Some(now))),
+                            Err(actual) => word = actual,
+                        }
+                        continue;
+                    }
+                    let lease_end = self
+                        .last_probe_at
+                        .load(Ordering::Relaxed)
+                        .saturating_add(self.lease_nanos);
+                    if now_nanos < lease_end {
+                        return Err(self.reject(State::HalfOpen, Some(self.instant(lease_end))));
+                    }
+                    // Every slot has been held past the lease: reclaim them all in a new
+                    // generation (the old probes become stale) and probe.
+                    self.last_probe_at.fetch_max(now_nanos, Ordering::Relaxed);
+                    let next = word.next(State::HalfOpen).with_a(1);
+                    match self.cas(word, next) {
+                        Ok(()) => {
+                            self.emit(word, next, Reason::LeaseExpired, now);
+                            return Ok(RawPermit::probe(next.generation(), Some(now)));
+                        }
+                        Err(actual) => word = actual,
+                    }
+                }
+            }
+        }
+    }
+
+    fn reject(&self, state: State, retry_at: Option<Instant>) -> CircuitOpen {
+        self.counters.rejected();
+        CircuitOpen::new(state, retry_at)
+    }
+
+    fn cas(&self, current: Word, next: Word) -> Result<(), Word> {
+        self.word
+            .compare_exchange(current.0, next.0, Ordering::AcqRel, Ordering::Acquire)
+            .map(drop)
+            .map_err(Word)
+    }
+
+    /// Applies `f` in a compare-exchange loop until it succeeds or `f` declines.
+    fn update(&self, mut f: impl FnMut(Word) -> Option<Word>) -> Option<(Word, Word)> {
+        let mut current = self.load();
+        loop {
+            let next = f(current)?;
+            match self.word.compare_exchange_weak(
+                current.0,
+                next.0,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some((current, next)),
+                Err(actual) => current = Word(actual),
+            }
+        }
+    }
+
+    /// Records the outcome of a permit. The closed success with nothing to reset is inlined:
+    /// one load, no write.
+    #[inline]
+    pub(crate) fn complete(&self, permit: RawPermit, outcome: Outcome) {
+        if !permit.probe
+            && outcome == Outcome::Success
+            && matches!(self.config.rule, Rule::Consecutive { .. })
+            && self.load().nothing_pending()
+        {
+            return;
+        }
+        if outcome == Outcome::Ignored && !permit.probe {
+            return;
+        }
+        self.complete_slow(permit, outcome);
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn complete_slow(&self, permit: RawPermit, outcome: Outcome) {
+        let generation = permit.generation;
+        if permit.probe {
+            let successes = self.config.successes_to_close;
+            match self.update(|w| state::probe_done(w, generation, outcome, successes)) {
+                Some((from, to)) if to.state() != State::HalfOpen => {
+                    let reason = if to.state() == State::Closed {
+                        Reason::ProbesSucceeded
+                    } else {
+                        Reason::ProbeFailed
+                    };
+                    self.transitioned(from, to, reason, None);
+                }
+                Some(_) => {}
+                None => self.counters.stale(self.name, generation),
+            }
+            return;
+        }
+        match self.config.rule {
+            Rule::Consecutive { failures } => {
+                let changed = match outcome {
+                    Outcome::Success => {
+                        self.update(|w| state::consecutive_success(w, generation))
+                    }
+                    _ => self.update(|w| state::consecutive_failure(w, generation, failures)),
+                };
+                match changed {
+                    Some((from, to)) if to.state() == State::Open => {
+                        self.transitioned(from, to, Reason::Tripped, None);
+                    }
+                    Some(_) => {}
+                    None if self.load().generation() != generation => {
+                        self.counters.stale(self.name, generation);
+                    }
+                    None => {}
+                }
+            }
+            Rule::CountWindow { min_calls, .. } | Rule::TimeWindow { min_calls, .. } => {
+                self.record_window(permit, outcome == Outcome::Failure, min_calls);
+            }
+        }
+    }
+
+    fn record_window(&self, permit: RawPermit, failure: bool, min_calls: u32) {
+        let Some(window) = &self.window else { return };
+        let needs_now = permit.started.is_some() || matches!(self.config.rule, Rule::TimeWindow { .. });
+        let now = needs_now.then(|| self.clock.now());
+        let slow = match (self.config.slow_call, permit.started, now) {
+            (Some(slow), Some(started), Some(now)) => {
+                now.saturating_duration_since(started) >= slow.threshold
+            }
+            _ => false,
+        };
+        let now_nanos = now.map_or(0, |now| self.nanos(now));
+        let tripped = {
+            let mut window = lock(window);
+            // Read under the lock: a transition's compare-exchange either precedes this load (the
+            // outcome is stale) or follows our own trip attempt below.
+            let word = self.load();
+            if word.generation() != permit.generation || !word.state().admits_all() {
+                drop(window);
+                self.counters.stale(self.name, permit.generation);
+                return;
+            }
+            window.enter(permit.generation);
+            let counts = window.record(now_nanos, failure, slow);
+            let trips = word.state() == State::Closed
+                && counts.trips(
+                    min_calls,
+                    self.config.failure_rate,
+                    self.config.slow_call.map(|s| s.rate),
+                );
+            if trips {
+                let next = word.next(State::Open);
+                self.cas(word, next).ok().map(|()| (word, next))
+            } else {
+                None
+            }
+        };
+        if let Some((from, to)) = tripped {
+            self.transitioned(from, to, Reason::Tripped, now);
+        }
+    }
+
+    /// After a compare-exchange from `from` to `to` succeeded: publish an open period, reset
+    /// growth on a close, and tell the subscribers (outside any lock).
+    fn transitioned(&self, from: Word, to: Word, reason: Reason, now: Option<Instant>) {
+        let now = now.unwrap_or_else(|| self.clock.now());
+        match to.state() {
+            State::Open => self.publish_open(to, now),
+            State::Closed => self.trips.store(0, Ordering::Relaxed),
+            _ => {}
+        }
+        self.emit(from, to, reason, now);
+    }
+
+    fn publish_open(&self, opened: Word, now: Instant) {
+        let trips = self.trips.fetch_add(1, Ordering::Relaxed).saturating_add(1);
+        let until = self.nanos(now).saturating_add(saturating_nanos(self.open_duration(trips)));
+        self.open_until.store(until, Ordering::Release);
+        // Fails harmlessly if the word moved on (a reset, or force) in between.
+        let _ = self.cas(opened, opened.published());
+    }
+
+    /// The open duration of the `trips`th trip since the last close.
+    fn open_duration(&self, trips: u32) -> Duration {
+        match self.config.open {
+            OpenDuration::Fixed(d) => d,
+            OpenDuration::Growing(backoff) => {
+                let step = trips.clamp(1, MAX_GROWTH_STEPS) as usize;
+                backoff
+                    .delays()
+                    .ok()
+                    .and_then(|mut delays| delays.nth(step - 1))
+                    .unwrap_or_else(|| backoff.base_delay(trips))
+            }
+        }
+    }
+
+    fn base_open_duration(&self, trips: u32) -> Duration {
+        match self.config.open {
+            OpenDuration::Fixed(d) => d,
+            OpenDuration::Growing(backoff) => backoff.base_delay(trips.min(MAX_GROWTH_STEPS)),
+        }
+    }
+
+    fn emit(&self, from: Word, to: Word, reason: Reason, at: Instant) {
+        self.listeners.emit(&StateChange {
+            name: self.name,
+            from: from.state(),
+            to: to.state(),
+            generation: to.generation(),
+            reason,
+            at,
+        });
+    }
+
+    fn force(&self, target: State) {
+        let (from, to) = self
+            .update(|w| Some(w.next(target)))
+            .unwrap_or((Word::INITIAL, Word::INITIAL));
+        if target == State::Closed {
+            self.trips.store(0, Ordering::Relaxed);
+        }
+        self.emit(from, to, Reason::Manual, self.clock.now());
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let word = self.load();
+        let state = word.state();
+        let mut snapshot = Snapshot {
+            state,
+            generation: word.generation(),
+            consecutive_failures: 0,
+            calls: 0,
+            failures: 0,
+            slow_calls: 0,
+            failure_rate: None,
+            probes_in_flight: 0,
+            probe_successes: 0,
+            next_probe_at: None,
+        };
+        match state {
+            State::HalfOpen => {
+                snapshot.probes_in_flight = word.a();
+                snapshot.probe_successes = word.b();
+            }
+            State::Open if !word.unpublished() => {
+                snapshot.next_probe_at = Some(self.instant(self.open_until.load(Ordering::Acquire)));
+            }
+            State::Closed | State::ForcedClosed => match &self.window {
+                None => snapshot.consecutive_failures = word.a(),
+                Some(window) => {
+                    let now = matches!(self.config.rule, Rule::TimeWindow { .. })
+                        .then(|| self.nanos(self.clock.now()));
+                    let mut window = lock(window);
+                    let counts = if window.generation == word.generation() {
+                        window.counts(now)
+                    } else {
+                        Counts::default()
+                    };
+                    drop(window);
+                    snapshot.calls = counts.calls;
+                    snapshot.failures = counts.failures;
+                    snapshot.slow_calls = counts.slow;
+                    snapshot.failure_rate = counts.failure_rate();
+                }
+            },
+            _ => {}
+        }
+        snapshot
+    }
+}
+
+/// Maps a [`Class`] to what the breaker counts.
+#[inline]
+pub(crate) fn outcome_of(class: Class) -> Outcome {
+    match class {
+        Class::Success => Outcome::Success,
+        class if class.is_failure() => Outcome::Failure,
+        _ => Outcome::Ignored,
+    }
+}

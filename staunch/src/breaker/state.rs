@@ -1,0 +1,582 @@
+//! The pure core: the packed state word, its transitions, and the rate windows. Nothing here
+//! reads a clock, allocates after construction, or touches an atomic; the shared state
+//! (`shared.rs`) runs these functions inside compare-exchange loops and under the window lock.
+
+use std::fmt;
+use std::time::Duration;
+
+/// The state of a breaker, as [`CircuitBreaker::state`](super::CircuitBreaker::state) reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum State {
+    /// Calls pass; outcomes are recorded by the trip rule.
+    Closed,
+    /// Calls are rejected with [`CircuitOpen`](super::CircuitOpen) until the open duration ends.
+    Open,
+    /// A limited number of probe calls pass; their outcomes close or re-open the breaker.
+    HalfOpen,
+    /// Forced open by [`force_open`](super::CircuitBreaker::force_open): every call is rejected
+    /// until [`reset`](super::CircuitBreaker::reset) or [`force_closed`](super::CircuitBreaker::force_closed).
+    ForcedOpen,
+    /// Forced closed (disabled) by [`force_closed`](super::CircuitBreaker::force_closed): every
+    /// call passes and outcomes are still recorded, but nothing trips.
+    ForcedClosed,
+}
+
+impl State {
+    /// A short lowercase name, as used in telemetry labels.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Closed => "closed",
+            Self::Open => "open",
+            Self::HalfOpen => "half_open",
+            Self::ForcedOpen => "forced_open",
+            Self::ForcedClosed => "forced_closed",
+        }
+    }
+
+    /// The value of the `metrics` state gauge: 0 closed, 1 open, 2 half-open, 3 forced open,
+    /// 4 forced closed.
+    pub const fn as_gauge(self) -> f64 {
+        match self {
+            Self::Closed => 0.0,
+            Self::Open => 1.0,
+            Self::HalfOpen => 2.0,
+            Self::ForcedOpen => 3.0,
+            Self::ForcedClosed => 4.0,
+        }
+    }
+
+    /// Whether calls are admitted without limit (closed, or forced closed).
+    pub const fn admits_all(self) -> bool {
+        matches!(self, Self::Closed | Self::ForcedClosed)
+    }
+
+    const fn code(self) -> u64 {
+        match self {
+            Self::Closed => 0,
+            Self::Open => 1,
+            Self::HalfOpen => 2,
+            Self::ForcedOpen => 3,
+            Self::ForcedClosed => 4,
+        }
+    }
+
+    const fn from_code(code: u64) -> Self {
+        match code {
+            0 => Self::Closed,
+            1 => Self::Open,
+            2 => Self::HalfOpen,
+            3 => Self::ForcedOpen,
+            _ => Self::ForcedClosed,
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The packed state word: one `u64` that a single atomic load reads and a single
+/// compare-exchange changes.
+///
+/// ```text
+///  63            36 35        20 19         4  3   2  0
+/// +----------------+------------+------------+---+-----+
+/// |  generation    |     b      |     a      | U |state|
+/// +----------------+------------+------------+---+-----+
+/// ```
+///
+/// - `a`: closed (consecutive rule): failures in a row; half-open: probes in flight.
+/// - `b`: half-open: probe successes so far.
+/// - `U`: open, but the open-until instant is not published yet (a trip in progress).
+/// - generation: bumped by every transition (28 bits, wrapping after 2^28 transitions); a
+///   permit remembers the generation that admitted it, and its outcome only counts while the
+///   generation is unchanged.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Word(pub(crate) u64);
+
+const STATE_MASK: u64 = 0b111;
+const UNPUBLISHED: u64 = 1 << 3;
+const A_SHIFT: u32 = 4;
+const B_SHIFT: u32 = 20;
+const GEN_SHIFT: u32 = 36;
+const FIELD_MASK: u64 = 0xFFFF;
+pub(crate) const GEN_MASK: u64 = (1 << (64 - GEN_SHIFT)) - 1;
+
+impl Word {
+    /// Closed, generation 0, nothing counted.
+    pub(crate) const INITIAL: Self = Self(0);
+
+    pub(crate) const fn new(state: State, generation: u32, a: u32, b: u32) -> Self {
+        Self(
+            state.code()
+                | ((a as u64 & FIELD_MASK) << A_SHIFT)
+                | ((b as u64 & FIELD_MASK) << B_SHIFT)
+                | ((generation as u64 & GEN_MASK) << GEN_SHIFT),
+        )
+    }
+
+    #[inline]
+    pub(crate) const fn state(self) -> State {
+        State::from_code(self.0 & STATE_MASK)
+    }
+
+    #[inline]
+    pub(crate) const fn is_closed(self) -> bool {
+        self.0 & STATE_MASK == 0
+    }
+
+    #[inline]
+    pub(crate) const fn generation(self) -> u32 {
+        (self.0 >> GEN_SHIFT) as u32
+    }
+
+    #[inline]
+    pub(crate) const fn a(self) -> u32 {
+        ((self.0 >> A_SHIFT) & FIELD_MASK) as u32
+    }
+
+    #[inline]
+    pub(crate) const fn b(self) -> u32 {
+        ((self.0 >> B_SHIFT) & FIELD_MASK) as u32
+    }
+
+    /// Closed (or forced closed) with no consecutive failures pending: a success changes nothing.
+    #[inline]
+    pub(crate) const fn nothing_pending(self) -> bool {
+        // state closed (0) or forced closed (4) and a == 0
+        (self.0 & (STATE_MASK | (FIELD_MASK << A_SHIFT))) & !4 == 0
+    }
+
+    #[inline]
+    pub(crate) const fn unpublished(self) -> bool {
+        self.0 & UNPUBLISHED != 0
+    }
+
+    pub(crate) const fn published(self) -> Self {
+        Self(self.0 & !UNPUBLISHED)
+    }
+
+    pub(crate) const fn with_a(self, a: u32) -> Self {
+        Self((self.0 & !(FIELD_MASK << A_SHIFT)) | ((a as u64 & FIELD_MASK) << A_SHIFT))
+    }
+
+    pub(crate) const fn with_b(self, b: u32) -> Self {
+        Self((self.0 & !(FIELD_MASK << B_SHIFT)) | ((b as u64 & FIELD_MASK) << B_SHIFT))
+    }
+
+    /// The next generation in `state`, counts cleared. Entering open marks the open-until instant
+    /// as not yet published.
+    pub(crate) const fn next(self, state: State) -> Self {
+        let generation = (self.generation() as u64 + 1) & GEN_MASK;
+        let next = Self::new(state, generation as u32, 0, 0);
+        if let State::Open = state {
+            Self(next.0 | UNPUBLISHED)
+        } else {
+            next
+        }
+    }
+}
+
+impl fmt::Debug for Word {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Word")
+            .field("state", &self.state())
+            .field("generation", &self.generation())
+            .field("a", &self.a())
+            .field("b", &self.b())
+            .field("unpublished", &self.unpublished())
+            .finish()
+    }
+}
+
+/// What a finished call was, to the breaker.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Success,
+    Failure,
+    Ignored,
+}
+
+/// The consecutive rule's answer to a failure admitted in `generation`: the next word, or `None`
+/// when the outcome is stale and changes nothing.
+#[inline]
+pub(crate) fn consecutive_failure(word: Word, generation: u32, threshold: u32) -> Option<Word> {
+    if word.generation() != generation {
+        return None;
+    }
+    match word.state() {
+        State::Closed => {
+            let failures = word.a() + 1;
+            Some(if failures >= threshold {
+                word.next(State::Open)
+            } else {
+                word.with_a(failures)
+            })
+        }
+        State::ForcedClosed => Some(word.with_a((word.a() + 1).min(FIELD_MASK as u32))),
+        _ => None,
+    }
+}
+
+/// The consecutive rule's answer to a success admitted in `generation` with failures pending.
+#[inline]
+pub(crate) fn consecutive_success(word: Word, generation: u32) -> Option<Word> {
+    (word.generation() == generation && word.state().admits_all() && word.a() != 0)
+        .then(|| word.with_a(0))
+}
+
+/// Half-open: the word that admits one more probe, if a slot is free.
+#[inline]
+pub(crate) fn admit_probe(word: Word, probes: u32) -> Option<Word> {
+    (word.state() == State::HalfOpen && word.a() < probes).then(|| word.with_a(word.a() + 1))
+}
+
+/// Half-open: the word after a probe admitted in `generation` finished with `outcome` (or was
+/// dropped, `Ignored`). `None`: stale.
+#[inline]
+pub(crate) fn probe_done(
+    word: Word,
+    generation: u32,
+    outcome: Outcome,
+    successes_to_close: u32,
+) -> Option<Word> {
+    if word.generation() != generation || word.state() != State::HalfOpen {
+        return None;
+    }
+    let in_flight = word.a().saturating_sub(1);
+    Some(match outcome {
+        Outcome::Ignored => word.with_a(in_flight),
+        Outcome::Failure => word.next(State::Open),
+        Outcome::Success => {
+            let successes = word.b() + 1;
+            if successes >= successes_to_close {
+                word.next(State::Closed)
+            } else {
+                word.with_a(in_flight).with_b(successes)
+            }
+        }
+    })
+}
+
+/// Counts of a rate window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counts {
+    pub(crate) calls: u32,
+    pub(crate) failures: u32,
+    pub(crate) slow: u32,
+}
+
+impl Counts {
+    /// Whether `counts` trips: enough calls, and a failure or slow share at least its threshold.
+    /// Either threshold may be absent.
+    pub(crate) fn trips(
+        self,
+        min_calls: u32,
+        failure_rate: Option<f64>,
+        slow_rate: Option<f64>,
+    ) -> bool {
+        if self.calls < min_calls || self.calls == 0 {
+            return false;
+        }
+        let calls = f64::from(self.calls);
+        let over = |n: u32, rate: Option<f64>| rate.is_some_and(|r| f64::from(n) / calls >= r);
+        over(self.failures, failure_rate) || over(self.slow, slow_rate)
+    }
+
+    /// Failures over calls, if any calls were counted.
+    pub(crate) fn failure_rate(self) -> Option<f64> {
+        (self.calls > 0).then(|| f64::from(self.failures) / f64::from(self.calls))
+    }
+
+    fn add(&mut self, failure: bool, slow: bool) {
+        self.calls += 1;
+        self.failures += u32::from(failure);
+        self.slow += u32::from(slow);
+    }
+
+    fn sub(&mut self, other: Self) {
+        self.calls -= other.calls;
+        self.failures -= other.failures;
+        self.slow -= other.slow;
+    }
+}
+
+const SLOT_USED: u8 = 1;
+const SLOT_FAILURE: u8 = 2;
+const SLOT_SLOW: u8 = 4;
+
+/// The outcomes of the last `size` calls, a ring of one byte per call with running counts.
+#[derive(Debug)]
+pub(crate) struct CountWindow {
+    ring: Box<[u8]>,
+    next: usize,
+    counts: Counts,
+}
+
+impl CountWindow {
+    pub(crate) fn new(size: u32) -> Self {
+        Self {
+            ring: vec![0; size as usize].into_boxed_slice(),
+            next: 0,
+            counts: Counts::default(),
+        }
+    }
+
+    pub(crate) fn record(&mut self, failure: bool, slow: bool) -> Counts {
+        let slot = &mut self.ring[self.next];
+        if *slot & SLOT_USED != 0 {
+            self.counts.sub(Counts {
+                calls: 1,
+                failures: u32::from(*slot & SLOT_FAILURE != 0),
+                slow: u32::from(*slot & SLOT_SLOW != 0),
+            });
+        }
+        *slot = SLOT_USED
+            | if failure { SLOT_FAILURE } else { 0 }
+            | if slow { SLOT_SLOW } else { 0 };
+        self.counts.add(failure, slow);
+        self.next += 1;
+        if self.next == self.ring.len() {
+            self.next = 0;
+        }
+        self.counts
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.ring.fill(0);
+        self.next = 0;
+        self.counts = Counts::default();
+    }
+
+    pub(crate) fn counts(&self) -> Counts {
+        self.counts
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Bucket {
+    /// Which bucket-length period since the breaker's origin this bucket holds.
+    epoch: u64,
+    counts: Counts,
+}
+
+/// The outcomes of the last `window`, in `buckets` equal buckets that expire whole.
+#[derive(Debug)]
+pub(crate) struct TimeWindow {
+    buckets: Box<[Bucket]>,
+    bucket_nanos: u64,
+    /// The newest epoch seen; buckets of epochs `<= head - len` are expired.
+    head: u64,
+    counts: Counts,
+}
+
+impl TimeWindow {
+    pub(crate) fn new(window: Duration, buckets: u32) -> Self {
+        let bucket_nanos =
+            u64::try_from(window.as_nanos() / u128::from(buckets)).unwrap_or(u64::MAX).max(1);
+        Self {
+            buckets: vec![Bucket::default(); buckets as usize].into_boxed_slice(),
+            bucket_nanos,
+            head: 0,
+            counts: Counts::default(),
+        }
+    }
+
+    /// Expires every bucket older than the window ending at `now_nanos` (nanoseconds since the
+    /// breaker's origin).
+    pub(crate) fn advance(&mut self, now_nanos: u64) {
+        let epoch = now_nanos / self.bucket_nanos;
+        if epoch <= self.head {
+            return;
+        }
+        let len = self.buckets.len() as u64;
+        if epoch - self.head >= len {
+            self.buckets.fill(Bucket::default());
+            self.counts = Counts::default();
+        } else {
+            for e in self.head + 1..=epoch {
+                let bucket = &mut self.buckets[(e % len) as usize];
+                self.counts.sub(bucket.counts);
+                *bucket = Bucket {
+                    epoch: e,
+                    counts: Counts::default(),
+                };
+            }
+        }
+        self.head = epoch;
+    }
+
+    pub(crate) fn record(&mut self, now_nanos: u64, failure: bool, slow: bool) -> Counts {
+        self.advance(now_nanos);
+        let len = self.buckets.len() as u64;
+        let bucket = &mut self.buckets[(self.head % len) as usize];
+        bucket.epoch = self.head;
+        bucket.counts.add(failure, slow);
+        self.counts.add(failure, slow);
+        self.counts
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.buckets.fill(Bucket::default());
+        self.counts = Counts::default();
+    }
+
+    pub(crate) fn counts(&self) -> Counts {
+        self.counts
+    }
+}
+
+/// A rate window of either kind, tagged with the closed generation its outcomes belong to.
+#[derive(Debug)]
+pub(crate) struct Window {
+    pub(crate) generation: u32,
+    pub(crate) kind: WindowKind,
+}
+
+#[derive(Debug)]
+pub(crate) enum WindowKind {
+    Count(CountWindow),
+    Time(TimeWindow),
+}
+
+impl Window {
+    /// Makes the window belong to `generation`, forgetting the outcomes of any other.
+    pub(crate) fn enter(&mut self, generation: u32) {
+        if self.generation != generation {
+            self.generation = generation;
+            match &mut self.kind {
+                WindowKind::Count(w) => w.clear(),
+                WindowKind::Time(w) => w.clear(),
+            }
+        }
+    }
+
+    pub(crate) fn record(&mut self, now_nanos: u64, failure: bool, slow: bool) -> Counts {
+        match &mut self.kind {
+            WindowKind::Count(w) => w.record(failure, slow),
+            WindowKind::Time(w) => w.record(now_nanos, failure, slow),
+        }
+    }
+
+    /// The counts as of `now_nanos` (a time window expires old buckets first).
+    pub(crate) fn counts(&mut self, now_nanos: Option<u64>) -> Counts {
+        match &mut self.kind {
+            WindowKind::Count(w) => w.counts(),
+            WindowKind::Time(w) => {
+                if let Some(now) = now_nanos {
+                    w.advance(now);
+                }
+                w.counts()
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_round_trips_every_field() {
+        for state in [
+            State::Closed,
+            State::Open,
+            State::HalfOpen,
+            State::ForcedOpen,
+            State::ForcedClosed,
+        ] {
+            let w = Word::new(state, GEN_MASK as u32, 0xFFFF, 0x1234);
+            assert_eq!(w.state(), state);
+            assert_eq!(w.generation(), GEN_MASK as u32);
+            assert_eq!((w.a(), w.b()), (0xFFFF, 0x1234));
+            assert!(!w.unpublished());
+        }
+        let open = Word::new(State::Closed, GEN_MASK as u32, 3, 0).next(State::Open);
+        assert_eq!(open.generation(), 0, "the generation wraps");
+        assert!(open.unpublished());
+        assert_eq!(open.published().state(), State::Open);
+    }
+
+    #[test]
+    fn nothing_pending_only_when_admitting_all_with_zero_failures() {
+        assert!(Word::new(State::Closed, 7, 0, 0).nothing_pending());
+        assert!(Word::new(State::ForcedClosed, 7, 0, 0).nothing_pending());
+        assert!(!Word::new(State::Closed, 7, 1, 0).nothing_pending());
+        for s in [State::Open, State::HalfOpen, State::ForcedOpen] {
+            assert!(!Word::new(s, 7, 0, 0).nothing_pending(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn consecutive_rule_counts_resets_and_trips_at_the_threshold() {
+        let w = Word::INITIAL;
+        let w = consecutive_failure(w, 0, 3).unwrap();
+        let w = consecutive_failure(w, 0, 3).unwrap();
+        assert_eq!(w.a(), 2);
+        assert_eq!(consecutive_success(w, 0).unwrap().a(), 0);
+        let open = consecutive_failure(w, 0, 3).unwrap();
+        assert_eq!(open.state(), State::Open);
+        assert_eq!(open.generation(), 1);
+        // A late failure from generation 0 changes nothing.
+        assert_eq!(consecutive_failure(open, 0, 3), None);
+        assert_eq!(consecutive_success(open, 0), None);
+    }
+
+    #[test]
+    fn probes_close_after_enough_successes_and_reopen_on_a_failure() {
+        let half = Word::new(State::HalfOpen, 4, 0, 0);
+        let one = admit_probe(half, 2).unwrap();
+        let two = admit_probe(one, 2).unwrap();
+        assert_eq!(admit_probe(two, 2), None, "never more than the limit");
+        let after = probe_done(two, 4, Outcome::Success, 2).unwrap();
+        assert_eq!((after.state(), after.a(), after.b()), (State::HalfOpen, 1, 1));
+        let closed = probe_done(after, 4, Outcome::Success, 2).unwrap();
+        assert_eq!((closed.state(), closed.generation()), (State::Closed, 5));
+        let reopened = probe_done(two, 4, Outcome::Failure, 2).unwrap();
+        assert_eq!(reopened.state(), State::Open);
+        let released = probe_done(two, 4, Outcome::Ignored, 2).unwrap();
+        assert_eq!((released.a(), released.b()), (1, 0));
+        assert_eq!(probe_done(two, 3, Outcome::Failure, 2), None, "stale probe");
+    }
+
+    #[test]
+    fn thresholds_compare_with_at_least() {
+        let c = Counts { calls: 10, failures: 5, slow: 0 };
+        assert!(c.trips(10, Some(0.5), None));
+        assert!(!c.trips(11, Some(0.5), None), "below the minimum");
+        assert!(!c.trips(10, Some(0.51), None));
+        let slow = Counts { calls: 10, failures: 0, slow: 3 };
+        assert!(slow.trips(10, Some(0.5), Some(0.3)));
+        assert!(!slow.trips(10, Some(0.5), None));
+    }
+
+    #[test]
+    fn count_window_forgets_the_oldest_call() {
+        let mut w = CountWindow::new(3);
+        w.record(true, false);
+        w.record(false, true);
+        let c = w.record(false, false);
+        assert_eq!(c, Counts { calls: 3, failures: 1, slow: 1 });
+        let c = w.record(false, false);
+        assert_eq!(c, Counts { calls: 3, failures: 0, slow: 1 });
+    }
+
+    #[test]
+    fn time_window_expires_whole_buckets() {
+        let s = 1_000_000_000;
+        let mut w = TimeWindow::new(Duration::from_secs(10), 10);
+        w.record(0, true, false);
+        w.record(5 * s, true, false);
+        assert_eq!(w.record(9 * s + 1, false, false).calls, 3);
+        w.advance(10 * s);
+        assert_eq!(w.counts(), Counts { calls: 2, failures: 1, slow: 0 }, "bucket 0 expired");
+        w.advance(15 * s);
+        assert_eq!(w.counts().calls, 1);
+        w.advance(100 * s);
+        assert_eq!(w.counts(), Counts::default());
+    }
+}
