@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
+use crate::breaker::CircuitOpen;
 use crate::deadline::Elapsed;
 
 /// An invalid configuration, found when a policy is built, never at call time.
@@ -74,6 +75,8 @@ pub enum StopReason {
     RetryAfterTooLong,
     /// An attempt timed out and was not retried.
     Timeout,
+    /// The circuit breaker rejected the attempt, and an open circuit is not retried.
+    CircuitOpen,
     /// The fallback ran and failed too; the call's own error is [`Error::original`].
     FallbackFailed,
 }
@@ -89,6 +92,7 @@ impl StopReason {
             Self::Cancelled => "cancelled",
             Self::RetryAfterTooLong => "retry_after_too_long",
             Self::Timeout => "timeout",
+            Self::CircuitOpen => "circuit_open",
             Self::FallbackFailed => "fallback_failed",
         }
     }
@@ -104,6 +108,7 @@ impl fmt::Display for StopReason {
             Self::Cancelled => "cancelled",
             Self::RetryAfterTooLong => "the server's Retry-After exceeds max_retry_after",
             Self::Timeout => "the attempt timed out",
+            Self::CircuitOpen => "the circuit is open",
             Self::FallbackFailed => "the fallback failed",
         })
     }
@@ -117,6 +122,8 @@ pub enum Failure<E> {
     Inner(E),
     /// The attempt ran out of time.
     Timeout(Elapsed),
+    /// The circuit breaker refused the attempt.
+    CircuitOpen(CircuitOpen),
 }
 
 impl<E> Failure<E> {
@@ -142,6 +149,7 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
         match self {
             Self::Inner(e) => e.fmt(f),
             Self::Timeout(elapsed) => elapsed.fmt(f),
+            Self::CircuitOpen(open) => open.fmt(f),
         }
     }
 }
@@ -176,7 +184,12 @@ pub struct Error<E> {
 }
 
 impl<E> Error<E> {
-    pub(crate) fn new(reason: StopReason, attempts: u32, elapsed: Duration, inner: Option<E>) -> Self {
+    pub(crate) fn new(
+        reason: StopReason,
+        attempts: u32,
+        elapsed: Duration,
+        inner: Option<E>,
+    ) -> Self {
         Self::with_failure(reason, attempts, elapsed, inner.map(Failure::Inner))
     }
 
@@ -204,6 +217,12 @@ impl<E> Error<E> {
             last: Some(Failure::Inner(error)),
             original: Some(Box::new(original)),
         }
+    }
+
+    /// The same error with another reason.
+    pub(crate) fn with_reason(mut self, reason: StopReason) -> Self {
+        self.reason = reason;
+        self
     }
 
     /// Why the call stopped.
@@ -245,6 +264,15 @@ impl<E> Error<E> {
         }
     }
 
+    /// The breaker's rejection, if the last attempt was refused by an open circuit: it says
+    /// when the next probe is admitted.
+    pub fn circuit_open(&self) -> Option<&CircuitOpen> {
+        match &self.last {
+            Some(Failure::CircuitOpen(open)) => Some(open),
+            _ => None,
+        }
+    }
+
     /// When a fallback failed: the error of the call it was handling.
     pub fn original(&self) -> Option<&Self> {
         self.original.as_deref()
@@ -275,6 +303,11 @@ impl<E> Error<E> {
         self.reason == StopReason::Cancelled
     }
 
+    /// Whether an open circuit stopped the call.
+    pub fn is_circuit_open(&self) -> bool {
+        self.reason == StopReason::CircuitOpen
+    }
+
     /// Whether the last attempt timed out (whatever then stopped the call).
     pub fn is_timeout(&self) -> bool {
         self.timeout().is_some()
@@ -289,8 +322,11 @@ impl<E> Error<E> {
             last: self.last.map(|last| match last {
                 Failure::Inner(e) => Failure::Inner(f(e)),
                 Failure::Timeout(elapsed) => Failure::Timeout(elapsed),
+                Failure::CircuitOpen(open) => Failure::CircuitOpen(open),
             }),
-            original: self.original.map(|original| Box::new(original.map_inner(f))),
+            original: self
+                .original
+                .map(|original| Box::new(original.map_inner(f))),
         }
     }
 }
@@ -330,6 +366,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
         match self.last.as_ref()? {
             Failure::Inner(e) => Some(e),
             Failure::Timeout(elapsed) => Some(elapsed),
+            Failure::CircuitOpen(open) => Some(open),
         }
     }
 }

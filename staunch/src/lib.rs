@@ -127,6 +127,8 @@ pub mod deadline;
 mod error;
 pub mod fallback;
 pub(crate) mod loom;
+#[cfg(feature = "tokio")]
+pub mod pipeline;
 pub mod retry;
 mod telemetry;
 
@@ -135,6 +137,8 @@ pub use cancel::CancellationToken;
 pub use clock::{Clock, ManualClock};
 pub use deadline::Deadline;
 pub use error::{ConfigError, Error, Failure, StopReason};
+#[cfg(feature = "tokio")]
+pub use pipeline::Pipeline;
 pub use retry::{Retry, RetryConfig};
 
 #[cfg(doctest)]

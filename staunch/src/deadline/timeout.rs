@@ -108,7 +108,9 @@ impl AttemptTimeout {
             Kind::Fraction(f) if !(f > 0.0 && f <= 1.0) => {
                 return Err(ConfigError::new(
                     "fraction",
-                    format!("{f} is not allowed; use a fraction in (0, 1] of the remaining deadline (0.1 to 0.25 is typical)"),
+                    format!(
+                        "{f} is not allowed; use a fraction in (0, 1] of the remaining deadline (0.1 to 0.25 is typical)"
+                    ),
                 ));
             }
             _ => {}
@@ -117,7 +119,10 @@ impl AttemptTimeout {
             if self.min > max {
                 return Err(ConfigError::new(
                     "min",
-                    format!("the floor ({:?}) is above the ceiling ({max:?}); lower with_min or raise with_max", self.min),
+                    format!(
+                        "the floor ({:?}) is above the ceiling ({max:?}); lower with_min or raise with_max",
+                        self.min
+                    ),
                 ));
             }
         }
@@ -228,10 +233,17 @@ mod tests {
             (AttemptTimeout::fraction(0.0), "fraction"),
             (AttemptTimeout::fraction(1.5), "fraction"),
             (AttemptTimeout::fraction(f64::NAN), "fraction"),
-            (AttemptTimeout::fraction(0.2).with_min(10 * MS).with_max(MS), "min"),
+            (
+                AttemptTimeout::fraction(0.2).with_min(10 * MS).with_max(MS),
+                "min",
+            ),
         ];
         for (timeout, field) in cases {
-            assert_eq!(timeout.validate().unwrap_err().field(), field, "{timeout:?}");
+            assert_eq!(
+                timeout.validate().unwrap_err().field(),
+                field,
+                "{timeout:?}"
+            );
         }
     }
 
@@ -240,7 +252,10 @@ mod tests {
         let now = Instant::now();
         let t = AttemptTimeout::fixed(200 * MS);
         assert_eq!(t.timeout_at(now, None), Some(200 * MS));
-        assert_eq!(t.timeout_at(now, Some(Deadline::after_from(now, 50 * MS))), Some(50 * MS));
+        assert_eq!(
+            t.timeout_at(now, Some(Deadline::after_from(now, 50 * MS))),
+            Some(50 * MS)
+        );
         assert_eq!(t.with_max(100 * MS).timeout_at(now, None), Some(100 * MS));
         assert_eq!(t.timeout_at(now, Some(Deadline::at(now))), None);
     }
@@ -264,7 +279,10 @@ mod tests {
     fn fraction_without_a_deadline_uses_the_ceiling_or_the_default() {
         let now = Instant::now();
         let t = AttemptTimeout::fraction(0.1);
-        assert_eq!(t.timeout_at(now, None), Some(AttemptTimeout::DEFAULT_WITHOUT_DEADLINE));
+        assert_eq!(
+            t.timeout_at(now, None),
+            Some(AttemptTimeout::DEFAULT_WITHOUT_DEADLINE)
+        );
         assert_eq!(t.with_max(300 * MS).timeout_at(now, None), Some(300 * MS));
     }
 

@@ -3,7 +3,7 @@
 //! A fallback sits outermost: it sees the error only after retries, the breaker and the
 //! timeouts have all had their say, so it never masks a failure that retrying would have fixed.
 //! It runs for the failure classes you name, [`FallbackOn::DEFAULT`] being an open circuit, a
-//! timeout and exhausted retries; never for a success, and, unless you ask, not for a permanent
+//! open circuit, a timeout and exhausted retries; never for a success, and, unless you ask, not for a permanent
 //! error (a bad request deserves an error, not a cached price).
 //!
 //! A fallback is a value ([`Fallback::value`]), an async function of the error

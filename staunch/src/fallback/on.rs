@@ -26,14 +26,18 @@ const fn bit(reason: StopReason) -> u16 {
         StopReason::Cancelled => 4,
         StopReason::RetryAfterTooLong => 5,
         StopReason::Timeout => 6,
-        StopReason::FallbackFailed => 7,
+        StopReason::CircuitOpen => 7,
+        StopReason::FallbackFailed => 8,
     }
 }
 
 impl FallbackOn {
     /// An open circuit, a timeout (as the stop reason or the last attempt's failure) and
     /// exhausted retries.
-    pub const DEFAULT: Self = Self::NONE.with(StopReason::Timeout).with(StopReason::Exhausted);
+    pub const DEFAULT: Self = Self::NONE
+        .with(StopReason::CircuitOpen)
+        .with(StopReason::Timeout)
+        .with(StopReason::Exhausted);
 
     /// Nothing: the fallback never runs.
     pub const NONE: Self = Self { bits: 0 };
@@ -66,11 +70,16 @@ impl FallbackOn {
     }
 
     /// Whether the fallback runs for `error`: its reason is covered, or its last attempt timed
-    /// out and timeouts are covered. Cancellation and a failed fallback never are.
+    /// out (or met an open circuit) and that is covered. Cancellation and a failed fallback never
+    /// are.
     pub fn covers<E>(self, error: &Error<E>) -> bool {
         match error.reason() {
             StopReason::Cancelled | StopReason::FallbackFailed => false,
-            reason => self.contains(reason) || (error.is_timeout() && self.contains(StopReason::Timeout)),
+            reason => {
+                self.contains(reason)
+                    || (error.is_timeout() && self.contains(StopReason::Timeout))
+                    || (error.circuit_open().is_some() && self.contains(StopReason::CircuitOpen))
+            }
         }
     }
 }

@@ -183,7 +183,9 @@ impl<F> Fallback<F> {
 
 impl<F> fmt::Debug for Fallback<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Fallback").field("on", &self.on).finish_non_exhaustive()
+        f.debug_struct("Fallback")
+            .field("on", &self.on)
+            .finish_non_exhaustive()
     }
 }
 

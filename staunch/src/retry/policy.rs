@@ -67,13 +67,18 @@ impl Retry {
     /// change.
     pub fn new(config: RetryConfig) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self {
+        Ok(Self::from_valid(config))
+    }
+
+    /// A policy from a configuration known to be valid.
+    pub(crate) const fn from_valid(config: RetryConfig) -> Self {
+        Self {
             config,
             classifier: AllTransient,
             budget: None,
             clock: Clock::system(),
             name: "default",
-        })
+        }
     }
 }
 
@@ -89,6 +94,25 @@ impl<C> Retry<C> {
             clock: self.clock,
             name: self.name,
         }
+    }
+
+    /// Takes the classifier out, leaving the rest of the policy.
+    pub(crate) fn split_classifier(self) -> (Retry, C) {
+        let Self {
+            config,
+            classifier,
+            budget,
+            clock,
+            name,
+        } = self;
+        let rest = Retry {
+            config,
+            classifier: AllTransient,
+            budget,
+            clock,
+            name,
+        };
+        (rest, classifier)
     }
 
     /// Retries only the errors for which `predicate` returns `true`; the others are permanent.

@@ -6,8 +6,10 @@ use std::future::Future;
 
 use super::state::{CallState, Next};
 use super::{CallOptions, Retry};
+#[cfg(feature = "tokio")]
+use crate::classify::Class;
 use crate::classify::Classify;
-use crate::{CancellationToken, Deadline, Error};
+use crate::{CancellationToken, Deadline, Error, StopReason};
 
 impl<C> Retry<C> {
     /// Runs `op` until it succeeds or retrying stops, sleeping on tokio's timer between attempts.
@@ -36,7 +38,7 @@ impl<C> Retry<C> {
     ///
     /// # Errors
     ///
-    /// As [`call`](Self::call), plus [`StopReason::Cancelled`](crate::StopReason::Cancelled)
+    /// As [`call`](Self::call), plus [`StopReason::Cancelled`](StopReason::Cancelled)
     /// when the token fires.
     ///
     /// # Examples
@@ -78,19 +80,43 @@ impl<C> Retry<C> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
+        self.run_classified(deadline, cancel, || {
+            let attempt = op();
+            async {
+                let result = attempt.await;
+                let class = self.classifier.classify(&result);
+                (result, class)
+            }
+        })
+        .await
+    }
+
+    /// The async retry loop over attempts that classify themselves (the pipeline's attempts
+    /// classify timeouts and breaker rejections as well as the operation's outcome).
+    #[cfg(feature = "tokio")]
+    pub(crate) async fn run_classified<T, E, A, Fut>(
+        &self,
+        deadline: Option<Deadline>,
+        cancel: Option<&CancellationToken>,
+        mut attempt: A,
+    ) -> Result<T, Error<E>>
+    where
+        A: FnMut() -> Fut,
+        Fut: Future<Output = (Result<T, E>, Class)>,
+    {
         let mut call = CallState::begin(self, deadline, is_cancelled(cancel))?;
         loop {
-            let Some(result) = until_cancelled(op(), cancel).await else {
-                return call.stop(self, crate::StopReason::Cancelled);
+            let Some((result, class)) = until_cancelled(attempt(), cancel).await else {
+                return call.stop(self, StopReason::Cancelled);
             };
-            match call.settle(self, result) {
+            match call.settle_as(self, result, class) {
                 Next::Done(outcome) => return outcome,
                 Next::Wait(delay) => {
                     if until_cancelled(tokio::time::sleep(delay), cancel)
                         .await
                         .is_none()
                     {
-                        return call.stop(self, crate::StopReason::Cancelled);
+                        return call.stop(self, StopReason::Cancelled);
                     }
                     if let Err(outcome) = call.resume(self, is_cancelled(cancel)) {
                         return outcome;
@@ -161,7 +187,7 @@ impl<C> Retry<C> {
                 Next::Done(outcome) => return outcome,
                 Next::Wait(delay) => {
                     if !self.clock.sleep_blocking(delay, cancel) {
-                        return call.stop(self, crate::StopReason::Cancelled);
+                        return call.stop(self, StopReason::Cancelled);
                     }
                     if let Err(outcome) = call.resume(self, is_cancelled(cancel)) {
                         return outcome;

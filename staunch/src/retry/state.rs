@@ -78,6 +78,16 @@ impl<T, E> CallState<T, E> {
         result: Result<T, E>,
     ) -> Next<T, E> {
         let class = retry.classifier.classify(&result);
+        self.settle_as(retry, result, class)
+    }
+
+    /// Settles an attempt's result that the caller has already classified.
+    pub(crate) fn settle_as<C>(
+        &mut self,
+        retry: &Retry<C>,
+        result: Result<T, E>,
+        class: Class,
+    ) -> Next<T, E> {
         if let Some(budget) = &retry.budget {
             match class {
                 Class::Ignored => {}

@@ -1,6 +1,7 @@
 //! Integration tests for `staunch::retry`: one test per rule of DESIGN.md §1 "Retry", in paused
 //! or manual time.
 
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Shared helpers for the retry tests.
+//! Helpers shared by the retry and pipeline tests.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};

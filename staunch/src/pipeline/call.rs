@@ -1,0 +1,82 @@
+//! The pipeline around an async closure.
+
+use std::future::Future;
+
+use super::{Pipeline, Recover};
+use crate::breaker::Permit;
+use crate::classify::{Class, Classify};
+use crate::deadline::Elapsed;
+use crate::{Deadline, Error, Failure};
+
+impl<C, F> Pipeline<C, F> {
+    /// Runs `op` through every policy of the pipeline: `op` is called once per attempt.
+    ///
+    /// Cancel safe: dropping the future stops the call at once, returns any breaker probe slot
+    /// and records nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] with why the call stopped ([`StopReason`](crate::StopReason)), the attempts
+    /// made, and the last [`Failure`]: the operation's error, a timeout or the breaker's
+    /// rejection. Not when the fallback covers the failure.
+    pub async fn call<T, E, Op, Fut>(&self, mut op: Op) -> Result<T, Error<E>>
+    where
+        C: Classify<T, E>,
+        F: Recover<T, E>,
+        Op: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let retried = self.retry.run_classified(None, None, || {
+            let started = self
+                .start_attempt::<E>()
+                .map(|(permit, limit)| (permit, limit, op()));
+            self.attempt(started)
+        });
+        let outcome = match self.timeout {
+            Some(timeout) => {
+                let deadline = Deadline::after_from(self.retry.clock.now(), timeout);
+                deadline.scope(retried).await
+            }
+            None => retried.await,
+        };
+        self.fallback
+            .recover(outcome.map_err(|e| self.finish(e)))
+            .await
+    }
+
+    /// One attempt: the operation under its limit, classified, and recorded by the breaker.
+    #[allow(clippy::type_complexity)]
+    async fn attempt<T, E, Fut>(
+        &self,
+        started: Result<(Option<Permit<'_>>, Option<Elapsed>, Fut), (Failure<E>, Class)>,
+    ) -> (Result<T, Failure<E>>, Class)
+    where
+        C: Classify<T, E>,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let (permit, limit, attempt) = match started {
+            Ok(started) => started,
+            Err((failure, class)) => return (Err(failure), class),
+        };
+        let outcome = match limit {
+            Some(elapsed) => tokio::time::timeout(elapsed.timeout(), attempt)
+                .await
+                .map_err(|_| elapsed),
+            None => Ok(attempt.await),
+        };
+        let class = match &outcome {
+            Ok(result) => self.classifier.classify(result),
+            // A timeout is a failure for the breaker and, by default, retriable.
+            Err(_) => Class::Transient,
+        };
+        if let Some(permit) = permit {
+            permit.record(class);
+        }
+        let result = match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(Failure::Inner(error)),
+            Err(elapsed) => Err(Failure::Timeout(elapsed)),
+        };
+        (result, class)
+    }
+}

@@ -1,0 +1,254 @@
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use super::NoFallback;
+use crate::breaker::{CircuitBreaker, CircuitOpen, Permit};
+use crate::classify::{AllTransient, Class, RetryIf};
+use crate::deadline::{AttemptTimeout, Elapsed};
+use crate::fallback::{Fallback, FromFn, TryFromFn, Value};
+use crate::{ConfigError, Deadline, Error, Failure, Retry, RetryConfig, StopReason};
+
+/// Every policy in one value, applied in the one correct order (see the [module docs](super)).
+///
+/// Build it once per dependency and share it (it is `Clone`; the breaker and budget inside are
+/// shared handles). `C` classifies the operation's outcomes for retry and the breaker alike;
+/// `F` is the fallback ([`NoFallback`] unless set).
+///
+/// | setting | default |
+/// |---|---|
+/// | [`retry`](Self::retry) | none: one attempt |
+/// | [`breaker`](Self::breaker) | none |
+/// | [`attempt_timeout`](Self::attempt_timeout) | none, but every attempt is clipped to the deadline in scope |
+/// | [`timeout`](Self::timeout) | none: the caller's deadline, if any, applies |
+/// | [`wait_for_probe`](Self::wait_for_probe) | off: an open circuit ends the call at once |
+/// | fallback | none |
+#[derive(Clone)]
+pub struct Pipeline<C = AllTransient, F = NoFallback> {
+    pub(super) classifier: C,
+    /// The retry loop; with no retry configured, one attempt.
+    pub(super) retry: Retry,
+    pub(super) has_retry: bool,
+    pub(super) breaker: Option<CircuitBreaker>,
+    pub(super) attempt_timeout: Option<AttemptTimeout>,
+    pub(super) timeout: Option<Duration>,
+    pub(super) wait_for_probe: bool,
+    pub(super) fallback: F,
+}
+
+impl Pipeline {
+    /// An empty pipeline: one attempt, every error a failure, nothing else.
+    pub fn new() -> Self {
+        Self {
+            classifier: AllTransient,
+            retry: single_attempt(),
+            has_retry: false,
+            breaker: None,
+            attempt_timeout: None,
+            timeout: None,
+            wait_for_probe: false,
+            fallback: NoFallback,
+        }
+    }
+}
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn single_attempt() -> Retry {
+    // One attempt with the default backoff: valid by construction.
+    Retry::from_valid(RetryConfig::new().with_max_attempts(1))
+}
+
+impl<C, F> Pipeline<C, F> {
+    /// Retries with `retry`'s attempts, backoff, budget and clock; its classifier becomes the
+    /// pipeline's (the breaker counts what it classifies).
+    pub fn retry<C2>(self, retry: Retry<C2>) -> Pipeline<C2, F> {
+        let (retry, classifier) = retry.split_classifier();
+        Pipeline {
+            classifier,
+            retry,
+            has_retry: true,
+            breaker: self.breaker,
+            attempt_timeout: self.attempt_timeout,
+            timeout: self.timeout,
+            wait_for_probe: self.wait_for_probe,
+            fallback: self.fallback,
+        }
+    }
+
+    /// Classifies the operation's outcomes with `classifier` (for the breaker, and for retry).
+    pub fn classify<C2>(self, classifier: C2) -> Pipeline<C2, F> {
+        Pipeline {
+            classifier,
+            retry: self.retry,
+            has_retry: self.has_retry,
+            breaker: self.breaker,
+            attempt_timeout: self.attempt_timeout,
+            timeout: self.timeout,
+            wait_for_probe: self.wait_for_probe,
+            fallback: self.fallback,
+        }
+    }
+
+    /// Counts only the errors for which `predicate` is `true` as (transient) failures; the
+    /// others are permanent.
+    pub fn retry_if<P>(self, predicate: P) -> Pipeline<RetryIf<P>, F> {
+        self.classify(RetryIf::new(predicate))
+    }
+
+    /// Puts `breaker` around each attempt (inside retry, outside the attempt timeout).
+    pub fn breaker(mut self, breaker: CircuitBreaker) -> Self {
+        self.breaker = Some(breaker);
+        self
+    }
+
+    /// Limits each attempt with `timeout`, cut from the deadline in scope.
+    ///
+    /// # Errors
+    ///
+    /// An invalid timeout (see [`AttemptTimeout::validate`]).
+    pub fn attempt_timeout(mut self, timeout: AttemptTimeout) -> Result<Self, ConfigError> {
+        timeout.validate()?;
+        self.attempt_timeout = Some(timeout);
+        Ok(self)
+    }
+
+    /// Gives every call an overall deadline `timeout` from its start (the tighter of it and
+    /// the caller's deadline applies).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Opt-in: when the breaker rejects an attempt, retry waits for its next probe window if
+    /// that fits within the remaining deadline (and the retry's attempts and
+    /// `max_retry_after`), instead of ending the call at once. When it does not fit, the call
+    /// ends at once with [`StopReason::CircuitOpen`].
+    pub fn wait_for_probe(mut self) -> Self {
+        self.wait_for_probe = true;
+        self
+    }
+
+    /// Falls back to what the async function `f` produces from the error, for an open circuit,
+    /// a timeout or exhausted retries.
+    pub fn fallback<G>(self, f: G) -> Pipeline<C, Fallback<FromFn<G>>> {
+        self.with_fallback(Fallback::from_fn(f))
+    }
+
+    /// Falls back to a clone of `value`, for an open circuit, a timeout or exhausted retries.
+    pub fn fallback_value<T>(self, value: T) -> Pipeline<C, Fallback<Value<T>>> {
+        self.with_fallback(Fallback::value(value))
+    }
+
+    /// Falls back to the async function `f`, which may fail too.
+    pub fn try_fallback<G>(self, f: G) -> Pipeline<C, Fallback<TryFromFn<G>>> {
+        self.with_fallback(Fallback::try_from_fn(f))
+    }
+
+    /// Falls back with `fallback`, for the failures it covers.
+    pub fn with_fallback<S>(self, fallback: Fallback<S>) -> Pipeline<C, Fallback<S>> {
+        Pipeline {
+            classifier: self.classifier,
+            retry: self.retry,
+            has_retry: self.has_retry,
+            breaker: self.breaker,
+            attempt_timeout: self.attempt_timeout,
+            timeout: self.timeout,
+            wait_for_probe: self.wait_for_probe,
+            fallback,
+        }
+    }
+
+    /// The breaker, if any.
+    pub fn get_breaker(&self) -> Option<&CircuitBreaker> {
+        self.breaker.as_ref()
+    }
+
+    /// Starts an attempt: the breaker's permit and the attempt's limit (with whether that limit
+    /// is the deadline's), or the failure that stops the attempt before it calls anything.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn start_attempt<E>(
+        &self,
+    ) -> Result<(Option<Permit<'_>>, Option<Elapsed>), (Failure<E>, Class)> {
+        let deadline = Deadline::current();
+        let limit = if deadline.is_some() || self.attempt_timeout.is_some() {
+            let now = self.retry.clock.now();
+            let limit = match self.attempt_timeout {
+                Some(timeout) => timeout.timeout_at(now, deadline),
+                None => deadline.and_then(|d| (!d.is_expired_at(now)).then(|| d.remaining_at(now))),
+            };
+            let Some(limit) = limit else {
+                // The deadline has passed: do not call anything.
+                return Err((
+                    Failure::Timeout(Elapsed::new(Duration::ZERO, true)),
+                    Class::Transient,
+                ));
+            };
+            let clipped = deadline.is_some_and(|d| limit == d.remaining_at(now));
+            Some(Elapsed::new(limit, clipped))
+        } else {
+            None
+        };
+        let permit = match &self.breaker {
+            Some(breaker) => match breaker.try_acquire() {
+                Ok(permit) => Some(permit),
+                Err(open) => {
+                    let class = self.open_class(&open, deadline);
+                    return Err((Failure::CircuitOpen(open), class));
+                }
+            },
+            None => None,
+        };
+        Ok((permit, limit))
+    }
+
+    /// An open circuit is not retriable, unless the caller opted in to waiting for the next
+    /// probe and it comes before the deadline.
+    fn open_class(&self, open: &CircuitOpen, deadline: Option<Deadline>) -> Class {
+        if !self.wait_for_probe {
+            return Class::Permanent;
+        }
+        let now = self.retry.clock.now();
+        match open.retry_after(now) {
+            Some(wait) if fits(now, wait, deadline) => Class::RetryAfter(wait),
+            _ => Class::Permanent,
+        }
+    }
+
+    /// The call's error, with an unretried timeout or rejection named as the reason.
+    pub(super) fn finish<E>(&self, error: Error<Failure<E>>) -> Error<E> {
+        let error = error.flatten();
+        let unretried = match error.reason() {
+            StopReason::Permanent => true,
+            StopReason::Exhausted => !self.has_retry,
+            _ => false,
+        };
+        if !unretried {
+            return error;
+        }
+        match error.last_failure() {
+            Some(Failure::Timeout(_)) => error.with_reason(StopReason::Timeout),
+            Some(Failure::CircuitOpen(_)) => error.with_reason(StopReason::CircuitOpen),
+            _ => error,
+        }
+    }
+}
+
+fn fits(now: Instant, wait: Duration, deadline: Option<Deadline>) -> bool {
+    deadline.is_none_or(|deadline| wait < deadline.remaining_at(now))
+}
+
+impl<C, F> fmt::Debug for Pipeline<C, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("retry", &self.has_retry.then_some(&self.retry))
+            .field("breaker", &self.breaker)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("timeout", &self.timeout)
+            .field("wait_for_probe", &self.wait_for_probe)
+            .finish_non_exhaustive()
+    }
+}
