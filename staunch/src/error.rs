@@ -246,6 +246,11 @@ impl<E> Error<E> {
         self.last.as_ref()
     }
 
+    /// Takes out what made the last attempt fail.
+    pub fn into_last_failure(self) -> Option<Failure<E>> {
+        self.last
+    }
+
     /// The operation's own error from the last attempt, if that is what failed.
     pub fn inner(&self) -> Option<&E> {
         self.last.as_ref().and_then(Failure::inner)

@@ -42,5 +42,6 @@ mod timeout;
 pub use layer::{
     AttemptTimeoutLayer, AttemptTimeoutService, DeadlineLayer, DeadlineService, TimeoutFuture,
 };
+pub(crate) use scope::Enter;
 pub use scope::{Deadline, Scoped};
 pub use timeout::{AttemptTimeout, Elapsed};

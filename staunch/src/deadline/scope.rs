@@ -128,12 +128,12 @@ fn saturating_add(now: Instant, timeout: Duration) -> Instant {
 
 /// Sets the thread's current deadline for as long as it lives and restores the previous one on
 /// drop, even when unwinding.
-struct Enter {
+pub(crate) struct Enter {
     previous: Option<Instant>,
 }
 
 impl Enter {
-    fn new(deadline: Deadline) -> Self {
+    pub(crate) fn new(deadline: Deadline) -> Self {
         let previous = CURRENT.with(Cell::get);
         let tighter = previous.map_or(deadline.at, |outer| outer.min(deadline.at));
         CURRENT.with(|current| current.set(Some(tighter)));

@@ -118,7 +118,11 @@ impl<T> Fallback<Value<T>> {
 
 impl<F> Fallback<FromFn<F>> {
     /// Substitutes what the async function `f` produces from the error.
-    pub const fn from_fn(f: F) -> Self {
+    pub const fn from_fn<E, Fut>(f: F) -> Self
+    where
+        F: Fn(&Error<E>) -> Fut,
+        Fut: Future,
+    {
         Self {
             source: FromFn(f),
             on: FallbackOn::DEFAULT,
@@ -129,7 +133,11 @@ impl<F> Fallback<FromFn<F>> {
 impl<F> Fallback<TryFromFn<F>> {
     /// Substitutes what the async function `f` produces from the error, or reports its failure
     /// as [`StopReason::FallbackFailed`](crate::StopReason::FallbackFailed).
-    pub const fn try_from_fn(f: F) -> Self {
+    pub const fn try_from_fn<T, E, Fut>(f: F) -> Self
+    where
+        F: Fn(&Error<E>) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         Self {
             source: TryFromFn(f),
             on: FallbackOn::DEFAULT,
@@ -163,20 +171,39 @@ impl<F> Fallback<F> {
         self.recover(call.await).await
     }
 
+    /// For a covered `error`: the substitute's future, which reports its own failure as
+    /// [`StopReason::FallbackFailed`](crate::StopReason::FallbackFailed). An error it does not
+    /// cover comes back as is.
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn start<T, E>(
+        &self,
+        error: Error<E>,
+    ) -> Result<impl Future<Output = Result<T, Error<E>>> + use<T, E, F>, Error<E>>
+    where
+        F: FallbackFn<T, E>,
+    {
+        if !self.on.covers(&error) {
+            return Err(error);
+        }
+        crate::telemetry::fallback_used(error.reason());
+        let substitute = self.source.fallback(&error);
+        Ok(async move {
+            match substitute.await {
+                Ok(value) => Ok(value),
+                Err(failed) => Err(Error::fallback_failed(failed, error)),
+            }
+        })
+    }
+
     /// Substitutes for `outcome` if it is a covered failure.
     pub(crate) async fn recover<T, E>(&self, outcome: Result<T, Error<E>>) -> Result<T, Error<E>>
     where
         F: FallbackFn<T, E>,
     {
-        match outcome {
-            Err(error) if self.on.covers(&error) => {
-                crate::telemetry::fallback_used(error.reason());
-                match self.source.fallback(&error).await {
-                    Ok(value) => Ok(value),
-                    Err(failed) => Err(Error::fallback_failed(failed, error)),
-                }
-            }
-            outcome => outcome,
+        match outcome.map_err(|error| self.start(error)) {
+            Err(Ok(substitute)) => substitute.await,
+            Err(Err(error)) => Err(error),
+            Ok(value) => Ok(value),
         }
     }
 }

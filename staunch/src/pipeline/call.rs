@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use super::{Pipeline, Recover};
-use crate::breaker::Permit;
+use crate::breaker::{CircuitBreaker, Permit};
 use crate::classify::{Class, Classify};
 use crate::deadline::Elapsed;
 use crate::{Deadline, Error, Failure};
@@ -28,7 +28,7 @@ impl<C, F> Pipeline<C, F> {
     {
         let retried = self.retry.run_classified(None, None, || {
             let started = self
-                .start_attempt::<E>()
+                .start_attempt::<E, _>(CircuitBreaker::try_acquire)
                 .map(|(permit, limit)| (permit, limit, op()));
             self.attempt(started)
         });

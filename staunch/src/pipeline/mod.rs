@@ -78,8 +78,20 @@
 //! ```
 
 mod call;
+#[cfg(feature = "tower")]
+pub mod future;
+#[cfg(feature = "tower")]
+mod layer;
 mod policy;
 mod recover;
+#[cfg(feature = "tower")]
+mod service;
 
+#[cfg(feature = "tower")]
+pub use layer::PipelineLayer;
 pub use policy::Pipeline;
+#[cfg(feature = "tower")]
+pub use recover::{BoxRecovery, RecoverBoxed};
 pub use recover::{NoFallback, Recover};
+#[cfg(feature = "tower")]
+pub use service::PipelineService;

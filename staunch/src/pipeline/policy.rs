@@ -1,8 +1,9 @@
 use std::fmt;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use super::NoFallback;
-use crate::breaker::{CircuitBreaker, CircuitOpen, Permit};
+use crate::breaker::{CircuitBreaker, CircuitOpen};
 use crate::classify::{AllTransient, Class, RetryIf};
 use crate::deadline::{AttemptTimeout, Elapsed};
 use crate::fallback::{Fallback, FromFn, TryFromFn, Value};
@@ -134,7 +135,11 @@ impl<C, F> Pipeline<C, F> {
 
     /// Falls back to what the async function `f` produces from the error, for an open circuit,
     /// a timeout or exhausted retries.
-    pub fn fallback<G>(self, f: G) -> Pipeline<C, Fallback<FromFn<G>>> {
+    pub fn fallback<G, Fut, E>(self, f: G) -> Pipeline<C, Fallback<FromFn<G>>>
+    where
+        G: Fn(&Error<E>) -> Fut,
+        Fut: Future,
+    {
         self.with_fallback(Fallback::from_fn(f))
     }
 
@@ -144,7 +149,11 @@ impl<C, F> Pipeline<C, F> {
     }
 
     /// Falls back to the async function `f`, which may fail too.
-    pub fn try_fallback<G>(self, f: G) -> Pipeline<C, Fallback<TryFromFn<G>>> {
+    pub fn try_fallback<G, Fut, T, E>(self, f: G) -> Pipeline<C, Fallback<TryFromFn<G>>>
+    where
+        G: Fn(&Error<E>) -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         self.with_fallback(Fallback::try_from_fn(f))
     }
 
@@ -169,10 +178,12 @@ impl<C, F> Pipeline<C, F> {
 
     /// Starts an attempt: the breaker's permit and the attempt's limit (with whether that limit
     /// is the deadline's), or the failure that stops the attempt before it calls anything.
+    /// `acquire` takes the permit: borrowed for the closure API, owned for the tower future.
     #[allow(clippy::type_complexity)]
-    pub(super) fn start_attempt<E>(
-        &self,
-    ) -> Result<(Option<Permit<'_>>, Option<Elapsed>), (Failure<E>, Class)> {
+    pub(super) fn start_attempt<'a, E, P>(
+        &'a self,
+        acquire: impl FnOnce(&'a CircuitBreaker) -> Result<P, CircuitOpen>,
+    ) -> Result<(Option<P>, Option<Elapsed>), (Failure<E>, Class)> {
         let deadline = Deadline::current();
         let limit = if deadline.is_some() || self.attempt_timeout.is_some() {
             let now = self.retry.clock.now();
@@ -193,7 +204,7 @@ impl<C, F> Pipeline<C, F> {
             None
         };
         let permit = match &self.breaker {
-            Some(breaker) => match breaker.try_acquire() {
+            Some(breaker) => match acquire(breaker) {
                 Ok(permit) => Some(permit),
                 Err(open) => {
                     let class = self.open_class(&open, deadline);

@@ -26,3 +26,40 @@ impl<T, E, S: FallbackFn<T, E>> Recover<T, E> for Fallback<S> {
         Fallback::recover(self, outcome)
     }
 }
+
+/// A fallback's future, boxed: the tower service only builds one when the fallback runs.
+#[cfg(feature = "tower")]
+pub type BoxRecovery<T, E> = std::pin::Pin<Box<dyn Future<Output = Result<T, Error<E>>> + Send>>;
+
+/// [`Recover`] for the tower service, whose future must name every type: the substitute's
+/// future is boxed, which costs an allocation only when a fallback runs.
+#[cfg(feature = "tower")]
+pub trait RecoverBoxed<T, E> {
+    /// The substitute for a covered `error`, or the error back.
+    ///
+    /// # Errors
+    ///
+    /// `error` itself when the fallback does not cover it.
+    fn recover_boxed(&self, error: Error<E>) -> Result<BoxRecovery<T, E>, Error<E>>;
+}
+
+#[cfg(feature = "tower")]
+impl<T, E> RecoverBoxed<T, E> for NoFallback {
+    fn recover_boxed(&self, error: Error<E>) -> Result<BoxRecovery<T, E>, Error<E>> {
+        Err(error)
+    }
+}
+
+#[cfg(feature = "tower")]
+impl<T, E, S> RecoverBoxed<T, E> for Fallback<S>
+where
+    S: FallbackFn<T, E> + 'static,
+    S::Future: Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn recover_boxed(&self, error: Error<E>) -> Result<BoxRecovery<T, E>, Error<E>> {
+        self.start(error)
+            .map(|substitute| Box::pin(substitute) as BoxRecovery<T, E>)
+    }
+}

@@ -1,14 +1,16 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::{Error, StopReason};
+use crate::{Error, Failure, StopReason};
 
 /// A boxed error, as tower services return them.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The error a [`RetryService`](super::RetryService) returns (boxed, to downcast) when
 /// retrying stops on an error: why it stopped, the attempts made, and the service's last error
-/// as the [`source`](std::error::Error::source).
+/// as the [`source`](std::error::Error::source): the service's error, or for a
+/// [`PipelineService`](crate::pipeline::PipelineService) an
+/// [`Elapsed`](crate::deadline::Elapsed) or a [`CircuitOpen`](crate::breaker::CircuitOpen).
 ///
 /// It is the tower twin of [`Error`], whose `source` needs a typed error.
 ///
@@ -54,11 +56,17 @@ impl Stopped {
 
 impl<E: Into<BoxError>> From<Error<E>> for Stopped {
     fn from(err: Error<E>) -> Self {
+        let (reason, attempts, elapsed) = (err.reason(), err.attempts(), err.elapsed());
+        let source = err.into_last_failure().map(|failure| match failure {
+            Failure::Inner(e) => e.into(),
+            Failure::Timeout(elapsed) => Box::new(elapsed) as BoxError,
+            Failure::CircuitOpen(open) => Box::new(open) as BoxError,
+        });
         Self {
-            reason: err.reason(),
-            attempts: err.attempts(),
-            elapsed: err.elapsed(),
-            source: err.into_inner().map(Into::into),
+            reason,
+            attempts,
+            elapsed,
+            source,
         }
     }
 }

@@ -47,7 +47,7 @@ mod policy;
 mod run;
 #[cfg(feature = "tower")]
 mod service;
-mod state;
+pub(crate) mod state;
 
 pub use budget::{BudgetConfig, RetryBudget};
 pub use config::RetryConfig;

@@ -420,3 +420,6 @@ fn the_pipeline_and_its_call_are_send_and_sync() {
     send_sync(&pipeline);
     send(pipeline.call(|| async { Ok::<u32, Boom>(1) }));
 }
+
+#[cfg(feature = "tower")]
+mod tower_layer;

@@ -1,0 +1,285 @@
+//! The future of [`PipelineService`](super::PipelineService): the retry state machine, the
+//! breaker's permit and the attempt's limit, pinned inline. It allocates only to run a fallback.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+use tower_service::Service;
+
+use super::{BoxRecovery, PipelineLayer, RecoverBoxed};
+use crate::breaker::{CircuitBreaker, OwnedPermit};
+use crate::classify::{Class, Classify};
+use crate::deadline::{Elapsed, Enter};
+use crate::retry::state::{CallState, Next};
+use crate::retry::{BoxError, MakeRetryRequest, Stopped};
+use crate::{Deadline, Error, Failure};
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, T, E> {
+        // An attempt is in flight, under its limit.
+        Attempt { #[pin] future: F, #[pin] limit: Option<Sleep> },
+        // The attempt failed before calling the service (open circuit, no time left).
+        Refused,
+        // Waiting out the delay before the next attempt.
+        Waiting { #[pin] sleep: Sleep },
+        // Waiting for the service to be ready for the next attempt.
+        Ready,
+        // The fallback is producing a substitute.
+        Recovering { substitute: BoxRecovery<T, E> },
+        // The outcome is known.
+        Done,
+    }
+}
+
+type Outcome<T, E> = Result<T, Error<E>>;
+
+pin_project! {
+    /// The response future of [`PipelineService`](super::PipelineService).
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResponseFuture<S, Req, P>
+    where
+        S: Service<Req>,
+    {
+        #[pin]
+        state: State<S::Future, S::Response, S::Error>,
+        service: S,
+        request: Option<Req>,
+        call: Option<CallState<S::Response, Failure<S::Error>>>,
+        permit: Option<OwnedPermit>,
+        elapsed: Option<Elapsed>,
+        refused: Option<(Failure<S::Error>, Class)>,
+        deadline: Option<Deadline>,
+        outcome: Option<Outcome<S::Response, S::Error>>,
+        policy: P,
+    }
+}
+
+impl<S, Req, C, F, K> ResponseFuture<S, Req, PipelineLayer<C, F, K>>
+where
+    S: Service<Req>,
+    K: MakeRetryRequest<Req>,
+{
+    /// Starts the call: the overall deadline, the retry state, and the first attempt.
+    pub(super) fn start(service: S, request: Req, policy: PipelineLayer<C, F, K>) -> Self {
+        let pipeline = &policy.shared.pipeline;
+        let deadline = pipeline.timeout.map(|timeout| {
+            let mine = Deadline::after_from(pipeline.retry.clock.now(), timeout);
+            Deadline::current().map_or(mine, |outer| outer.min(mine))
+        });
+        let mut this = Self {
+            state: State::Done,
+            service,
+            request: Some(request),
+            call: None,
+            permit: None,
+            elapsed: None,
+            refused: None,
+            deadline,
+            outcome: None,
+            policy,
+        };
+        let _scope = deadline.map(Enter::new);
+        match CallState::begin(&this.policy.shared.pipeline.retry, deadline, false) {
+            Ok(call) => {
+                this.call = Some(call);
+                this.state = this.attempt_now();
+            }
+            Err(refused) => this.outcome = Some(Err(pipeline_finish(&this.policy, refused))),
+        }
+        this
+    }
+
+    /// Starts an attempt on a ready service (not pinned yet, or re-pinned by the caller).
+    fn attempt_now(&mut self) -> State<S::Future, S::Response, S::Error> {
+        let shared = &self.policy.shared;
+        match shared
+            .pipeline
+            .start_attempt(CircuitBreaker::try_acquire_owned)
+        {
+            Ok((permit, elapsed)) => {
+                let Some(request) = self.request.take() else {
+                    return State::Done;
+                };
+                self.request = shared.make_request.retry_request(&request);
+                if self.request.is_none() {
+                    if let Some(call) = self.call.as_mut() {
+                        call.make_final();
+                    }
+                }
+                self.permit = permit;
+                self.elapsed = elapsed;
+                State::Attempt {
+                    future: self.service.call(request),
+                    limit: elapsed.map(|e| tokio::time::sleep(e.timeout())),
+                }
+            }
+            Err(refused) => {
+                self.refused = Some(refused);
+                State::Refused
+            }
+        }
+    }
+}
+
+fn pipeline_finish<C, F, K, E>(
+    policy: &PipelineLayer<C, F, K>,
+    error: Error<Failure<E>>,
+) -> Error<E> {
+    policy.shared.pipeline.finish(error)
+}
+
+impl<S, Req, C, F, K> Future for ResponseFuture<S, Req, PipelineLayer<C, F, K>>
+where
+    S: Service<Req>,
+    S::Error: Into<BoxError>,
+    C: Classify<S::Response, S::Error>,
+    F: RecoverBoxed<S::Response, S::Error>,
+    K: MakeRetryRequest<Req>,
+{
+    type Output = Result<S::Response, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let _scope = this.deadline.map(Enter::new);
+        let shared = &this.policy.shared;
+        let pipeline = &shared.pipeline;
+        loop {
+            // An attempt's result and class, to settle below.
+            let settled: (Result<S::Response, Failure<S::Error>>, Class) =
+                match this.state.as_mut().project() {
+                    StateProj::Attempt { future, limit } => {
+                        let outcome = match future.poll(cx) {
+                            Poll::Ready(result) => Ok(result),
+                            Poll::Pending => match limit.as_pin_mut() {
+                                Some(limit) => {
+                                    ready!(limit.poll(cx));
+                                    Err(this
+                                        .elapsed
+                                        .unwrap_or(Elapsed::new(Default::default(), true)))
+                                }
+                                None => return Poll::Pending,
+                            },
+                        };
+                        let class = match &outcome {
+                            Ok(result) => pipeline.classifier.classify(result),
+                            Err(_) => Class::Transient,
+                        };
+                        if let Some(permit) = this.permit.take() {
+                            permit.record(class);
+                        }
+                        let result = match outcome {
+                            Ok(Ok(response)) => Ok(response),
+                            Ok(Err(error)) => Err(Failure::Inner(error)),
+                            Err(elapsed) => Err(Failure::Timeout(elapsed)),
+                        };
+                        (result, class)
+                    }
+                    StateProj::Refused => match this.refused.take() {
+                        Some((failure, class)) => (Err(failure), class),
+                        None => (
+                            Err(Failure::Timeout(Elapsed::new(Default::default(), true))),
+                            Class::Permanent,
+                        ),
+                    },
+                    StateProj::Waiting { sleep } => {
+                        ready!(sleep.poll(cx));
+                        let resumed = match this.call.as_mut() {
+                            Some(call) => call.resume(&pipeline.retry, false),
+                            None => Ok(()),
+                        };
+                        match resumed {
+                            Ok(()) => this.state.set(State::Ready),
+                            Err(outcome) => {
+                                *this.outcome = Some(outcome.map_err(|e| pipeline.finish(e)));
+                                this.state.set(State::Done);
+                            }
+                        }
+                        continue;
+                    }
+                    StateProj::Ready => {
+                        if let Err(error) = ready!(this.service.poll_ready(cx)) {
+                            return Poll::Ready(Err(error.into()));
+                        }
+                        match pipeline.start_attempt(CircuitBreaker::try_acquire_owned) {
+                            Ok((permit, elapsed)) => {
+                                let Some(request) = this.request.take() else {
+                                    this.state.set(State::Done);
+                                    continue;
+                                };
+                                *this.request = shared.make_request.retry_request(&request);
+                                if this.request.is_none() {
+                                    if let Some(call) = this.call.as_mut() {
+                                        call.make_final();
+                                    }
+                                }
+                                *this.permit = permit;
+                                *this.elapsed = elapsed;
+                                let future = this.service.call(request);
+                                this.state.set(State::Attempt {
+                                    future,
+                                    limit: elapsed.map(|e| tokio::time::sleep(e.timeout())),
+                                });
+                                continue;
+                            }
+                            Err((failure, class)) => (Err(failure), class),
+                        }
+                    }
+                    StateProj::Recovering { substitute } => {
+                        let outcome = ready!(substitute.as_mut().poll(cx));
+                        return Poll::Ready(boxed(outcome));
+                    }
+                    StateProj::Done => {
+                        let outcome = match this.outcome.take() {
+                            Some(outcome) => outcome,
+                            // Polled after completion, or a request that could not be sent.
+                            None => Err(Error::new(
+                                crate::StopReason::Exhausted,
+                                0,
+                                Default::default(),
+                                None,
+                            )),
+                        };
+                        match outcome {
+                            Ok(response) => return Poll::Ready(Ok(response)),
+                            Err(error) => match pipeline.fallback.recover_boxed(error) {
+                                Ok(substitute) => {
+                                    this.state.set(State::Recovering { substitute });
+                                    continue;
+                                }
+                                Err(error) => return Poll::Ready(boxed(Err(error))),
+                            },
+                        }
+                    }
+                };
+            let (result, class) = settled;
+            let Some(call) = this.call.as_mut() else {
+                this.state.set(State::Done);
+                continue;
+            };
+            match call.settle_as(&pipeline.retry, result, class) {
+                Next::Wait(delay) => this.state.set(State::Waiting {
+                    sleep: tokio::time::sleep(delay),
+                }),
+                Next::Done(outcome) => {
+                    *this.outcome = Some(outcome.map_err(|e| pipeline.finish(e)));
+                    this.state.set(State::Done);
+                }
+            }
+        }
+    }
+}
+
+fn boxed<T, E: Into<BoxError>>(outcome: Result<T, Error<E>>) -> Result<T, BoxError> {
+    outcome.map_err(|e| Stopped::from(e).into())
+}
+
+impl<S: Service<Req>, Req, P> fmt::Debug for ResponseFuture<S, Req, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}

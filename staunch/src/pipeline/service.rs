@@ -1,0 +1,60 @@
+use std::task::{Context, Poll};
+
+use tower_service::Service;
+
+use super::future::ResponseFuture;
+use super::{PipelineLayer, RecoverBoxed};
+use crate::classify::Classify;
+use crate::retry::{BoxError, MakeRetryRequest};
+
+/// The service of [`PipelineLayer`].
+#[derive(Clone, Debug)]
+pub struct PipelineService<S, L> {
+    inner: S,
+    layer: L,
+}
+
+impl<S, L> PipelineService<S, L> {
+    /// Wraps `inner` with the policies of `layer`.
+    pub fn new(inner: S, layer: L) -> Self {
+        Self { inner, layer }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, C, F, K, Req> Service<Req> for PipelineService<S, PipelineLayer<C, F, K>>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    C: Classify<S::Response, S::Error>,
+    F: RecoverBoxed<S::Response, S::Error>,
+    K: MakeRetryRequest<Req>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, Req, PipelineLayer<C, F, K>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Req) -> Self::Future {
+        let service = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, service);
+        ResponseFuture::start(ready, request, self.layer.clone())
+    }
+}

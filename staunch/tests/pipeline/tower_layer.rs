@@ -1,0 +1,139 @@
+//! The pipeline as a tower layer: the same rules through a service.
+
+use std::time::Duration;
+
+use staunch::breaker::{BreakerConfig, CircuitBreaker, CircuitOpen, State};
+use staunch::deadline::{AttemptTimeout, Elapsed};
+use staunch::retry::{BoxError, Stopped};
+use staunch::{Error, Pipeline, StopReason};
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+use crate::support::{Boom, Counter, fixed, ms};
+
+fn stopped(err: &BoxError) -> &Stopped {
+    err.downcast_ref::<Stopped>().expect("a Stopped")
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_circuit_ends_retries_and_is_downcastable() {
+    let calls = Counter::default();
+    let svc = service_fn({
+        let calls = calls.clone();
+        move |_: ()| {
+            let n = calls.bump();
+            async move { Err::<(), _>(Boom(n)) }
+        }
+    });
+    let pipeline = Pipeline::new()
+        .retry(fixed(ms(10), 5))
+        .breaker(CircuitBreaker::new(BreakerConfig::consecutive_failures(3)).unwrap());
+    let mut svc = pipeline.layer().layer(svc);
+    let err = svc.ready().await.unwrap().call(()).await.unwrap_err();
+    assert_eq!(calls.get(), 3);
+    let stop = stopped(&err);
+    assert_eq!(
+        (stop.reason(), stop.attempts()),
+        (StopReason::CircuitOpen, 4)
+    );
+    let source = std::error::Error::source(stop).unwrap();
+    assert!(source.downcast_ref::<CircuitOpen>().is_some(), "{source}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_service_times_out_inside_the_breaker() {
+    let calls = Counter::default();
+    let cb = CircuitBreaker::new(BreakerConfig::consecutive_failures(2)).unwrap();
+    let svc = service_fn({
+        let calls = calls.clone();
+        move |_: ()| {
+            calls.bump();
+            async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                Ok::<_, Boom>("late")
+            }
+        }
+    });
+    let pipeline = Pipeline::new()
+        .retry(fixed(ms(10), 2))
+        .breaker(cb.clone())
+        .attempt_timeout(AttemptTimeout::fixed(ms(100)))
+        .unwrap();
+    let mut svc = pipeline.layer().layer(svc);
+    let err = svc.ready().await.unwrap().call(()).await.unwrap_err();
+    let stop = stopped(&err);
+    assert_eq!(stop.reason(), StopReason::Exhausted);
+    assert!(
+        std::error::Error::source(stop)
+            .unwrap()
+            .downcast_ref::<Elapsed>()
+            .is_some()
+    );
+    assert_eq!((calls.get(), cb.state()), (2, State::Open));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_fallback_answers_for_the_service() {
+    let svc = service_fn(|_: ()| async { Err::<u32, _>(Boom(1)) });
+    let pipeline = Pipeline::new()
+        .retry(fixed(ms(10), 2))
+        .fallback(|err: &Error<Boom>| {
+            let attempts = err.attempts();
+            async move { 100 + attempts }
+        });
+    let mut svc = pipeline.layer().layer(svc);
+    assert_eq!(svc.ready().await.unwrap().call(()).await.unwrap(), 102);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_overall_deadline_ends_a_hanging_service() {
+    let svc = service_fn(|_: ()| std::future::pending::<Result<(), Boom>>());
+    let pipeline = Pipeline::new().timeout(Duration::from_secs(1));
+    let mut svc = pipeline.layer().layer(svc);
+    let start = tokio::time::Instant::now();
+    let err = svc.ready().await.unwrap().call(()).await.unwrap_err();
+    assert_eq!(stopped(&err).reason(), StopReason::Timeout);
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn composes_with_a_box_error_inner_service() {
+    let calls = Counter::default();
+    let svc = service_fn({
+        let calls = calls.clone();
+        move |x: u32| {
+            let n = calls.bump();
+            async move {
+                if n < 2 {
+                    Err::<u32, BoxError>("flaky".into())
+                } else {
+                    Ok(x + 1)
+                }
+            }
+        }
+    });
+    let pipeline = Pipeline::new().retry(fixed(ms(10), 3));
+    let mut svc = tower::ServiceBuilder::new()
+        .layer(pipeline.layer())
+        .service(svc);
+    assert_eq!(svc.ready().await.unwrap().call(41).await.unwrap(), 42);
+    assert_eq!(calls.get(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_wait_for_readiness_through_a_tower_test_mock() {
+    let (mock, mut handle) = tower_test::mock::pair::<&'static str, &'static str>();
+    let pipeline = Pipeline::new().retry(fixed(Duration::from_secs(1), 3));
+    let mut svc = pipeline.layer().layer(mock);
+    handle.allow(1);
+    let ready = svc.ready().await.unwrap();
+    let response = tokio::spawn(ready.call("ping"));
+    let (request, send) = handle.next_request().await.unwrap();
+    assert_eq!(request, "ping");
+    send.send_error(Boom(1));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    handle.allow(1);
+    let (request, send) = handle.next_request().await.unwrap();
+    assert_eq!(request, "ping");
+    send.send_response("pong");
+    assert_eq!(response.await.unwrap().unwrap(), "pong");
+}
