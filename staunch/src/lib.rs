@@ -2,26 +2,41 @@
 //!
 //! Wrap every call to a database, another service or a queue in staunch, and a failing
 //! dependency costs you what you budgeted for it, no more: bounded, jittered retries that stop
-//! at the caller's deadline and within a retry budget shared by every call to that dependency.
+//! at the caller's deadline and within a retry budget shared by every call to that dependency; a
+//! circuit breaker that fails fast while the dependency is down and probes it carefully; a
+//! timeout per attempt cut from the time the caller has left; and a fallback for what is left.
 //!
 //! # Quick start
 //!
 //! ```
 //! use std::time::Duration;
 //! use staunch::backoff::Backoff;
-//! use staunch::{Deadline, Retry, RetryConfig};
+//! use staunch::breaker::{BreakerConfig, CircuitBreaker};
+//! use staunch::deadline::AttemptTimeout;
+//! use staunch::retry::{BudgetConfig, RetryBudget};
+//! use staunch::{Deadline, Pipeline, Retry, RetryConfig};
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() -> Result<(), staunch::ConfigError> {
-//! let retry = Retry::new(
-//!     RetryConfig::new()
-//!         .with_max_attempts(3)
-//!         .with_backoff(Backoff::exponential(Duration::from_millis(100))),
-//! )?;
-//! let answer = Deadline::after(Duration::from_secs(2))
-//!     .scope(retry.call(|| async { Ok::<_, std::io::Error>(42) }))
+//! // Once per dependency, shared by every call to it.
+//! let pricing = Pipeline::new()
+//!     .retry(
+//!         Retry::new(
+//!             RetryConfig::new()
+//!                 .with_max_attempts(3)
+//!                 .with_backoff(Backoff::exponential(Duration::from_millis(50))),
+//!         )?
+//!         .with_budget(RetryBudget::new(BudgetConfig::ratio(0.1))?),
+//!     )
+//!     .breaker(CircuitBreaker::new(BreakerConfig::consecutive_failures(5))?)
+//!     .attempt_timeout(AttemptTimeout::fraction(0.25).with_max(Duration::from_millis(500)))?
+//!     .fallback(|_err| async { 9.99 });
+//!
+//! // Per request: the caller's deadline bounds everything below it.
+//! let price = Deadline::after(Duration::from_secs(5))
+//!     .scope(pricing.call(|| async { Ok::<f64, std::io::Error>(12.50) }))
 //!     .await;
-//! assert_eq!(answer.unwrap(), 42);
+//! assert_eq!(price.unwrap(), 12.50);
 //! # Ok(())
 //! # }
 //! ```
@@ -32,8 +47,13 @@
 //! |---|---|
 //! | [`backoff`] | delays between attempts: constant, linear, exponential; five jitter kinds |
 //! | [`retry`] | bounded retries with classification, Retry-After, deadlines, cancellation, budgets |
-//! | [`deadline`] | an absolute deadline in scope for everything a request does |
+//! | [`breaker`] | a circuit breaker with four trip rules, bounded half-open probes, lock-free when closed |
+//! | [`deadline`] | an absolute deadline in scope for a whole request; per-attempt timeouts cut from it |
+//! | [`fallback`] | a substitute answer for the failures you choose |
+//! | [`pipeline`] | all of the above in the one correct order, for closures and tower services |
 //! | [`classify`] | the one classification of outcomes that every policy shares |
+//!
+//! Each policy works alone, and each has a tower layer (feature `tower`).
 //!
 //! ## Backoff
 //!
@@ -78,43 +98,92 @@
 //! # Ok::<(), staunch::ConfigError>(())
 //! ```
 //!
-//! ## Deadlines
+//! ## Circuit breaker
+//!
+//! ```
+//! use std::time::Duration;
+//! use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
+//!
+//! let breaker = CircuitBreaker::new(
+//!     BreakerConfig::consecutive_failures(2).with_open_duration(Duration::from_secs(30)),
+//! )?;
+//! for _ in 0..2 {
+//!     let _ = breaker.call_blocking(|| Err::<(), _>("connection refused"));
+//! }
+//! assert_eq!(breaker.state(), State::Open);
+//! let rejected = breaker.call_blocking(|| Ok::<_, &str>(())).unwrap_err();
+//! assert!(rejected.is_open()); // at once, without calling
+//! # Ok::<(), staunch::ConfigError>(())
+//! ```
+//!
+//! ## Deadlines and attempt timeouts
 //!
 //! ```
 //! use std::time::Duration;
 //! use staunch::Deadline;
+//! use staunch::deadline::AttemptTimeout;
 //!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
 //! let request = Deadline::after(Duration::from_secs(5));
-//! request.scope_sync(|| {
-//!     // Anything called from here, however deep, sees the request's deadline.
-//!     let left = Deadline::current().map(|d| d.remaining());
-//!     assert!(left.unwrap() <= Duration::from_secs(5));
-//! });
+//! let slow = request
+//!     .scope(AttemptTimeout::fraction(0.1).run(tokio::time::sleep(Duration::from_secs(2))))
+//!     .await;
+//! assert_eq!(slow.unwrap_err().timeout(), Duration::from_millis(500)); // 10% of what was left
+//! # }
 //! ```
+//!
+//! ## Fallback
+//!
+//! ```
+//! use staunch::fallback::Fallback;
+//! use staunch::{Retry, RetryConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), staunch::ConfigError> {
+//! let retry = Retry::new(RetryConfig::new().with_max_attempts(2))?;
+//! let price = Fallback::value(9.99)
+//!     .call(retry.call(|| async { Err::<f64, _>("pricing is down") }))
+//!     .await;
+//! assert_eq!(price.unwrap(), 9.99);
+//! # Ok(()) }
+//! ```
+//!
+//! # The layer order
+//!
+//! When policies stack, their order decides what they do. [`Pipeline`] fixes it, outermost to
+//! innermost: **fallback → overall deadline → retry (with budget) → circuit breaker → attempt
+//! timeout → the call.** Fallback last, so it never hides a failure retrying would fix; the
+//! deadline outside retry, so retry knows the time left; retry outside the breaker, so an open
+//! circuit ends the loop at once instead of burning attempts; the timeout inside the breaker, so a
+//! slow dependency counts as failing. The [`pipeline`] module explains each position and how to
+//! choose attempt timeouts (the timeout hierarchy).
 //!
 //! # Time
 //!
 //! No decision reads the clock itself: the pure cores take `now` as an argument, and the shells
 //! read a [`Clock`]. With the `tokio` feature the system clock is tokio's, so
 //! `#[tokio::test(start_paused = true)]` controls every timer in the library; a [`ManualClock`]
-//! drives blocking code in tests. There is no wall-clock (`SystemTime`) reading anywhere.
+//! drives blocking code in tests. No decision reads the wall clock.
 //!
 //! # Cancel safety
 //!
-//! Every future in staunch can be dropped at any await point: a dropped retry stops at once,
-//! mid-attempt or mid-sleep, and holds nothing that outlives it. A [`CancellationToken`] does the
-//! same for code that cannot drop a future, including a thread blocked in
-//! [`Retry::call_blocking_with`], which wakes as soon as the token fires.
+//! Every future in staunch can be dropped at any await point, and dropping it is the way to
+//! cancel: a dropped retry stops at once, mid-attempt or mid-sleep; a dropped breaker call (or a
+//! dropped [`breaker::Permit`]) records nothing and returns its half-open probe slot; a dropped
+//! pipeline call does both. Nothing outlives the future. A [`CancellationToken`] does the same
+//! for code that cannot drop a future, including a thread blocked in
+//! [`Retry::call_blocking_with`], which wakes as soon as the token fires. A
+//! [`Deadline`] scope travels with the future that carries it: a task spawned inside a scope does
+//! not inherit it unless you pass it on.
 //!
 //! # Features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `tokio` | yes | async runners; time from `tokio::time` |
-//! | `tower` | no | a `Layer`/`Service` per policy ([`retry::RetryLayer`]) |
+//! | `tokio` | yes | async runners, attempt timeouts and the pipeline; time from `tokio::time` |
+//! | `tower` | no | a `Layer`/`Service` per policy, and [`pipeline::PipelineLayer`] |
 //! | `http` | no | HTTP classification, `Retry-After` parsing, the deadline header |
-//! | `tracing` | no | events for each retry and each stop |
-//! | `metrics` | no | counters for attempts, retries, suppressed retries and outcomes |
+//! | `tracing` | no | events for each retry, stop, fallback and breaker state change |
+//! | `metrics` | no | counters for attempts, retries, suppressed retries, outcomes, breaker states |
 //!
 //! Every feature is additive and zero-cost when off.
 

@@ -27,7 +27,7 @@
 //! # The timeout hierarchy
 //!
 //! A request has one deadline (its caller's, or [`Pipeline::timeout`]); each dependency call
-//! gets an [`AttemptTimeout`] cut from what is left. Choose per dependency:
+//! gets an [`AttemptTimeout`](crate::deadline::AttemptTimeout) cut from what is left. Choose per dependency:
 //!
 //! - a **fixed** cap from the dependency's latency profile (its p99.9 plus a margin) when the
 //!   call sits at a known depth, like the pricing call of a checkout;
