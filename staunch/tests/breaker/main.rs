@@ -16,10 +16,18 @@ use support::{MS, Rig, SEC};
 fn consecutive_means_consecutive_a_success_resets_the_count() {
     let rig = Rig::new(BreakerConfig::consecutive_failures(3));
     rig.run("FFSFF");
-    assert_eq!(rig.state(), State::Closed, "a success in between resets the count");
+    assert_eq!(
+        rig.state(),
+        State::Closed,
+        "a success in between resets the count"
+    );
     assert_eq!(rig.breaker.snapshot().consecutive_failures, 2);
     rig.fail();
-    assert_eq!(rig.state(), State::Open, "the third failure in a row trips (>=)");
+    assert_eq!(
+        rig.state(),
+        State::Open,
+        "the third failure in a row trips (>=)"
+    );
 }
 
 #[test]
@@ -47,8 +55,14 @@ fn open_rejects_at_once_and_says_when_the_next_probe_is_admitted() {
             Ok::<_, ()>(())
         })
         .unwrap_err();
-    assert!(err.is_open() && !called, "rejected without running the call");
-    assert_eq!(rig.breaker.snapshot().next_probe_at, Some(tripped_at + 10 * SEC));
+    assert!(
+        err.is_open() && !called,
+        "rejected without running the call"
+    );
+    assert_eq!(
+        rig.breaker.snapshot().next_probe_at,
+        Some(tripped_at + 10 * SEC)
+    );
 }
 
 // ---- count window ---------------------------------------------------------------------------
@@ -62,7 +76,10 @@ fn count_window_opens_exactly_on_the_call_that_reaches_the_threshold_once_the_mi
     // The fifth call meets the minimum; 3/5 = 60% >= 50%: it trips on this very call, a success.
     rig.ok();
     assert_eq!(rig.state(), State::Open);
-    assert_eq!(rig.transitions(), [(State::Closed, State::Open, Reason::Tripped)]);
+    assert_eq!(
+        rig.transitions(),
+        [(State::Closed, State::Open, Reason::Tripped)]
+    );
 }
 
 #[test]
@@ -115,7 +132,11 @@ fn time_buckets_expire() {
     );
     rig.run("FF");
     rig.clock.advance(10 * SEC + 500 * MS);
-    assert_eq!(rig.breaker.snapshot().calls, 0, "the first bucket has expired");
+    assert_eq!(
+        rig.breaker.snapshot().calls,
+        0,
+        "the first bucket has expired"
+    );
     // Without expiry this would be F F S S F S = 50% and trip.
     rig.run("SSFS");
     assert_eq!(rig.state(), State::Closed);
@@ -126,7 +147,11 @@ fn time_buckets_expire() {
 fn time_window_needs_the_minimum_throughput() {
     let rig = Rig::new(BreakerConfig::failure_rate_time(0.5, 10 * SEC).with_minimum_calls(3));
     rig.run("FF");
-    assert_eq!(rig.state(), State::Closed, "2 calls are below the minimum of 3");
+    assert_eq!(
+        rig.state(),
+        State::Closed,
+        "2 calls are below the minimum of 3"
+    );
     rig.clock.advance(9 * SEC);
     rig.ok(); // all three still in the window: 2/3
     assert_eq!(rig.state(), State::Open);
@@ -150,7 +175,11 @@ fn time_window_slides_by_whole_buckets() {
 fn slow_call(rig: &Rig, took: Duration, failed: bool) {
     let permit = rig.breaker.try_acquire().expect("admitted");
     rig.clock.advance(took);
-    if failed { permit.failure() } else { permit.success() }
+    if failed {
+        permit.failure()
+    } else {
+        permit.success()
+    }
 }
 
 #[test]
@@ -166,9 +195,7 @@ fn slow_call_rate_trips_on_slow_successes() {
 
 #[test]
 fn slow_rate_and_failure_rate_trip_independently() {
-    let rig = Rig::new(
-        BreakerConfig::failure_rate_count(0.5, 4).with_slow_calls(100 * MS, 0.5),
-    );
+    let rig = Rig::new(BreakerConfig::failure_rate_count(0.5, 4).with_slow_calls(100 * MS, 0.5));
     // 1 slow success and 1 fast failure: 25% slow, 25% failed. Adding them up (50% "bad")
     // would trip.
     slow_call(&rig, 200 * MS, false);
@@ -194,7 +221,11 @@ fn tripped(config: BreakerConfig) -> Rig {
 
 #[test]
 fn half_open_admits_at_most_the_probe_limit() {
-    let rig = tripped(BreakerConfig::consecutive_failures(1).with_half_open_probes(2).with_successes_to_close(3));
+    let rig = tripped(
+        BreakerConfig::consecutive_failures(1)
+            .with_half_open_probes(2)
+            .with_successes_to_close(3),
+    );
     let a = rig.breaker.try_acquire().unwrap();
     let b = rig.breaker.try_acquire().unwrap();
     assert!(a.is_probe() && b.is_probe());
@@ -202,7 +233,10 @@ fn half_open_admits_at_most_the_probe_limit() {
     assert_eq!(rejected.state(), State::HalfOpen);
     assert_eq!(rig.breaker.snapshot().probes_in_flight, 2);
     a.success();
-    let c = rig.breaker.try_acquire().expect("a finished probe frees its slot");
+    let c = rig
+        .breaker
+        .try_acquire()
+        .expect("a finished probe frees its slot");
     b.success();
     assert_eq!(rig.state(), State::HalfOpen, "2 of 3 successes");
     c.success();
@@ -211,14 +245,21 @@ fn half_open_admits_at_most_the_probe_limit() {
 
 #[test]
 fn the_first_probe_failure_reopens() {
-    let rig = tripped(BreakerConfig::consecutive_failures(1).with_half_open_probes(2).with_successes_to_close(2));
+    let rig = tripped(
+        BreakerConfig::consecutive_failures(1)
+            .with_half_open_probes(2)
+            .with_successes_to_close(2),
+    );
     let a = rig.breaker.try_acquire().unwrap();
     let b = rig.breaker.try_acquire().unwrap();
     a.success();
     b.failure();
     assert_eq!(rig.state(), State::Open);
     let log = rig.transitions();
-    assert_eq!(log.last(), Some(&(State::HalfOpen, State::Open, Reason::ProbeFailed)));
+    assert_eq!(
+        log.last(),
+        Some(&(State::HalfOpen, State::Open, Reason::ProbeFailed))
+    );
 }
 
 #[test]
@@ -237,7 +278,9 @@ fn a_dropped_probe_returns_its_slot_and_counts_as_nothing() {
 fn a_probe_that_panics_returns_its_slot() {
     let rig = tripped(BreakerConfig::consecutive_failures(1));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _ = rig.breaker.call_blocking(|| -> Result<(), ()> { panic!("boom") });
+        let _ = rig
+            .breaker
+            .call_blocking(|| -> Result<(), ()> { panic!("boom") });
     }));
     assert!(result.is_err());
     assert_eq!(rig.state(), State::HalfOpen);
@@ -252,16 +295,27 @@ fn a_probe_that_never_finishes_cannot_wedge_the_breaker() {
     let probed_at = rig.clock.now();
     rig.clock.advance(4 * SEC);
     let rejected = rig.breaker.try_acquire().unwrap_err();
-    assert_eq!(rejected.retry_at(), Some(probed_at + 5 * SEC), "the lease end bounds the wait");
+    assert_eq!(
+        rejected.retry_at(),
+        Some(probed_at + 5 * SEC),
+        "the lease end bounds the wait"
+    );
     rig.clock.advance(SEC);
-    let fresh = rig.breaker.try_acquire().expect("the lease expired: slots reclaimed");
+    let fresh = rig
+        .breaker
+        .try_acquire()
+        .expect("the lease expired: slots reclaimed");
     assert!(fresh.is_probe());
     assert_eq!(
         rig.transitions().last(),
         Some(&(State::HalfOpen, State::HalfOpen, Reason::LeaseExpired))
     );
     stuck.failure();
-    assert_eq!(rig.state(), State::HalfOpen, "the reclaimed probe's outcome is stale");
+    assert_eq!(
+        rig.state(),
+        State::HalfOpen,
+        "the reclaimed probe's outcome is stale"
+    );
     fresh.success();
     assert_eq!(rig.state(), State::Closed);
 }
@@ -312,7 +366,9 @@ fn a_late_probe_success_does_not_close_a_reopened_breaker() {
 
 #[test]
 fn open_duration_grows_per_consecutive_trip_and_a_close_resets_it() {
-    let backoff = Backoff::exponential(SEC).with_max_delay(4 * SEC).with_jitter(Jitter::None);
+    let backoff = Backoff::exponential(SEC)
+        .with_max_delay(4 * SEC)
+        .with_jitter(Jitter::None);
     let rig = Rig::new(BreakerConfig::consecutive_failures(1).with_open_backoff(backoff));
     let mut opens = Vec::new();
     rig.fail();
@@ -330,12 +386,17 @@ fn open_duration_grows_per_consecutive_trip_and_a_close_resets_it() {
     rig.ok(); // closes
     rig.fail();
     let now = rig.clock.now();
-    assert_eq!(rig.breaker.try_acquire().unwrap_err().retry_at(), Some(now + SEC));
+    assert_eq!(
+        rig.breaker.try_acquire().unwrap_err().retry_at(),
+        Some(now + SEC)
+    );
 }
 
 #[test]
 fn jittered_open_durations_spread_and_stay_capped() {
-    let backoff = Backoff::exponential(SEC).with_max_delay(8 * SEC).with_jitter(Jitter::Full);
+    let backoff = Backoff::exponential(SEC)
+        .with_max_delay(8 * SEC)
+        .with_jitter(Jitter::Full);
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..20 {
         let rig = Rig::new(BreakerConfig::consecutive_failures(1).with_open_backoff(backoff));
@@ -345,7 +406,10 @@ fn jittered_open_durations_spread_and_stay_capped() {
         assert!(d <= SEC);
         seen.insert(d);
     }
-    assert!(seen.len() > 1, "a fleet's breakers do not all probe at once");
+    assert!(
+        seen.len() > 1,
+        "a fleet's breakers do not all probe at once"
+    );
 }
 
 // ---- manual control -------------------------------------------------------------------------
@@ -358,15 +422,31 @@ fn force_open_force_closed_and_reset() {
     assert_eq!((open.state(), open.retry_at()), (State::ForcedOpen, None));
     rig.breaker.force_closed();
     rig.run("FFF");
-    assert_eq!(rig.state(), State::ForcedClosed, "disabled: admits all, never trips");
-    assert_eq!(rig.breaker.snapshot().consecutive_failures, 3, "but still records");
+    assert_eq!(
+        rig.state(),
+        State::ForcedClosed,
+        "disabled: admits all, never trips"
+    );
+    assert_eq!(
+        rig.breaker.snapshot().consecutive_failures,
+        3,
+        "but still records"
+    );
     rig.breaker.reset();
     assert_eq!(rig.state(), State::Closed);
     assert_eq!(rig.breaker.snapshot().consecutive_failures, 0);
     rig.fail();
     assert_eq!(rig.state(), State::Open);
     let reasons: Vec<_> = rig.transitions().into_iter().map(|t| t.2).collect();
-    assert_eq!(reasons, [Reason::Manual, Reason::Manual, Reason::Manual, Reason::Tripped]);
+    assert_eq!(
+        reasons,
+        [
+            Reason::Manual,
+            Reason::Manual,
+            Reason::Manual,
+            Reason::Tripped
+        ]
+    );
 }
 
 #[test]
@@ -391,14 +471,19 @@ fn callbacks_run_outside_any_lock_and_may_call_back_into_the_breaker() {
         .on_state_change(move |change| {
             // Would deadlock if the window lock were held here.
             let snapshot = inside.get().unwrap().snapshot();
-            sink.lock().unwrap().push((change.name, change.to, snapshot.state));
+            sink.lock()
+                .unwrap()
+                .push((change.name, change.to, snapshot.state));
         })
         .build()
         .unwrap();
     handle.set(breaker.clone()).unwrap();
     breaker.try_acquire().unwrap().failure();
     breaker.try_acquire().unwrap().failure();
-    assert_eq!(*seen.lock().unwrap(), [("pricing", State::Open, State::Open)]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [("pricing", State::Open, State::Open)]
+    );
 }
 
 // ---- classification and the closure APIs ----------------------------------------------------
@@ -413,8 +498,17 @@ fn classification_decides_what_counts() {
         Err(404) => Class::Ignored,
         Err(_) => Class::Permanent,
     };
-    assert_eq!(rig.breaker.call_blocking_with(classify, || Ok(503)).unwrap(), 503);
-    assert!(rig.breaker.call_blocking_with(classify, || Err(404)).is_err());
+    assert_eq!(
+        rig.breaker
+            .call_blocking_with(classify, || Ok(503))
+            .unwrap(),
+        503
+    );
+    assert!(
+        rig.breaker
+            .call_blocking_with(classify, || Err(404))
+            .is_err()
+    );
     assert_eq!(rig.state(), State::Closed);
     let _ = rig.breaker.call_blocking_with(classify, || Err(400));
     assert_eq!(rig.state(), State::Open);
@@ -422,7 +516,9 @@ fn classification_decides_what_counts() {
 
 #[tokio::test(start_paused = true)]
 async fn async_call_runs_on_paused_time() {
-    let breaker = CircuitBreaker::new(BreakerConfig::consecutive_failures(1).with_open_duration(SEC)).unwrap();
+    let breaker =
+        CircuitBreaker::new(BreakerConfig::consecutive_failures(1).with_open_duration(SEC))
+            .unwrap();
     let err = breaker
         .call(|| async {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -432,7 +528,10 @@ async fn async_call_runs_on_paused_time() {
         .unwrap_err();
     assert_eq!(err.into_inner(), Some("timeout"));
     assert_eq!(breaker.state(), State::Open);
-    let open = breaker.call(|| async { Ok::<_, ()>(()) }).await.unwrap_err();
+    let open = breaker
+        .call(|| async { Ok::<_, ()>(()) })
+        .await
+        .unwrap_err();
     assert!(open.is_open());
     tokio::time::advance(SEC).await;
     assert_eq!(breaker.call(|| async { Ok::<_, ()>(7) }).await.unwrap(), 7);
@@ -441,7 +540,9 @@ async fn async_call_runs_on_paused_time() {
 
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_probe_future_returns_its_slot() {
-    let breaker = CircuitBreaker::new(BreakerConfig::consecutive_failures(1).with_open_duration(SEC)).unwrap();
+    let breaker =
+        CircuitBreaker::new(BreakerConfig::consecutive_failures(1).with_open_duration(SEC))
+            .unwrap();
     breaker.try_acquire().unwrap().failure();
     tokio::time::advance(SEC).await;
     let never = breaker.call(|| std::future::pending::<Result<(), ()>>());
@@ -468,27 +569,73 @@ use std::future::Future as _;
 #[test]
 fn invalid_configs_are_errors_at_construction() {
     let cases = [
-        (BreakerConfig::consecutive_failures(0), "consecutive_failures"),
-        (BreakerConfig::consecutive_failures(70_000), "consecutive_failures"),
-        (BreakerConfig::consecutive_failures(3).with_failure_rate(0.5), "failure_rate"),
-        (BreakerConfig::consecutive_failures(3).with_slow_calls(SEC, 0.5), "slow_calls"),
+        (
+            BreakerConfig::consecutive_failures(0),
+            "consecutive_failures",
+        ),
+        (
+            BreakerConfig::consecutive_failures(70_000),
+            "consecutive_failures",
+        ),
+        (
+            BreakerConfig::consecutive_failures(3).with_failure_rate(0.5),
+            "failure_rate",
+        ),
+        (
+            BreakerConfig::consecutive_failures(3).with_slow_calls(SEC, 0.5),
+            "slow_calls",
+        ),
         (BreakerConfig::failure_rate_count(0.0, 10), "failure_rate"),
         (BreakerConfig::failure_rate_count(1.01, 10), "failure_rate"),
-        (BreakerConfig::failure_rate_count(f64::NAN, 10), "failure_rate"),
-        (BreakerConfig::failure_rate_count(0.5, 0), "window_size"),
-        (BreakerConfig::failure_rate_count(0.5, 10).with_minimum_calls(0), "minimum_calls"),
-        (BreakerConfig::failure_rate_count(0.5, 10).with_minimum_calls(11), "minimum_calls"),
-        (BreakerConfig::failure_rate_time(0.5, Duration::ZERO), "window"),
-        (BreakerConfig::failure_rate_time(0.5, SEC).with_buckets(0), "buckets"),
-        (BreakerConfig::failure_rate_time(0.5, SEC).with_minimum_calls(0), "minimum_calls"),
-        (BreakerConfig::slow_call_rate(0.5, Duration::ZERO, 10), "slow_calls"),
-        (BreakerConfig::slow_call_rate(2.0, SEC, 10), "slow_calls"),
-        (BreakerConfig::consecutive_failures(1).with_half_open_probes(0), "half_open_probes"),
-        (BreakerConfig::consecutive_failures(1).with_successes_to_close(0), "successes_to_close"),
-        (BreakerConfig::consecutive_failures(1).with_open_duration(Duration::ZERO), "open_duration"),
-        (BreakerConfig::consecutive_failures(1).with_probe_lease(Duration::ZERO), "probe_lease"),
         (
-            BreakerConfig::consecutive_failures(1).with_open_backoff(Backoff::exponential(SEC).with_multiplier(0.5)),
+            BreakerConfig::failure_rate_count(f64::NAN, 10),
+            "failure_rate",
+        ),
+        (BreakerConfig::failure_rate_count(0.5, 0), "window_size"),
+        (
+            BreakerConfig::failure_rate_count(0.5, 10).with_minimum_calls(0),
+            "minimum_calls",
+        ),
+        (
+            BreakerConfig::failure_rate_count(0.5, 10).with_minimum_calls(11),
+            "minimum_calls",
+        ),
+        (
+            BreakerConfig::failure_rate_time(0.5, Duration::ZERO),
+            "window",
+        ),
+        (
+            BreakerConfig::failure_rate_time(0.5, SEC).with_buckets(0),
+            "buckets",
+        ),
+        (
+            BreakerConfig::failure_rate_time(0.5, SEC).with_minimum_calls(0),
+            "minimum_calls",
+        ),
+        (
+            BreakerConfig::slow_call_rate(0.5, Duration::ZERO, 10),
+            "slow_calls",
+        ),
+        (BreakerConfig::slow_call_rate(2.0, SEC, 10), "slow_calls"),
+        (
+            BreakerConfig::consecutive_failures(1).with_half_open_probes(0),
+            "half_open_probes",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1).with_successes_to_close(0),
+            "successes_to_close",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1).with_open_duration(Duration::ZERO),
+            "open_duration",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1).with_probe_lease(Duration::ZERO),
+            "probe_lease",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1)
+                .with_open_backoff(Backoff::exponential(SEC).with_multiplier(0.5)),
             "multiplier",
         ),
     ];

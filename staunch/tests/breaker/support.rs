@@ -26,7 +26,11 @@ impl Rig {
             .on_state_change(move |c| sink.lock().unwrap().push((c.from, c.to, c.reason)))
             .build()
             .expect("valid config");
-        Self { breaker, clock, log }
+        Self {
+            breaker,
+            clock,
+            log,
+        }
     }
 
     /// Runs one admitted call with the given outcome; panics if rejected.

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use staunch::breaker::{BoxError, BreakerConfig, CircuitBreaker, CircuitBreakerLayer, CircuitOpen, State};
+use staunch::breaker::{
+    BoxError, BreakerConfig, CircuitBreaker, CircuitBreakerLayer, CircuitOpen, State,
+};
 use tower::{Layer, Service, ServiceExt, service_fn};
 
 fn half_open_breaker() -> CircuitBreaker {
@@ -26,9 +28,17 @@ async fn poll_ready_reserves_no_probe_slot() {
         std::future::poll_fn(|cx| svc.poll_ready(cx)).await.unwrap();
         drop(svc);
     }
-    assert_eq!(breaker.state(), State::Open, "no probe was admitted by poll_ready");
+    assert_eq!(
+        breaker.state(),
+        State::Open,
+        "no probe was admitted by poll_ready"
+    );
     let svc = layer.layer(service_fn(|x: u32| async move { Ok::<_, BoxError>(x) }));
-    assert_eq!(svc.oneshot(1).await.unwrap(), 1, "the single probe slot is free");
+    assert_eq!(
+        svc.oneshot(1).await.unwrap(),
+        1,
+        "the single probe slot is free"
+    );
     assert_eq!(breaker.state(), State::Closed);
 }
 
@@ -36,8 +46,9 @@ async fn poll_ready_reserves_no_probe_slot() {
 async fn a_dropped_response_future_returns_the_probe_slot() {
     let breaker = half_open_breaker();
     tokio::time::advance(Duration::from_secs(1)).await;
-    let mut svc = CircuitBreakerLayer::new(breaker.clone())
-        .layer(service_fn(|_: ()| std::future::pending::<Result<(), BoxError>>()));
+    let mut svc = CircuitBreakerLayer::new(breaker.clone()).layer(service_fn(|_: ()| {
+        std::future::pending::<Result<(), BoxError>>()
+    }));
     let fut = svc.ready().await.unwrap().call(());
     assert_eq!(breaker.snapshot().probes_in_flight, 1);
     drop(fut);
@@ -48,9 +59,14 @@ async fn a_dropped_response_future_returns_the_probe_slot() {
 #[tokio::test(start_paused = true)]
 async fn rejections_downcast_to_circuit_open_and_inner_box_errors_pass_through() {
     let breaker = CircuitBreaker::new(BreakerConfig::consecutive_failures(1)).unwrap();
-    let mut svc = CircuitBreakerLayer::new(breaker.clone()).layer(service_fn(|fail: bool| async move {
-        if fail { Err::<u8, BoxError>("inner failure".into()) } else { Ok(1) }
-    }));
+    let mut svc =
+        CircuitBreakerLayer::new(breaker.clone()).layer(service_fn(|fail: bool| async move {
+            if fail {
+                Err::<u8, BoxError>("inner failure".into())
+            } else {
+                Ok(1)
+            }
+        }));
     let err = svc.ready().await.unwrap().call(true).await.unwrap_err();
     assert_eq!(err.to_string(), "inner failure");
     assert!(!err.is::<CircuitOpen>());
@@ -68,7 +84,9 @@ async fn the_layer_classifies_with_a_closure() {
             _ => staunch::classify::Class::Success,
         },
     );
-    let svc = layer.layer(service_fn(|code: u16| async move { Ok::<_, std::io::Error>(code) }));
+    let svc = layer.layer(service_fn(|code: u16| async move {
+        Ok::<_, std::io::Error>(code)
+    }));
     assert_eq!(svc.clone().oneshot(200).await.unwrap(), 200);
     assert_eq!(breaker.state(), State::Closed);
     assert_eq!(svc.oneshot(503).await.unwrap(), 503);
