@@ -86,44 +86,68 @@ where
         let _scope = deadline.map(Enter::new);
         match CallState::begin(&this.policy.shared.pipeline.retry, deadline, false) {
             Ok(call) => {
-                this.call = Some(call);
-                this.state = this.attempt_now();
+                let call = this.call.insert(call);
+                this.state = match launch(&this.policy, &mut this.service, &mut this.request, call)
+                {
+                    Ok((permit, elapsed, future)) => {
+                        this.permit = permit;
+                        this.elapsed = elapsed;
+                        State::Attempt {
+                            future,
+                            limit: elapsed.map(|e| tokio::time::sleep(e.timeout())),
+                        }
+                    }
+                    Err(refused) => {
+                        this.refused = Some(refused);
+                        State::Refused
+                    }
+                };
             }
             Err(refused) => this.outcome = Some(Err(pipeline_finish(&this.policy, refused))),
         }
         this
     }
+}
 
-    /// Starts an attempt on a ready service (not pinned yet, or re-pinned by the caller).
-    fn attempt_now(&mut self) -> State<S::Future, S::Response, S::Error> {
-        let shared = &self.policy.shared;
-        match shared
-            .pipeline
-            .start_attempt(CircuitBreaker::try_acquire_owned)
-        {
-            Ok((permit, elapsed)) => {
-                let Some(request) = self.request.take() else {
-                    return State::Done;
-                };
-                self.request = shared.make_request.retry_request(&request);
-                if self.request.is_none() {
-                    if let Some(call) = self.call.as_mut() {
-                        call.make_final();
-                    }
-                }
-                self.permit = permit;
-                self.elapsed = elapsed;
-                State::Attempt {
-                    future: self.service.call(request),
-                    limit: elapsed.map(|e| tokio::time::sleep(e.timeout())),
-                }
-            }
-            Err(refused) => {
-                self.refused = Some(refused);
-                State::Refused
-            }
-        }
+/// What starting an attempt gives: the permit, the limit and the service's future; or the
+/// failure that stops it before the service is called.
+type Launched<S, Req> = Result<
+    (
+        Option<OwnedPermit>,
+        Option<Elapsed>,
+        <S as Service<Req>>::Future,
+    ),
+    (Failure<<S as Service<Req>>::Error>, Class),
+>;
+
+/// Starts an attempt on a ready service, keeping a copy of the request for the next one (or
+/// making this attempt the last when there is none).
+fn launch<S, Req, C, F, K>(
+    policy: &PipelineLayer<C, F, K>,
+    service: &mut S,
+    request: &mut Option<Req>,
+    call: &mut CallState<S::Response, Failure<S::Error>>,
+) -> Launched<S, Req>
+where
+    S: Service<Req>,
+    K: MakeRetryRequest<Req>,
+{
+    let shared = &policy.shared;
+    let (permit, elapsed) = shared
+        .pipeline
+        .start_attempt(CircuitBreaker::try_acquire_owned)?;
+    let Some(current) = request.take() else {
+        // Only reachable if a missing copy had not made the last attempt final.
+        return Err((
+            Failure::Timeout(Elapsed::new(Default::default(), true)),
+            Class::Permanent,
+        ));
+    };
+    *request = shared.make_request.retry_request(&current);
+    if request.is_none() {
+        call.make_final();
     }
+    Ok((permit, elapsed, service.call(current)))
 }
 
 fn pipeline_finish<C, F, K, E>(
@@ -205,21 +229,14 @@ where
                         if let Err(error) = ready!(this.service.poll_ready(cx)) {
                             return Poll::Ready(Err(error.into()));
                         }
-                        match pipeline.start_attempt(CircuitBreaker::try_acquire_owned) {
-                            Ok((permit, elapsed)) => {
-                                let Some(request) = this.request.take() else {
-                                    this.state.set(State::Done);
-                                    continue;
-                                };
-                                *this.request = shared.make_request.retry_request(&request);
-                                if this.request.is_none() {
-                                    if let Some(call) = this.call.as_mut() {
-                                        call.make_final();
-                                    }
-                                }
+                        let Some(call) = this.call.as_mut() else {
+                            this.state.set(State::Done);
+                            continue;
+                        };
+                        match launch(this.policy, this.service, this.request, call) {
+                            Ok((permit, elapsed, future)) => {
                                 *this.permit = permit;
                                 *this.elapsed = elapsed;
-                                let future = this.service.call(request);
                                 this.state.set(State::Attempt {
                                     future,
                                     limit: elapsed.map(|e| tokio::time::sleep(e.timeout())),
