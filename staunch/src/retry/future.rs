@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower_service::Service;
 
-use super::layer::MakeRetryRequest;
+use super::layer::{MakeRetryRequest, Reclassify};
 use super::state::{CallState, Next};
 use super::{BoxError, RetryLayer, Stopped};
 use crate::classify::Classify;
@@ -79,7 +79,7 @@ where
     S: Service<Req>,
     S::Error: Into<BoxError>,
     C: Classify<S::Response, S::Error>,
-    K: MakeRetryRequest<Req>,
+    K: MakeRetryRequest<Req> + Reclassify<Req, S::Response, S::Error>,
 {
     type Output = Result<S::Response, BoxError>;
 
@@ -99,7 +99,12 @@ where
             match this.state.as_mut().project() {
                 StateProj::Called { future } => {
                     let result = ready!(future.poll(cx));
-                    match call.settle(&shared.retry, result) {
+                    let mut class = shared.retry.classifier.classify(&result);
+                    // Without a copy this attempt is the last: no retry to gate.
+                    if let Some(next) = this.request.as_ref() {
+                        class = shared.make_request.reclassify(next, &result, class);
+                    }
+                    match call.settle_as(&shared.retry, result, class) {
                         Next::Done(outcome) => return Poll::Ready(boxed(outcome)),
                         Next::Wait(delay) => this.state.set(State::Waiting {
                             sleep: tokio::time::sleep(delay),

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use tower_layer::Layer;
 
 use super::{Retry, RetryService};
-use crate::classify::AllTransient;
+use crate::classify::{AllTransient, Class};
 
 /// Makes a copy of a request for another attempt, or `None` if it cannot be retried (a body
 /// that was streamed, say). Implemented for [`CloneRequest`] (requests that are `Clone`) and for
@@ -12,6 +12,41 @@ pub trait MakeRetryRequest<Req> {
     /// A copy of `request` to send again, or `None` to make the current attempt the last.
     fn retry_request(&self, request: &Req) -> Option<Req>;
 }
+
+/// Adjusts the class of a failed attempt knowing the request, for rules that depend on the
+/// request as well as the outcome: an HTTP method's idempotency (a POST that reached the server
+/// must not be sent again; one that never did may be). See `staunch::http::IdempotencyGate`
+/// (feature `http`).
+///
+/// [`RetryLayer`] asks its request copier `K` (a [`MakeRetryRequest`]) this question after the
+/// policy's classifier has answered, whenever a copy of the request was kept for another
+/// attempt. [`CloneRequest`] and closures keep the class unchanged; a custom
+/// `MakeRetryRequest` type implements this trait too, usually with the default method:
+///
+/// ```
+/// use staunch::retry::{MakeRetryRequest, Reclassify};
+///
+/// struct Copier;
+/// impl MakeRetryRequest<String> for Copier {
+///     fn retry_request(&self, request: &String) -> Option<String> {
+///         Some(request.clone())
+///     }
+/// }
+/// impl<T, E> Reclassify<String, T, E> for Copier {}
+/// ```
+pub trait Reclassify<Req, T, E> {
+    /// The class of `result`, an attempt at `request` that the classifier called `class`.
+    /// Default: `class`.
+    #[inline]
+    fn reclassify(&self, request: &Req, result: &Result<T, E>, class: Class) -> Class {
+        let _ = (request, result);
+        class
+    }
+}
+
+impl<Req, T, E> Reclassify<Req, T, E> for CloneRequest {}
+
+impl<Req, T, E, F> Reclassify<Req, T, E> for F where F: Fn(&Req) -> Option<Req> {}
 
 /// Copies requests with `Clone` (the default of [`RetryLayer`]).
 #[derive(Clone, Copy, Debug, Default)]

@@ -54,7 +54,7 @@ pub use config::RetryConfig;
 #[cfg(feature = "tower")]
 pub use error::{BoxError, Stopped};
 #[cfg(feature = "tower")]
-pub use layer::{CloneRequest, MakeRetryRequest, RetryLayer};
+pub use layer::{CloneRequest, MakeRetryRequest, Reclassify, RetryLayer};
 pub use policy::{CallOptions, Retry};
 #[cfg(feature = "tower")]
 pub use service::RetryService;

@@ -3,7 +3,7 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 
 use super::future::ResponseFuture;
-use super::layer::MakeRetryRequest;
+use super::layer::{MakeRetryRequest, Reclassify};
 use super::state::CallState;
 use super::{BoxError, RetryLayer};
 use crate::classify::Classify;
@@ -47,7 +47,7 @@ where
     S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
     C: Classify<S::Response, S::Error>,
-    K: MakeRetryRequest<Req>,
+    K: MakeRetryRequest<Req> + Reclassify<Req, S::Response, S::Error>,
 {
     type Response = S::Response;
     type Error = BoxError;
