@@ -52,6 +52,7 @@
 //! | [`fallback`] | a substitute answer for the failures you choose |
 //! | [`pipeline`] | all of the above in the one correct order, for closures and tower services |
 //! | [`classify`] | the one classification of outcomes that every policy shares |
+//! | `http` | HTTP classification, `Retry-After`, the idempotency gate, deadline headers (feature `http`) |
 //!
 //! Each policy works alone, and each has a tower layer (feature `tower`).
 //!
@@ -162,7 +163,9 @@
 //! No decision reads the clock itself: the pure cores take `now` as an argument, and the shells
 //! read a [`Clock`]. With the `tokio` feature the system clock is tokio's, so
 //! `#[tokio::test(start_paused = true)]` controls every timer in the library; a [`ManualClock`]
-//! drives blocking code in tests. No decision reads the wall clock.
+//! drives blocking code in tests. No decision reads the wall clock (`SystemTime`); the one
+//! reading in staunch is the `http` classifier's, for a `Retry-After` HTTP-date on a response
+//! without a valid `Date` header.
 //!
 //! # Cancel safety
 //!
@@ -195,6 +198,8 @@ mod clock;
 pub mod deadline;
 mod error;
 pub mod fallback;
+#[cfg(feature = "http")]
+pub mod http;
 pub(crate) mod loom;
 #[cfg(feature = "tokio")]
 pub mod pipeline;
