@@ -356,6 +356,49 @@ mod tests {
         assert_eq!(other.timeout_of(&custom), secs(60));
     }
 
+    #[cfg(feature = "tracing")]
+    #[test]
+    fn a_malformed_value_is_reported_as_a_tracing_event() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
+        /// Counts events from this module, nothing else.
+        struct Events(Arc<AtomicUsize>);
+        impl tracing::Subscriber for Events {
+            fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+                true
+            }
+            fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+                tracing::span::Id::from_u64(1)
+            }
+            fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+            fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+            fn event(&self, event: &tracing::Event<'_>) {
+                if event.metadata().target() == "staunch::http" {
+                    self.0.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+            fn enter(&self, _: &tracing::span::Id) {}
+            fn exit(&self, _: &tracing::span::Id) {}
+        }
+
+        let count = Arc::new(AtomicUsize::new(0));
+        let layer = ReceiveDeadlineLayer::new();
+        tracing::subscriber::with_default(Events(count.clone()), || {
+            assert_eq!(
+                layer.timeout_of(&headers(&[b"5S"])),
+                Some(Duration::from_secs(5))
+            );
+            assert_eq!(count.load(Ordering::SeqCst), 0, "valid values are silent");
+            assert_eq!(layer.timeout_of(&headers(&[b"forever", b"\xff\xfe"])), None);
+        });
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            2,
+            "one event per malformed value"
+        );
+    }
+
     #[test]
     fn a_malformed_value_of_any_bytes_is_ignored_without_panicking() {
         let layer = ReceiveDeadlineLayer::new();

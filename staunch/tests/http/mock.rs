@@ -286,3 +286,27 @@ async fn the_classifier_alone_drives_a_plain_retry_layer() {
     assert_eq!(call.await.unwrap().unwrap().status(), 200);
     let _ = HttpClassifier::new();
 }
+
+#[test]
+fn public_types_are_send_sync_and_the_futures_send() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send_sync_copy<T: Send + Sync + Copy>() {}
+    send_sync_copy::<HttpClassifier>();
+    send_sync_copy::<IdempotencyGate>();
+    send_sync_copy::<Replay>();
+    send_sync_copy::<staunch::http::TimeoutValue>();
+    send_sync::<PropagateDeadlineLayer>();
+    send_sync::<ReceiveDeadlineLayer>();
+    send_sync::<PropagateDeadline<Mock<Req, Res>>>();
+    send_sync::<staunch::http::ReceiveDeadline<Mock<Req, Res>>>();
+    send_sync::<Client>();
+
+    fn send_future<F: std::future::Future + Send>(_: &F) {}
+    // Compile-time only: a mock must be polled ready before it is called.
+    let _ = |mut client: Client| send_future(&client.call(request(Method::GET)));
+    let mut server = ReceiveDeadlineLayer::new().layer(service_fn(|_: Req| async {
+        Ok::<_, BoxError>(status(200))
+    }));
+    let future = server.call(request(Method::GET));
+    send_future(&future);
+}
