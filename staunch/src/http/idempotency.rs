@@ -211,6 +211,11 @@ mod gate {
     /// Classes that are not retriable pass through unchanged, and the gate changes retry only:
     /// a breaker with the same classifier still counts a POST's 503 as a failure.
     ///
+    /// The gate acts through [`Reclassify`], which [`RetryLayer`](crate::retry::RetryLayer)
+    /// consults. `PipelineLayer::with_retry_request` accepts it as a request copier but does not
+    /// consult `Reclassify` yet, so there it copies requests without gating them: use it under a
+    /// `RetryLayer` for now.
+    ///
     /// # Examples
     ///
     /// ```
