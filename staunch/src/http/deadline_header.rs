@@ -399,6 +399,37 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_header_bytes_give_at_most_the_servers_maximum(
+            values in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..12), 0..4),
+            max_ms in 0u64..100_000,
+        ) {
+            let max = Duration::from_millis(max_ms);
+            let layer = ReceiveDeadlineLayer::new().with_max_timeout(max);
+            let mut map = HeaderMap::new();
+            for value in &values {
+                if let Ok(value) = HeaderValue::from_bytes(value) {
+                    map.append(GRPC_TIMEOUT, value);
+                }
+            }
+            if let Some(timeout) = layer.timeout_of(&map) {
+                proptest::prop_assert!(timeout <= max);
+            }
+        }
+
+        #[test]
+        fn what_the_client_sends_the_server_reads_back_within_one_unit(nanos in proptest::num::u64::ANY) {
+            let sent = Duration::from_nanos(nanos);
+            let mut map = HeaderMap::new();
+            map.insert(GRPC_TIMEOUT, encode_timeout(sent).to_header_value());
+            let layer = ReceiveDeadlineLayer::new().with_max_timeout(Duration::MAX);
+            let read = layer.timeout_of(&map).expect("a valid header");
+            proptest::prop_assert!(read <= sent);
+            proptest::prop_assert!(sent - read <= sent / 100_000 + Duration::from_nanos(1));
+        }
+    }
+
     #[test]
     fn a_malformed_value_of_any_bytes_is_ignored_without_panicking() {
         let layer = ReceiveDeadlineLayer::new();
