@@ -211,10 +211,9 @@ mod gate {
     /// Classes that are not retriable pass through unchanged, and the gate changes retry only:
     /// a breaker with the same classifier still counts a POST's 503 as a failure.
     ///
-    /// The gate acts through [`Reclassify`], which [`RetryLayer`](crate::retry::RetryLayer)
-    /// consults. `PipelineLayer::with_retry_request` accepts it as a request copier but does not
-    /// consult `Reclassify` yet, so there it copies requests without gating them: use it under a
-    /// `RetryLayer` for now.
+    /// The gate acts through [`Reclassify`], which [`RetryLayer`](crate::retry::RetryLayer) and
+    /// [`PipelineLayer`](crate::pipeline::PipelineLayer) consult. In a pipeline, an attempt that
+    /// timed out may have reached the server, so a POST that timed out is not sent again.
     ///
     /// # Examples
     ///
@@ -316,6 +315,15 @@ mod gate {
                     _ => Class::Permanent,
                 },
                 Replay::Never => Class::Permanent,
+            }
+        }
+
+        fn reclassify_unanswered(&self, request: &Request<B>, class: Class) -> Class {
+            // A timed-out request may have reached the server: only a safe one goes again.
+            match Replay::of(request) {
+                Replay::Safe => class,
+                Replay::IfNotSent | Replay::Never if class.is_retriable() => Class::Permanent,
+                _ => class,
             }
         }
     }

@@ -15,7 +15,7 @@ use crate::breaker::{CircuitBreaker, OwnedPermit};
 use crate::classify::{Class, Classify};
 use crate::deadline::{Elapsed, Enter};
 use crate::retry::state::{CallState, Next};
-use crate::retry::{BoxError, MakeRetryRequest, Stopped};
+use crate::retry::{BoxError, MakeRetryRequest, Reclassify, Stopped};
 use crate::{Deadline, Error, Failure};
 
 pin_project! {
@@ -163,7 +163,7 @@ where
     S::Error: Into<BoxError>,
     C: Classify<S::Response, S::Error>,
     F: RecoverBoxed<S::Response, S::Error>,
-    K: MakeRetryRequest<Req>,
+    K: MakeRetryRequest<Req> + Reclassify<Req, S::Response, S::Error>,
 {
     type Output = Result<S::Response, BoxError>;
 
@@ -189,10 +189,18 @@ where
                                 None => return Poll::Pending,
                             },
                         };
-                        let class = match &outcome {
+                        let mut class = match &outcome {
                             Ok(result) => pipeline.classifier.classify(result),
                             Err(_) => Class::Transient,
                         };
+                        // The request copier may gate a retry on the request (idempotency);
+                        // without a copy this attempt is the last anyway.
+                        if let Some(next) = this.request.as_ref() {
+                            class = match &outcome {
+                                Ok(result) => shared.make_request.reclassify(next, result, class),
+                                Err(_) => shared.make_request.reclassify_unanswered(next, class),
+                            };
+                        }
                         if let Some(permit) = this.permit.take() {
                             permit.record(class);
                         }

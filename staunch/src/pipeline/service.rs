@@ -5,7 +5,7 @@ use tower_service::Service;
 use super::future::ResponseFuture;
 use super::{PipelineLayer, RecoverBoxed};
 use crate::classify::Classify;
-use crate::retry::{BoxError, MakeRetryRequest};
+use crate::retry::{BoxError, MakeRetryRequest, Reclassify};
 
 /// The service of [`PipelineLayer`].
 #[derive(Clone, Debug)]
@@ -42,7 +42,7 @@ where
     S::Error: Into<BoxError>,
     C: Classify<S::Response, S::Error>,
     F: RecoverBoxed<S::Response, S::Error>,
-    K: MakeRetryRequest<Req>,
+    K: MakeRetryRequest<Req> + Reclassify<Req, S::Response, S::Error>,
 {
     type Response = S::Response;
     type Error = BoxError;

@@ -42,6 +42,15 @@ pub trait Reclassify<Req, T, E> {
         let _ = (request, result);
         class
     }
+
+    /// The class of an attempt at `request` that got no answer: it timed out, so the request
+    /// may or may not have reached the server. Only a [`PipelineLayer`](crate::pipeline::PipelineLayer)
+    /// asks, since only it times attempts out. Default: `class`.
+    #[inline]
+    fn reclassify_unanswered(&self, request: &Req, class: Class) -> Class {
+        let _ = request;
+        class
+    }
 }
 
 impl<Req, T, E> Reclassify<Req, T, E> for CloneRequest {}

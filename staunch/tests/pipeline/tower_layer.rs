@@ -137,3 +137,67 @@ async fn retries_wait_for_readiness_through_a_tower_test_mock() {
     send.send_response("pong");
     assert_eq!(response.await.unwrap().unwrap(), "pong");
 }
+
+#[cfg(feature = "http")]
+mod idempotency {
+    use std::time::Duration;
+
+    use http::{Method, Request, Response};
+    use staunch::Pipeline;
+    use staunch::deadline::AttemptTimeout;
+    use staunch::http::{HttpClassifier, IdempotencyGate};
+    use tower::{Layer, Service, ServiceExt, service_fn};
+
+    use crate::support::{Counter, fixed, ms};
+
+    /// A service that answers 503 to every request, or hangs when `hang` is set.
+    async fn call_with(method: Method, hang: bool) -> u32 {
+        let calls = Counter::default();
+        let svc = service_fn({
+            let calls = calls.clone();
+            move |_: Request<String>| {
+                calls.bump();
+                async move {
+                    if hang {
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                    }
+                    Ok::<_, std::io::Error>(Response::builder().status(503).body(()).unwrap())
+                }
+            }
+        });
+        let pipeline = Pipeline::new()
+            .retry(fixed(ms(10), 3).classify(HttpClassifier::new()))
+            .attempt_timeout(AttemptTimeout::fixed(ms(100)))
+            .unwrap();
+        let mut svc = pipeline
+            .layer()
+            .with_retry_request(IdempotencyGate::new())
+            .layer(svc);
+        let request = Request::builder()
+            .method(method)
+            .body(String::new())
+            .unwrap();
+        let _ = svc.ready().await.unwrap().call(request).await;
+        calls.get()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pipeline_gates_retries_on_the_method() {
+        assert_eq!(call_with(Method::GET, false).await, 3, "a GET is retried");
+        assert_eq!(
+            call_with(Method::POST, false).await,
+            1,
+            "a POST that got a 503 is not"
+        );
+        assert_eq!(
+            call_with(Method::GET, true).await,
+            3,
+            "a GET that timed out is retried"
+        );
+        assert_eq!(
+            call_with(Method::POST, true).await,
+            1,
+            "a POST that timed out may have arrived"
+        );
+    }
+}
