@@ -6,8 +6,9 @@
 //!
 //! With the `tokio` feature, the system clock is `tokio::time::Instant::now()`, so
 //! `#[tokio::test(start_paused = true)]` controls every timer and every reading in the library.
-//! Outside a runtime it is the ordinary monotonic clock. There is no wall-clock (`SystemTime`)
-//! reading anywhere in staunch.
+//! Outside a runtime it is the ordinary monotonic clock. No decision reads the wall clock
+//! (`SystemTime`); the one wall-clock reading in staunch is the HTTP classifier's, to measure a
+//! Retry-After HTTP-date when the response carries no `Date` header (feature `http`).
 
 use std::fmt;
 use std::time::{Duration, Instant};

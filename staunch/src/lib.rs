@@ -174,9 +174,14 @@
 //! dropped [`breaker::Permit`]) records nothing and returns its half-open probe slot; a dropped
 //! pipeline call does both. Nothing outlives the future. A [`CancellationToken`] does the same
 //! for code that cannot drop a future, including a thread blocked in
-//! [`Retry::call_blocking_with`], which wakes as soon as the token fires. A
-//! [`Deadline`] scope travels with the future that carries it: a task spawned inside a scope does
-//! not inherit it unless you pass it on.
+//! [`Retry::call_blocking_with`], which wakes as soon as the token fires.
+//!
+//! A [`Deadline`] scope travels with the future that carries it: a task spawned inside a scope
+//! does not inherit it unless you pass it on. A tower service's `call` runs when it is called,
+//! not when its future is polled, so put the call itself inside the scope:
+//! `deadline.scope(async { svc.call(req).await })`, not `deadline.scope(svc.call(req))`, whose
+//! first attempt would start outside it. The async closure APIs ([`Retry::call`],
+//! [`Pipeline::call`]) start on their first poll and have no such trap.
 //!
 //! # Features
 //!
