@@ -1,6 +1,7 @@
-//! A hyper-util client as a tower stack: retry with HTTP classification and the idempotency
-//! gate, and the caller's deadline sent along in `grpc-timeout`; against a loopback hyper
-//! server that reads that deadline back and is busy for its first request.
+//! A hyper-util client as a tower stack: the staunch pipeline (retry with HTTP classification
+//! and the idempotency gate, a circuit breaker, a timeout per attempt) and the caller's deadline
+//! sent along in `grpc-timeout`; against a loopback hyper server that reads that deadline back
+//! and is busy for every other request.
 //!
 //! Run with `cargo run -p staunch --example http_client_stack --features http,tower`.
 
@@ -19,11 +20,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use staunch::backoff::Backoff;
+use staunch::breaker::{BreakerConfig, CircuitBreaker};
+use staunch::deadline::AttemptTimeout;
 use staunch::http::{
     HttpClassifier, IdempotencyGate, PropagateDeadlineLayer, ReceiveDeadlineLayer,
 };
-use staunch::retry::{BoxError, RetryLayer};
-use staunch::{Deadline, Retry, RetryConfig};
+use staunch::retry::BoxError;
+use staunch::{Deadline, Pipeline, Retry, RetryConfig};
 use tokio::net::TcpListener;
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 
@@ -31,16 +34,20 @@ use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
 async fn main() -> Result<(), BoxError> {
     let addr = serve().await?;
 
-    // The client stack, outermost first: retry (the gate keeps POSTs that reached the server
-    // from being sent twice), then the deadline header, fresh for every attempt.
+    // The client stack, outermost first: the pipeline (the gate keeps POSTs that reached the
+    // server from being sent twice), then the deadline header, fresh for every attempt.
     let retry = Retry::new(
         RetryConfig::new()
             .with_max_attempts(3)
             .with_backoff(Backoff::exponential(Duration::from_millis(20))),
     )?
     .classify(HttpClassifier::new());
+    let pipeline = Pipeline::new()
+        .retry(retry)
+        .breaker(CircuitBreaker::new(BreakerConfig::consecutive_failures(5))?)
+        .attempt_timeout(AttemptTimeout::fixed(Duration::from_millis(500)))?;
     let mut client = ServiceBuilder::new()
-        .layer(RetryLayer::new(retry).with_retry_request(IdempotencyGate::new()))
+        .layer(pipeline.layer().with_retry_request(IdempotencyGate::new()))
         .layer(PropagateDeadlineLayer::new())
         .service(Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>());
 

@@ -97,10 +97,7 @@ impl Deadline {
 
     /// Runs `future` with this deadline in scope (or the caller's, if that is tighter).
     pub fn scope<F: Future>(self, future: F) -> Scoped<F> {
-        Scoped {
-            deadline: self,
-            inner: future,
-        }
+        Scoped::new(Some(self), future)
     }
 
     /// Runs `f` on this thread with this deadline in scope (or the caller's, if that is tighter).
@@ -152,9 +149,20 @@ pin_project! {
     #[derive(Debug)]
     #[must_use = "futures do nothing unless polled"]
     pub struct Scoped<F> {
-        deadline: Deadline,
+        // `None` (crate-internal only) leaves the caller's scope as it is.
+        deadline: Option<Deadline>,
         #[pin]
         inner: F,
+    }
+}
+
+impl<F> Scoped<F> {
+    /// `future` with `deadline` in scope, or with the caller's scope as it is for `None`.
+    pub(crate) const fn new(deadline: Option<Deadline>, future: F) -> Self {
+        Self {
+            deadline,
+            inner: future,
+        }
     }
 }
 
@@ -163,7 +171,7 @@ impl<F: Future> Future for Scoped<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _guard = Enter::new(*this.deadline);
+        let _guard = this.deadline.map(Enter::new);
         this.inner.poll(cx)
     }
 }

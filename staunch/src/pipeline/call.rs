@@ -2,10 +2,11 @@
 
 use std::future::Future;
 
+use super::policy::Limit;
 use super::{Pipeline, Recover};
 use crate::breaker::{CircuitBreaker, Permit};
 use crate::classify::{Class, Classify};
-use crate::deadline::Elapsed;
+use crate::deadline::Scoped;
 use crate::{Deadline, Error, Failure};
 
 impl<C, F> Pipeline<C, F> {
@@ -27,9 +28,17 @@ impl<C, F> Pipeline<C, F> {
         Fut: Future<Output = Result<T, E>>,
     {
         let retried = self.retry.run_classified(None, None, || {
-            let started = self
-                .start_attempt::<E, _>(CircuitBreaker::try_acquire)
-                .map(|(permit, limit)| (permit, limit, op()));
+            let started =
+                self.start_attempt::<E, _>(CircuitBreaker::try_acquire)
+                    .map(|(permit, limit)| {
+                        // The attempt runs with its own limit as the deadline in scope.
+                        let scope = limit.map(|limit| limit.deadline);
+                        let attempt = match scope {
+                            Some(deadline) => deadline.scope_sync(&mut op),
+                            None => op(),
+                        };
+                        (permit, limit, Scoped::new(scope, attempt))
+                    });
             self.attempt(started)
         });
         let outcome = match self.timeout {
@@ -48,7 +57,7 @@ impl<C, F> Pipeline<C, F> {
     #[allow(clippy::type_complexity)]
     async fn attempt<T, E, Fut>(
         &self,
-        started: Result<(Option<Permit<'_>>, Option<Elapsed>, Fut), (Failure<E>, Class)>,
+        started: Result<(Option<Permit<'_>>, Option<Limit>, Fut), (Failure<E>, Class)>,
     ) -> (Result<T, Failure<E>>, Class)
     where
         C: Classify<T, E>,
@@ -59,9 +68,9 @@ impl<C, F> Pipeline<C, F> {
             Err((failure, class)) => return (Err(failure), class),
         };
         let outcome = match limit {
-            Some(elapsed) => tokio::time::timeout(elapsed.timeout(), attempt)
+            Some(limit) => tokio::time::timeout(limit.elapsed.timeout(), attempt)
                 .await
-                .map_err(|_| elapsed),
+                .map_err(|_| limit.elapsed),
             None => Ok(attempt.await),
         };
         let class = match &outcome {

@@ -10,6 +10,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower_service::Service;
 
+use super::policy::Limit;
 use super::{BoxRecovery, PipelineLayer, RecoverBoxed};
 use crate::breaker::{CircuitBreaker, OwnedPermit};
 use crate::classify::{Class, Classify};
@@ -22,7 +23,7 @@ pin_project! {
     #[project = StateProj]
     enum State<F, T, E> {
         // An attempt is in flight, under its limit.
-        Attempt { #[pin] future: F, #[pin] limit: Option<Sleep> },
+        Attempt { #[pin] future: F, #[pin] limit: Option<Sleep>, scope: Option<Deadline> },
         // The attempt failed before calling the service (open circuit, no time left).
         Refused,
         // Waiting out the delay before the next attempt.
@@ -89,13 +90,10 @@ where
                 let call = this.call.insert(call);
                 this.state = match launch(&this.policy, &mut this.service, &mut this.request, call)
                 {
-                    Ok((permit, elapsed, future)) => {
+                    Ok((permit, limit, future)) => {
                         this.permit = permit;
-                        this.elapsed = elapsed;
-                        State::Attempt {
-                            future,
-                            limit: elapsed.map(|e| tokio::time::sleep(e.timeout())),
-                        }
+                        this.elapsed = limit.map(|limit| limit.elapsed);
+                        attempt_state(future, limit)
                     }
                     Err(refused) => {
                         this.refused = Some(refused);
@@ -114,7 +112,7 @@ where
 type Launched<S, Req> = Result<
     (
         Option<OwnedPermit>,
-        Option<Elapsed>,
+        Option<Limit>,
         <S as Service<Req>>::Future,
     ),
     (Failure<<S as Service<Req>>::Error>, Class),
@@ -133,7 +131,7 @@ where
     K: MakeRetryRequest<Req>,
 {
     let shared = &policy.shared;
-    let (permit, elapsed) = shared
+    let (permit, limit) = shared
         .pipeline
         .start_attempt(CircuitBreaker::try_acquire_owned)?;
     let Some(current) = request.take() else {
@@ -147,7 +145,19 @@ where
     if request.is_none() {
         call.make_final();
     }
-    Ok((permit, elapsed, service.call(current)))
+    // The attempt's own limit is the deadline in scope for the service's call.
+    let _scope = limit.map(|limit| Enter::new(limit.deadline));
+    Ok((permit, limit, service.call(current)))
+}
+
+/// The state of an attempt in flight: its future, the timer of its limit, and the limit as the
+/// deadline in scope while it is polled.
+fn attempt_state<F, T, E>(future: F, limit: Option<Limit>) -> State<F, T, E> {
+    State::Attempt {
+        future,
+        limit: limit.map(|limit| tokio::time::sleep(limit.elapsed.timeout())),
+        scope: limit.map(|limit| limit.deadline),
+    }
 }
 
 fn pipeline_finish<C, F, K, E>(
@@ -176,7 +186,12 @@ where
             // An attempt's result and class, to settle below.
             let settled: (Result<S::Response, Failure<S::Error>>, Class) =
                 match this.state.as_mut().project() {
-                    StateProj::Attempt { future, limit } => {
+                    StateProj::Attempt {
+                        future,
+                        limit,
+                        scope,
+                    } => {
+                        let _attempt_scope = scope.map(Enter::new);
                         let outcome = match future.poll(cx) {
                             Poll::Ready(result) => Ok(result),
                             Poll::Pending => match limit.as_pin_mut() {
@@ -242,13 +257,10 @@ where
                             continue;
                         };
                         match launch(this.policy, this.service, this.request, call) {
-                            Ok((permit, elapsed, future)) => {
+                            Ok((permit, limit, future)) => {
                                 *this.permit = permit;
-                                *this.elapsed = elapsed;
-                                this.state.set(State::Attempt {
-                                    future,
-                                    limit: elapsed.map(|e| tokio::time::sleep(e.timeout())),
-                                });
+                                *this.elapsed = limit.map(|limit| limit.elapsed);
+                                this.state.set(attempt_state(future, limit));
                                 continue;
                             }
                             Err((failure, class)) => (Err(failure), class),

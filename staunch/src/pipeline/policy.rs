@@ -176,14 +176,14 @@ impl<C, F> Pipeline<C, F> {
         self.breaker.as_ref()
     }
 
-    /// Starts an attempt: the breaker's permit and the attempt's limit (with whether that limit
-    /// is the deadline's), or the failure that stops the attempt before it calls anything.
-    /// `acquire` takes the permit: borrowed for the closure API, owned for the tower future.
+    /// Starts an attempt: the breaker's permit and the attempt's limit, or the failure that
+    /// stops the attempt before it calls anything. `acquire` takes the permit: borrowed for the
+    /// closure API, owned for the tower future.
     #[allow(clippy::type_complexity)]
     pub(super) fn start_attempt<'a, E, P>(
         &'a self,
         acquire: impl FnOnce(&'a CircuitBreaker) -> Result<P, CircuitOpen>,
-    ) -> Result<(Option<P>, Option<Elapsed>), (Failure<E>, Class)> {
+    ) -> Result<(Option<P>, Option<Limit>), (Failure<E>, Class)> {
         let deadline = Deadline::current();
         let limit = if deadline.is_some() || self.attempt_timeout.is_some() {
             let now = self.retry.clock.now();
@@ -199,7 +199,10 @@ impl<C, F> Pipeline<C, F> {
                 ));
             };
             let clipped = deadline.is_some_and(|d| limit == d.remaining_at(now));
-            Some(Elapsed::new(limit, clipped))
+            Some(Limit {
+                elapsed: Elapsed::new(limit, clipped),
+                deadline: Deadline::after_from(now, limit),
+            })
         } else {
             None
         };
@@ -246,6 +249,17 @@ impl<C, F> Pipeline<C, F> {
             _ => error,
         }
     }
+}
+
+/// An attempt's time limit.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Limit {
+    /// The error if it passes.
+    pub(super) elapsed: Elapsed,
+    /// When it passes: the deadline in scope for the attempt, so that whatever the attempt
+    /// calls (and the deadline header it sends) sees the attempt's limit, not only the
+    /// request's.
+    pub(super) deadline: Deadline,
 }
 
 fn fits(now: Instant, wait: Duration, deadline: Option<Deadline>) -> bool {

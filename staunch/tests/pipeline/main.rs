@@ -401,6 +401,22 @@ async fn dropping_a_call_mid_probe_returns_the_probe_slot() {
     assert_eq!(cb.state(), State::Closed);
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_attempt_sees_its_own_limit_as_the_deadline_in_scope() {
+    // What the attempt calls, and the deadline header it sends, get the attempt's limit.
+    let pipeline = Pipeline::new()
+        .attempt_timeout(AttemptTimeout::fixed(ms(200)))
+        .unwrap();
+    let seen = Deadline::after(Duration::from_secs(5))
+        .scope(pipeline.call(|| {
+            let at_call = Deadline::current().map(|d| d.remaining());
+            async move { Ok::<_, Boom>((at_call, Deadline::current().map(|d| d.remaining()))) }
+        }))
+        .await
+        .unwrap();
+    assert_eq!(seen, (Some(ms(200)), Some(ms(200))));
+}
+
 #[test]
 fn an_invalid_attempt_timeout_is_a_config_error() {
     let err = Pipeline::new()

@@ -96,6 +96,21 @@ async fn the_overall_deadline_ends_a_hanging_service() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn the_service_call_sees_the_attempt_limit_as_its_deadline() {
+    let svc = service_fn(|()| {
+        let at_call = staunch::Deadline::current().map(|d| d.remaining());
+        async move { Ok::<_, Boom>((at_call, staunch::Deadline::current().map(|d| d.remaining()))) }
+    });
+    let pipeline = Pipeline::new()
+        .timeout(Duration::from_secs(5))
+        .attempt_timeout(AttemptTimeout::fixed(ms(300)))
+        .unwrap();
+    let mut svc = pipeline.layer().layer(svc);
+    let seen = svc.ready().await.unwrap().call(()).await.unwrap();
+    assert_eq!(seen, (Some(ms(300)), Some(ms(300))));
+}
+
+#[tokio::test(start_paused = true)]
 async fn composes_with_a_box_error_inner_service() {
     let calls = Counter::default();
     let svc = service_fn({
