@@ -5,3 +5,5 @@
 mod loopback;
 mod mock;
 mod support;
+
+mod pipeline;
