@@ -3,12 +3,16 @@
 //! Parsing errors (an unknown flag, `--clients 0`, `--runs 0`, ...) are reported by clap with a
 //! usage line and exit code 2.
 
+use std::fmt;
 use std::io::{self, Write};
 use std::num::{NonZeroU32, NonZeroUsize};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::demo::{self, DemoConfig, Progress, Schedule};
 use crate::jitter::{self, Algorithm, Summary};
 
 /// The largest client count the command line accepts: with no backoff the work grows like N²,
@@ -34,6 +38,120 @@ pub enum Command {
     /// concurrency, in simulated time, with five backoff algorithms.
     #[command(long_about = JITTER_LONG_ABOUT)]
     Jitter(JitterArgs),
+    /// What staunch does to an outage: real services on loopback, a naive checkout and a
+    /// staunch one under the same load and the same faults, side by side.
+    #[command(long_about = DEMO_LONG_ABOUT, after_help = DEMO_AFTER_HELP)]
+    Demo(DemoArgs),
+}
+
+const DEMO_LONG_ABOUT: &str = "\
+What staunch does to an outage: real services on loopback, side by side.
+
+Starts, inside this process, HTTP services on 127.0.0.1 (ephemeral ports): a pricing and an
+inventory dependency that follow a fault schedule (by default: healthy; pricing slow at
+600-2000 ms; pricing hard down with 503s and dropped connections; inventory flaky at 30% 503
+with Retry-After; recovery), and two builds of a checkout service that gets a price (with a
+fallback price) and then the stock (no fallback):
+  naive    fixed-delay retries with no jitter, no timeouts, no circuit breaker
+  staunch  a 5 s request deadline; pricing capped at 500 ms per attempt behind a circuit
+           breaker, with a fallback price; inventory capped at 200 ms, Retry-After honoured
+An open-loop load generator sends the same requests at the same instants to both builds over
+HTTP. Progress goes to stderr, one line per phase; then the report: per phase and build, the
+share of successful and fallback answers, p50/p99/max latency, the calls each dependency got
+per request, and the breaker's state timeline. Every number is measured in the run.";
+
+const DEMO_AFTER_HELP: &str = "\
+A schedule file (--schedule) is JSON; the default schedule is:
+  {\"phases\": [
+    {\"name\": \"healthy\", \"seconds\": 5},
+    {\"name\": \"pricing slow\", \"seconds\": 8, \"pricing\": {\"mode\": \"slow\", \"latency_ms\": [600, 2000]}},
+    {\"name\": \"pricing down\", \"seconds\": 8, \"pricing\": {\"mode\": \"down\", \"drop_share\": 0.5}},
+    {\"name\": \"inventory flaky\", \"seconds\": 8,
+     \"inventory\": {\"mode\": \"flaky\", \"error_rate\": 0.3, \"retry_after_ms\": [150, 400]}},
+    {\"name\": \"recovery\", \"seconds\": 6}
+  ]}
+Modes: healthy (latency_ms), slow (latency_ms), down (drop_share), flaky (error_rate,
+retry_after_ms, latency_ms); a dependency left out is healthy; \"pricing\": \"down\" is short
+for the mode with its defaults.
+
+Exit codes:
+  0  the demo ran and its report was written
+  1  the demo could not run (no loopback port, no runtime) or an output could not be written
+  2  invalid arguments or schedule file";
+
+/// Options of `staunch-lab demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Length of the run: the schedule's phases are stretched or shrunk in proportion
+    /// (seconds, like 20 or 20s or 1500ms; at most 600 s) [default: the schedule's own, 35 s
+    /// for the default schedule]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+
+    /// Checkout requests per second, sent to each build (more than 0, at most 1000)
+    #[arg(long, value_name = "REQ_PER_S", value_parser = parse_rate, default_value = "20")]
+    pub rate: f64,
+
+    /// Seed of every random decision (dependency latencies and failures, jitter)
+    #[arg(long, value_name = "S", default_value_t = DEFAULT_SEED)]
+    pub seed: u64,
+
+    /// A JSON fault schedule to run instead of the default one (format below)
+    #[arg(long, value_name = "FILE")]
+    pub schedule: Option<PathBuf>,
+
+    /// Output format of the report on stdout
+    #[arg(long, value_enum, default_value_t = DemoFormat::Table)]
+    pub format: DemoFormat,
+
+    /// Also write a self-contained HTML report with charts (no network needed to view it)
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
+    /// No progress lines on stderr
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// How `demo` prints its report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DemoFormat {
+    /// A side-by-side table per phase, for people
+    Table,
+    /// One JSON object: the run, per-phase numbers per build, the breaker timeline
+    Json,
+}
+
+/// The highest `--rate` the demo accepts: beyond it a laptop measures itself, not the policies.
+pub const MAX_RATE: f64 = 1000.0;
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (number, scale) = if let Some(ms) = s.strip_suffix("ms") {
+        (ms, 0.001)
+    } else if let Some(secs) = s.strip_suffix('s') {
+        (secs, 1.0)
+    } else {
+        (s, 1.0)
+    };
+    match number.trim().parse::<f64>().map(|x| x * scale) {
+        Ok(secs) if secs > 0.0 && secs <= demo::MAX_TOTAL.as_secs_f64() => {
+            Ok(Duration::from_secs_f64(secs))
+        }
+        _ => Err(format!(
+            "a duration must be more than 0 and at most {} s, like 20, 20s or 1500ms",
+            demo::MAX_TOTAL.as_secs()
+        )),
+    }
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate <= MAX_RATE => Ok(rate),
+        _ => Err(format!(
+            "the rate must be a number of requests per second, more than 0 and at most {MAX_RATE}"
+        )),
+    }
 }
 
 const JITTER_LONG_ABOUT: &str = "\
@@ -99,7 +217,7 @@ fn parse_runs(s: &str) -> Result<NonZeroU32, String> {
 /// Parses the process's arguments and runs the subcommand: the whole program.
 ///
 /// Exit codes: 0 on success (and when the reader of stdout goes away early), 1 if stdout cannot
-/// be written, 2 for invalid arguments.
+/// be written or the demo cannot run, 2 for invalid arguments (and an invalid schedule file).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = io::stdout();
@@ -109,6 +227,14 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // `staunch-lab jitter | head`: the reader has what it wanted.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            eprintln!("staunch-lab: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) if e.get_ref().is_some_and(|inner| inner.is::<Failed>()) => {
+            eprintln!("staunch-lab: {e}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("staunch-lab: cannot write the output: {e}");
             ExitCode::FAILURE
@@ -120,10 +246,86 @@ pub fn main() -> ExitCode {
 ///
 /// # Errors
 ///
-/// Writing to `out` failed.
+/// Writing to `out` failed; for `demo`, also an invalid schedule or rate
+/// ([`io::ErrorKind::InvalidInput`]), or a demo that could not run or write its HTML report.
 pub fn run(cli: &Cli, out: &mut impl Write) -> io::Result<()> {
     match &cli.command {
         Command::Jitter(args) => run_jitter(args, out),
+        Command::Demo(args) => run_demo(args, out),
+    }
+}
+
+/// A failure other than writing stdout, with a message that says what failed.
+#[derive(Debug)]
+struct Failed(String);
+
+impl fmt::Display for Failed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Failed {}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+fn failed(message: String) -> io::Error {
+    io::Error::other(Failed(message))
+}
+
+fn run_demo(args: &DemoArgs, out: &mut impl Write) -> io::Result<()> {
+    let schedule = match &args.schedule {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                invalid(format!("cannot read the schedule {}: {e}", path.display()))
+            })?;
+            Schedule::from_json(&text)
+                .map_err(|e| invalid(format!("invalid schedule {}: {e}", path.display())))?
+        }
+        None => Schedule::standard(),
+    };
+    let schedule = match args.duration {
+        Some(duration) => schedule
+            .scaled_to(duration)
+            .map_err(|e| invalid(format!("--duration: {}", e.message())))?,
+        None => schedule,
+    };
+    let config = DemoConfig {
+        schedule,
+        rate: args.rate,
+        seed: args.seed,
+        progress: if args.quiet {
+            Progress::Off
+        } else {
+            Progress::Auto
+        },
+    };
+    config
+        .validate()
+        .map_err(|e| invalid(format!("--rate: {}", e.message())))?;
+    // Create the HTML file first: a bad path should not cost a whole run.
+    let mut html = match &args.html {
+        Some(path) => Some((
+            path,
+            std::fs::File::create(path)
+                .map_err(|e| failed(format!("cannot create {}: {e}", path.display())))?,
+        )),
+        None => None,
+    };
+    let report =
+        demo::run_blocking(&config).map_err(|e| failed(format!("the demo could not run: {e}")))?;
+    if let Some((path, file)) = &mut html {
+        let mut writer = io::BufWriter::new(file);
+        report
+            .write_html(&mut writer)
+            .and_then(|()| writer.flush())
+            .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
+    }
+    match args.format {
+        DemoFormat::Table => report.write_table(out),
+        DemoFormat::Json => report.write_json(out),
     }
 }
 
@@ -264,7 +466,9 @@ mod tests {
     #[test]
     fn defaults() {
         let cli = Cli::try_parse_from(["staunch-lab", "jitter"]).unwrap();
-        let Command::Jitter(args) = cli.command;
+        let Command::Jitter(args) = cli.command else {
+            panic!("not jitter");
+        };
         let clients: Vec<usize> = args.clients.iter().map(|n| n.get()).collect();
         assert_eq!(clients, [10, 50, 100, 190]);
         assert_eq!(args.runs.get(), 100);

@@ -8,4 +8,5 @@
 //! The simulation lives in this library so that it can be tested; [`cli`] is the command line.
 
 pub mod cli;
+pub mod demo;
 pub mod jitter;

@@ -1,0 +1,442 @@
+//! The self-contained HTML report: inline SVG charts and tables, no script, no external
+//! resource, so that it opens in any browser with no network.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use staunch::breaker::State;
+
+use super::Build;
+use super::dependency::Dependency;
+use super::load::Outcome;
+use super::report::{Report, state_name};
+
+const WIDTH: f64 = 960.0;
+const LEFT: f64 = 64.0;
+const RIGHT: f64 = 16.0;
+const NAIVE_COLOUR: &str = "#d95f02";
+const STAUNCH_COLOUR: &str = "#1b63b5";
+
+fn colour(build: Build) -> &'static str {
+    match build {
+        Build::Naive => NAIVE_COLOUR,
+        Build::Staunch => STAUNCH_COLOUR,
+    }
+}
+
+fn state_colour(state: State) -> &'static str {
+    match state {
+        State::Closed => "#4caf50",
+        State::HalfOpen => "#f2b01e",
+        _ => "#d7301f",
+    }
+}
+
+/// Escapes text for HTML and SVG.
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A "nice" axis maximum at or above `x`: 1, 2 or 5 times a power of ten.
+fn nice_ceiling(x: f64) -> f64 {
+    if x <= 0.0 || !x.is_finite() {
+        return 1.0;
+    }
+    let power = 10f64.powf(x.log10().floor());
+    for step in [1.0, 2.0, 5.0, 10.0] {
+        if step * power >= x {
+            return step * power;
+        }
+    }
+    10.0 * power
+}
+
+/// One chart's frame: maps run time and values to SVG coordinates.
+struct Frame {
+    height: f64,
+    top: f64,
+    bottom: f64,
+    end: f64,
+    y_max: f64,
+}
+
+impl Frame {
+    fn x(&self, secs: f64) -> f64 {
+        LEFT + (WIDTH - LEFT - RIGHT) * (secs / self.end).clamp(0.0, 1.0)
+    }
+
+    fn y(&self, value: f64) -> f64 {
+        let plot = self.height - self.top - self.bottom;
+        self.top + plot * (1.0 - (value / self.y_max).clamp(0.0, 1.0))
+    }
+
+    /// The opening tag, phase bands with names, axes and ticks.
+    fn open(
+        &self,
+        svg: &mut String,
+        report: &Report,
+        label: &str,
+        y_label: impl Fn(f64) -> String,
+    ) {
+        let _ = write!(
+            svg,
+            r#"<svg viewBox="0 0 {WIDTH} {h}" width="100%" role="img" aria-label="{label}">"#,
+            h = self.height,
+            label = esc(label)
+        );
+        let schedule = report.schedule();
+        for (i, phase) in schedule.phases().iter().enumerate() {
+            let start = schedule.phase_start(i).as_secs_f64();
+            let (x0, x1) = (self.x(start), self.x(start + phase.duration.as_secs_f64()));
+            let fill = if i % 2 == 0 { "#f4f4f4" } else { "#e9eef5" };
+            let _ = write!(
+                svg,
+                r#"<rect x="{x0:.1}" y="{top}" width="{w:.1}" height="{ph:.1}" fill="{fill}"/><text x="{tx:.1}" y="{ty}" class="phase">{name}</text>"#,
+                top = self.top,
+                w = x1 - x0,
+                ph = self.height - self.top - self.bottom,
+                tx = x0 + 4.0,
+                ty = self.top + 12.0,
+                name = esc(&phase.name)
+            );
+        }
+        for i in 0..=4 {
+            let value = self.y_max * f64::from(i) / 4.0;
+            let y = self.y(value);
+            let _ = write!(
+                svg,
+                r##"<line x1="{LEFT}" x2="{x2}" y1="{y:.1}" y2="{y:.1}" stroke="#ccc" stroke-width="0.5"/><text x="{tx}" y="{ty:.1}" class="axis" text-anchor="end">{v}</text>"##,
+                x2 = WIDTH - RIGHT,
+                tx = LEFT - 4.0,
+                ty = y + 4.0,
+                v = y_label(value)
+            );
+        }
+        let step = nice_ceiling(self.end / 8.0);
+        let mut t = 0.0;
+        while t <= self.end + 1e-9 {
+            let _ = write!(
+                svg,
+                r#"<text x="{x:.1}" y="{y:.1}" class="axis" text-anchor="middle">{t} s</text>"#,
+                x = self.x(t),
+                y = self.height - self.bottom + 14.0,
+            );
+            t += step;
+        }
+    }
+}
+
+impl Report {
+    /// Writes a self-contained HTML report: the run, charts of latency over time for both
+    /// builds, the breaker's state and the load on each dependency, and the per-phase table.
+    /// No script, no font, no external reference: it opens in any browser with no network.
+    ///
+    /// # Errors
+    ///
+    /// Writing to `out` failed.
+    pub fn write_html(&self, out: &mut impl Write) -> io::Result<()> {
+        let mut page = String::new();
+        page.push_str(concat!(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+            "<title>staunch-lab demo</title><style>",
+            "body{font-family:system-ui,sans-serif;max-width:1000px;margin:1em auto;padding:0 1em;color:#222}",
+            "h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}",
+            "table{border-collapse:collapse;font-size:0.85em}td,th{padding:2px 8px;text-align:right}",
+            "th{border-bottom:1px solid #999}td.l,th.l{text-align:left}tr.phase td{text-align:left;",
+            "background:#eef;font-weight:600;padding-top:6px}",
+            ".phase{font-size:11px;fill:#555}.axis{font-size:11px;fill:#555}",
+            ".key{display:inline-block;width:12px;height:12px;vertical-align:middle;margin:0 4px 0 12px}",
+            "</style></head><body>\n",
+        ));
+        let _ = write!(
+            page,
+            "<h1>staunch-lab demo: what staunch does to an outage</h1>\n<p>{} checkout requests \
+             per build at {} req/s over {:.1} s (seed {}), sent to both builds at the same \
+             instants, all on 127.0.0.1. Wall time {:.1} s. Every number below was measured in \
+             this run: latencies at the load generator, calls at the dependencies, breaker \
+             states from the breaker's own callback.</p>\n<ul>",
+            self.requests(),
+            self.rate(),
+            self.schedule().total().as_secs_f64(),
+            self.seed(),
+            self.wall_time().as_secs_f64()
+        );
+        for build in Build::ALL {
+            let _ = write!(
+                page,
+                "<li><span class=\"key\" style=\"background:{}\"></span><b>{}</b>: {}</li>",
+                colour(build),
+                build.as_str(),
+                esc(&build.describe())
+            );
+        }
+        page.push_str("</ul>\n");
+        self.latency_chart(&mut page);
+        self.breaker_chart(&mut page);
+        for dependency in Dependency::ALL {
+            self.load_chart(&mut page, dependency);
+        }
+        self.html_table(&mut page);
+        page.push_str("</body></html>\n");
+        out.write_all(page.as_bytes())
+    }
+
+    fn latency_chart(&self, page: &mut String) {
+        let max = self
+            .samples()
+            .iter()
+            .filter(|s| s.outcome.answered())
+            .map(|s| s.latency.as_secs_f64() * 1000.0)
+            .fold(0.0, f64::max);
+        let frame = Frame {
+            height: 320.0,
+            top: 8.0,
+            bottom: 24.0,
+            end: self.end().as_secs_f64(),
+            y_max: nice_ceiling(max.max(10.0)),
+        };
+        let _ = write!(
+            page,
+            "<h2>Latency of every request, by the time it was sent</h2><p>\
+             <span class=\"key\" style=\"background:{NAIVE_COLOUR}\"></span>naive\
+             <span class=\"key\" style=\"background:{STAUNCH_COLOUR}\"></span>staunch \
+             &nbsp;(a hollow mark is an answer other than 200; a cross, no answer)</p>"
+        );
+        frame.open(page, self, "latency over time", |v| format!("{v:.0} ms"));
+        for sample in self.samples() {
+            let x = frame.x(sample.sent_at.as_secs_f64());
+            let colour = colour(sample.build);
+            match sample.outcome {
+                Outcome::Shed => {}
+                Outcome::NoAnswer => {
+                    let y = frame.y(frame.y_max);
+                    let _ = write!(
+                        page,
+                        r#"<path d="M{a:.1} {b:.1}l6 6m0 -6l-6 6" stroke="{colour}"/>"#,
+                        a = x - 3.0,
+                        b = y - 3.0
+                    );
+                }
+                outcome => {
+                    let y = frame.y(sample.latency.as_secs_f64() * 1000.0);
+                    let fill = if outcome.succeeded() { colour } else { "none" };
+                    let _ = write!(
+                        page,
+                        r#"<circle cx="{x:.1}" cy="{y:.1}" r="2" fill="{fill}" stroke="{colour}" stroke-width="0.6" fill-opacity="0.6"/>"#
+                    );
+                }
+            }
+        }
+        page.push_str("</svg>\n");
+    }
+
+    fn breaker_chart(&self, page: &mut String) {
+        let frame = Frame {
+            height: 64.0,
+            top: 4.0,
+            bottom: 24.0,
+            end: self.end().as_secs_f64(),
+            y_max: 1.0,
+        };
+        page.push_str("<h2>The staunch build's pricing breaker</h2><p>");
+        for state in [State::Closed, State::Open, State::HalfOpen] {
+            let _ = write!(
+                page,
+                "<span class=\"key\" style=\"background:{}\"></span>{}",
+                state_colour(state),
+                state_name(state)
+            );
+        }
+        page.push_str(" &nbsp;(the naive build has no breaker)</p>");
+        frame.open(page, self, "breaker state over time", |_| String::new());
+        for (from, to, state) in self.breaker_intervals() {
+            let (x0, x1) = (frame.x(from.as_secs_f64()), frame.x(to.as_secs_f64()));
+            let _ = write!(
+                page,
+                r#"<rect x="{x0:.1}" y="{y:.1}" width="{w:.2}" height="20" fill="{c}"><title>{s} from {a:.2} s to {b:.2} s</title></rect>"#,
+                y = frame.top + 16.0,
+                w = (x1 - x0).max(0.5),
+                c = state_colour(state),
+                s = state_name(state),
+                a = from.as_secs_f64(),
+                b = to.as_secs_f64(),
+            );
+        }
+        page.push_str("</svg>\n");
+    }
+
+    fn load_chart(&self, page: &mut String, dependency: Dependency) {
+        let end = self.end().as_secs_f64();
+        let bucket = (end / 70.0).max(0.25);
+        let buckets = (end / bucket).ceil().max(1.0) as usize;
+        let mut rates = [vec![0.0; buckets], vec![0.0; buckets]];
+        for call in self.calls(dependency) {
+            let i = ((call.at.as_secs_f64() / bucket) as usize).min(buckets - 1);
+            rates[call.build.index()][i] += 1.0 / bucket;
+        }
+        let max = rates.iter().flatten().copied().fold(1.0, f64::max);
+        let frame = Frame {
+            height: 200.0,
+            top: 8.0,
+            bottom: 24.0,
+            end,
+            y_max: nice_ceiling(max),
+        };
+        let _ = write!(
+            page,
+            "<h2>Load on {}: calls per second it received, by build</h2>",
+            dependency.as_str()
+        );
+        frame.open(page, self, &format!("{} load", dependency.as_str()), |v| {
+            format!("{v:.0}/s")
+        });
+        for build in Build::ALL {
+            let mut points = String::new();
+            for (i, rate) in rates[build.index()].iter().enumerate() {
+                let (x0, x1) = (
+                    frame.x(i as f64 * bucket),
+                    frame.x((i as f64 + 1.0) * bucket),
+                );
+                let y = frame.y(*rate);
+                let _ = write!(points, "{x0:.1},{y:.1} {x1:.1},{y:.1} ");
+            }
+            let _ = write!(
+                page,
+                r#"<polyline points="{points}" fill="none" stroke="{}" stroke-width="1.5"/>"#,
+                colour(build)
+            );
+        }
+        page.push_str("</svg>\n");
+    }
+
+    fn html_table(&self, page: &mut String) {
+        page.push_str(
+            "<h2>Per phase</h2><table><tr><th class=\"l\">build</th><th>requests</th>\
+             <th>success</th><th>fallback</th><th>p50</th><th>p99</th><th>max</th>\
+             <th>pricing calls / request</th><th>inventory calls / request</th>\
+             <th class=\"l\">breaker</th></tr>",
+        );
+        let schedule = self.schedule();
+        let rows = schedule
+            .phases()
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let start = schedule.phase_start(i).as_secs_f64();
+                (
+                    format!(
+                        "{}. {} ({:.1}–{:.1} s): pricing {}; inventory {}",
+                        i + 1,
+                        p.name,
+                        start,
+                        start + p.duration.as_secs_f64(),
+                        p.pricing.describe(),
+                        p.inventory.describe()
+                    ),
+                    Some(i),
+                )
+            })
+            .chain([("whole run".to_owned(), None)]);
+        let ms = |d: Option<Duration>| {
+            d.map_or_else(|| "–".to_owned(), |d| format!("{} ms", d.as_millis()))
+        };
+        for (title, phase) in rows {
+            let _ = write!(
+                page,
+                "<tr class=\"phase\"><td colspan=\"10\">{}</td></tr>",
+                esc(&title)
+            );
+            for build in Build::ALL {
+                let s = self.stats(build, phase);
+                let breaker = match (s.breaker_open, s.breaker_trips) {
+                    (Some(open), Some(trips)) => {
+                        format!("open {:.0}% of the time, {trips} trip(s)", open * 100.0)
+                    }
+                    _ => "none".to_owned(),
+                };
+                let _ = write!(
+                    page,
+                    "<tr><td class=\"l\" style=\"color:{}\">{}</td><td>{}</td><td>{:.1}%</td>\
+                     <td>{:.1}%</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td>\
+                     <td class=\"l\">{}</td></tr>",
+                    colour(build),
+                    build.as_str(),
+                    s.requests,
+                    s.success_pct(),
+                    s.fallback_pct(),
+                    ms(s.p50),
+                    ms(s.p99),
+                    ms(s.max),
+                    s.per_request(Dependency::Pricing),
+                    s.per_request(Dependency::Inventory),
+                    breaker
+                );
+            }
+        }
+        page.push_str(
+            "</table>\n<h2>Breaker timeline (staunch, pricing)</h2><ol><li>0.0 s closed</li>",
+        );
+        for t in self.transitions() {
+            let _ = write!(
+                page,
+                "<li>{:.2} s {} → {} ({})</li>",
+                t.at.as_secs_f64(),
+                state_name(t.from),
+                state_name(t.to),
+                t.reason.replace('_', " ")
+            );
+        }
+        page.push_str("</ol>\n<h2>Responses</h2><ul>");
+        for build in Build::ALL {
+            let r = self.responses(build);
+            let _ = write!(
+                page,
+                "<li>{}: {} requests, {} sent, {} answered, {} handled exactly once by checkout{}</li>",
+                build.as_str(),
+                r.requests,
+                r.sent,
+                r.answered,
+                r.handled_once,
+                if r.exactly_once() {
+                    ""
+                } else {
+                    " <b>(not exactly once)</b>"
+                }
+            );
+        }
+        page.push_str(
+            "</ul>\n<p>Success: answered 200, fallback price included. p99: nearest rank.</p>\n",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_and_axis_ceilings() {
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        assert_eq!(nice_ceiling(0.0), 1.0);
+        assert_eq!(nice_ceiling(1.0), 1.0);
+        assert_eq!(nice_ceiling(1900.0), 2000.0);
+        assert_eq!(nice_ceiling(2001.0), 5000.0);
+        assert_eq!(nice_ceiling(7.5), 10.0);
+    }
+}
