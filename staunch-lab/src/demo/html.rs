@@ -8,6 +8,7 @@ use std::time::Duration;
 use staunch::breaker::State;
 
 use super::Build;
+use super::checkout::{DEADLINE, PRICING_TIMEOUT};
 use super::dependency::Dependency;
 use super::load::Outcome;
 use super::report::{Report, state_name};
@@ -55,7 +56,7 @@ fn nice_ceiling(x: f64) -> f64 {
         return 1.0;
     }
     let power = 10f64.powf(x.log10().floor());
-    for step in [1.0, 2.0, 5.0, 10.0] {
+    for step in [1.0, 1.2, 1.6, 2.0, 2.4, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0] {
         if step * power >= x {
             return step * power;
         }
@@ -154,7 +155,7 @@ impl Report {
             "<title>staunch-lab demo</title><style>",
             "body{font-family:system-ui,sans-serif;max-width:1000px;margin:1em auto;padding:0 1em;color:#222}",
             "h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}",
-            "table{border-collapse:collapse;font-size:0.85em}td,th{padding:2px 8px;text-align:right}",
+            "table{border-collapse:collapse;font-size:0.85em}td,th{padding:2px 8px;text-align:right;white-space:nowrap}",
             "th{border-bottom:1px solid #999}td.l,th.l{text-align:left}tr.phase td{text-align:left;",
             "background:#eef;font-weight:600;padding-top:6px}",
             ".phase{font-size:11px;fill:#555}.axis{font-size:11px;fill:#555}",
@@ -216,6 +217,23 @@ impl Report {
              &nbsp;(a hollow mark is an answer other than 200; a cross, no answer)</p>"
         );
         frame.open(page, self, "latency over time", |v| format!("{v:.0} ms"));
+        let caps = [
+            (PRICING_TIMEOUT, "staunch: pricing cap"),
+            (DEADLINE, "staunch: request deadline"),
+        ];
+        for (cap, label) in caps {
+            let ms = cap.as_secs_f64() * 1000.0;
+            if ms <= frame.y_max {
+                let y = frame.y(ms);
+                let _ = write!(
+                    page,
+                    r##"<line x1="{LEFT}" x2="{x2}" y1="{y:.1}" y2="{y:.1}" stroke="{STAUNCH_COLOUR}" stroke-dasharray="4 3" stroke-width="0.8"/><text x="{tx}" y="{ty:.1}" class="axis" text-anchor="end">{label} {ms:.0} ms</text>"##,
+                    x2 = WIDTH - RIGHT,
+                    tx = WIDTH - RIGHT - 4.0,
+                    ty = y - 3.0,
+                );
+            }
+        }
         for sample in self.samples() {
             let x = frame.x(sample.sent_at.as_secs_f64());
             let colour = colour(sample.build);
@@ -362,9 +380,10 @@ impl Report {
             for build in Build::ALL {
                 let s = self.stats(build, phase);
                 let breaker = match (s.breaker_open, s.breaker_trips) {
-                    (Some(open), Some(trips)) => {
+                    (Some(open), Some(trips)) if open > 0.0 || trips > 0 => {
                         format!("open {:.0}% of the time, {trips} trip(s)", open * 100.0)
                     }
+                    (Some(_), Some(_)) => "closed".to_owned(),
                     _ => "none".to_owned(),
                 };
                 let _ = write!(
@@ -436,7 +455,8 @@ mod tests {
         assert_eq!(nice_ceiling(0.0), 1.0);
         assert_eq!(nice_ceiling(1.0), 1.0);
         assert_eq!(nice_ceiling(1900.0), 2000.0);
-        assert_eq!(nice_ceiling(2001.0), 5000.0);
-        assert_eq!(nice_ceiling(7.5), 10.0);
+        assert_eq!(nice_ceiling(2001.0), 2400.0);
+        assert_eq!(nice_ceiling(7.5), 8.0);
+        assert_eq!(nice_ceiling(9.0), 10.0);
     }
 }

@@ -269,7 +269,12 @@ pub async fn run(config: &DemoConfig) -> io::Result<Report> {
         let last = schedule.phases().len() - 1;
         let _ = writeln!(
             err,
-            "{}",
+            "{}{}",
+            if progress == Progress::Live {
+                "\r\x1b[2K"
+            } else {
+                ""
+            },
             progress_line(
                 &schedule,
                 last,

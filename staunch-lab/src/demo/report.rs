@@ -389,17 +389,22 @@ impl Report {
             self.write_row(out, build, &self.stats(build, None))?;
         }
         writeln!(out)?;
-        write!(out, "breaker (staunch, pricing): 0.0 s closed")?;
+        // The timeline, wrapped so that a flapping breaker stays readable.
+        let mut line = "breaker (staunch, pricing): 0.0 s closed".to_owned();
         for t in self.transitions() {
-            write!(
-                out,
+            let step = format!(
                 " -> {:.1} s {} ({})",
                 t.at.as_secs_f64(),
                 state_name(t.to),
                 t.reason.replace('_', " ")
-            )?;
+            );
+            if line.len() + step.len() > 100 {
+                writeln!(out, "{line}")?;
+                line = "   ".to_owned();
+            }
+            line.push_str(&step);
         }
-        writeln!(out)?;
+        writeln!(out, "{line}")?;
         for build in Build::ALL {
             let r = self.responses(build);
             writeln!(
