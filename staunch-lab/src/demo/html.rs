@@ -56,12 +56,26 @@ fn nice_ceiling(x: f64) -> f64 {
         return 1.0;
     }
     let power = 10f64.powf(x.log10().floor());
-    for step in [1.0, 1.2, 1.6, 2.0, 2.4, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0] {
+    // Each candidate divides into quarters with round labels.
+    for step in [1.0, 1.2, 1.6, 2.0, 2.4, 3.2, 4.0, 6.0, 8.0, 10.0] {
         if step * power >= x {
             return step * power;
         }
     }
     10.0 * power
+}
+
+/// A step for time ticks at or above `x`: 1, 2 or 5 times a power of ten.
+fn nice_step(x: f64) -> f64 {
+    if x <= 0.0 || !x.is_finite() {
+        return 1.0;
+    }
+    let power = 10f64.powf(x.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|step| *step >= x)
+        .unwrap_or(10.0 * power)
 }
 
 /// One chart's frame: maps run time and values to SVG coordinates.
@@ -125,16 +139,19 @@ impl Frame {
                 v = y_label(value)
             );
         }
-        let step = nice_ceiling(self.end / 8.0);
-        let mut t = 0.0;
-        while t <= self.end + 1e-9 {
+        let step = nice_step(self.end / 10.0);
+        let decimals = if step >= 1.0 { 0 } else { 1 };
+        for k in 0.. {
+            let t = step * f64::from(k);
+            if t > self.end + 1e-9 {
+                break;
+            }
             let _ = write!(
                 svg,
-                r#"<text x="{x:.1}" y="{y:.1}" class="axis" text-anchor="middle">{t} s</text>"#,
+                r#"<text x="{x:.1}" y="{y:.1}" class="axis" text-anchor="middle">{t:.decimals$} s</text>"#,
                 x = self.x(t),
                 y = self.height - self.bottom + 14.0,
             );
-            t += step;
         }
     }
 }
@@ -155,7 +172,7 @@ impl Report {
             "<title>staunch-lab demo</title><style>",
             "body{font-family:system-ui,sans-serif;max-width:1000px;margin:1em auto;padding:0 1em;color:#222}",
             "h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}",
-            "table{border-collapse:collapse;font-size:0.85em}td,th{padding:2px 8px;text-align:right;white-space:nowrap}",
+            "table{border-collapse:collapse;font-size:0.85em}td,th{padding:2px 8px;text-align:right}td{white-space:nowrap}",
             "th{border-bottom:1px solid #999}td.l,th.l{text-align:left}tr.phase td{text-align:left;",
             "background:#eef;font-weight:600;padding-top:6px}",
             ".phase{font-size:11px;fill:#555}.axis{font-size:11px;fill:#555}",
@@ -381,7 +398,7 @@ impl Report {
                 let s = self.stats(build, phase);
                 let breaker = match (s.breaker_open, s.breaker_trips) {
                     (Some(open), Some(trips)) if open > 0.0 || trips > 0 => {
-                        format!("open {:.0}% of the time, {trips} trip(s)", open * 100.0)
+                        format!("open {:.0}%, {trips} trip(s)", open * 100.0)
                     }
                     (Some(_), Some(_)) => "closed".to_owned(),
                     _ => "none".to_owned(),
@@ -457,6 +474,9 @@ mod tests {
         assert_eq!(nice_ceiling(1900.0), 2000.0);
         assert_eq!(nice_ceiling(2001.0), 2400.0);
         assert_eq!(nice_ceiling(7.5), 8.0);
-        assert_eq!(nice_ceiling(9.0), 10.0);
+        assert_eq!(nice_ceiling(45.0), 60.0);
+        assert_eq!(nice_step(1.5), 2.0);
+        assert_eq!(nice_step(4.4), 5.0);
+        assert_eq!(nice_step(0.3), 0.5);
     }
 }
