@@ -40,7 +40,7 @@ pub enum Command {
     Jitter(JitterArgs),
     /// What staunch does to an outage: real services on loopback, a naive checkout and a
     /// staunch one under the same load and the same faults, side by side.
-    #[command(long_about = DEMO_LONG_ABOUT, after_help = DEMO_AFTER_HELP)]
+    #[command(long_about = DEMO_LONG_ABOUT, after_help = demo_after_help())]
     Demo(DemoArgs),
 }
 
@@ -60,24 +60,24 @@ HTTP. Progress goes to stderr, one line per phase; then the report: per phase an
 share of successful and fallback answers, p50/p99/max latency, the calls each dependency got
 per request, and the breaker's state timeline. Every number is measured in the run.";
 
-const DEMO_AFTER_HELP: &str = "\
-A schedule file (--schedule) is JSON; the default schedule is:
-  {\"phases\": [
-    {\"name\": \"healthy\", \"seconds\": 5},
-    {\"name\": \"pricing slow\", \"seconds\": 8, \"pricing\": {\"mode\": \"slow\", \"latency_ms\": [600, 2000]}},
-    {\"name\": \"pricing down\", \"seconds\": 8, \"pricing\": {\"mode\": \"down\", \"drop_share\": 0.5}},
-    {\"name\": \"inventory flaky\", \"seconds\": 8,
-     \"inventory\": {\"mode\": \"flaky\", \"error_rate\": 0.3, \"retry_after_ms\": [150, 400]}},
-    {\"name\": \"recovery\", \"seconds\": 6}
-  ]}
+/// The end of `demo --help`: the schedule format (from the default schedule itself) and the exit
+/// codes.
+fn demo_after_help() -> String {
+    format!(
+        "A schedule file (--schedule) is JSON; the default schedule is:
+{}
 Modes: healthy (latency_ms), slow (latency_ms), down (drop_share), flaky (error_rate,
-retry_after_ms, latency_ms); a dependency left out is healthy; \"pricing\": \"down\" is short
-for the mode with its defaults.
+retry_after_ms, latency_ms). A flaky dependency refuses a retry that comes back before its
+Retry-After, as a rate limiter would. A dependency left out is healthy; \"pricing\": \"down\"
+is short for the mode with its defaults.
 
 Exit codes:
   0  the demo ran and its report was written
   1  the demo could not run (no loopback port, no runtime) or an output could not be written
-  2  invalid arguments or schedule file";
+  2  invalid arguments or schedule file",
+        demo::EXAMPLE
+    )
+}
 
 /// Options of `staunch-lab demo`.
 #[derive(Debug, Args)]
