@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::StatusCode;
-use hyper::body::{Bytes, Incoming};
+use hyper::body::Bytes;
+use hyper::header::HeaderMap;
 use staunch::backoff::{Backoff, Jitter};
 use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
 use staunch::classify::Class;
@@ -227,9 +228,9 @@ impl Checkout {
         (counts, self.unknown.load(Ordering::Relaxed))
     }
 
-    /// Handles one checkout request.
-    pub(crate) async fn handle(self: Arc<Self>, request: hyper::Request<Incoming>) -> Answer {
-        let id = net::header_u64(request.headers(), net::REQUEST_ID);
+    /// Handles one checkout request, with the request's `headers` (its body is empty).
+    pub(crate) async fn handle(self: Arc<Self>, headers: HeaderMap) -> Answer {
+        let id = net::header_u64(&headers, net::REQUEST_ID);
         match id.and_then(|id| self.handled.get(usize::try_from(id).ok()?)) {
             Some(count) => {
                 count.fetch_add(1, Ordering::Relaxed);

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::StatusCode;
-use hyper::body::Incoming;
+use hyper::header::HeaderMap;
 use tokio::time::Instant;
 
 use super::Build;
@@ -112,12 +112,12 @@ impl Server {
         lock(&self.calls).clone()
     }
 
-    /// Handles one call.
-    pub(crate) async fn handle(self: Arc<Self>, request: hyper::Request<Incoming>) -> Answer {
+    /// Handles one call, with the request's `headers` (its body is empty).
+    pub(crate) async fn handle(self: Arc<Self>, headers: HeaderMap) -> Answer {
         let now = Instant::now();
         let at = now.saturating_duration_since(self.start);
         let phase = self.schedule.phase_at(at);
-        let headers = request.headers();
+        let headers = &headers;
         // Calls without the demo's headers (none are made) count as the naive build's.
         let build = net::header_build(headers).unwrap_or(Build::Naive);
         let id = net::header_u64(headers, net::REQUEST_ID).unwrap_or(0);
@@ -233,6 +233,115 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::demo::schedule::Phase;
+    use hyper::header::HeaderValue;
+
+    fn schedule(pricing: Fault) -> Arc<Schedule> {
+        let phase = Phase {
+            name: "only".to_owned(),
+            duration: Duration::from_secs(60),
+            pricing,
+            inventory: Fault::HEALTHY,
+        };
+        Arc::new(Schedule::new(vec![phase]).unwrap())
+    }
+
+    fn headers(build: Build, id: u64, attempt: u32) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(net::BUILD, HeaderValue::from_static(build.as_str()));
+        h.insert(net::REQUEST_ID, id.into());
+        h.insert(net::ATTEMPT, attempt.into());
+        h
+    }
+
+    fn retry_after_ms(answer: &Answer) -> Option<u64> {
+        net::header_u64(answer.as_ref().ok()?.headers(), net::RETRY_AFTER_MS)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flaky_dependency_refuses_a_retry_before_its_retry_after() {
+        let flaky = Fault::Flaky {
+            error_rate: 1.0,
+            retry_after_ms: (300, 300),
+            latency_ms: (5, 5),
+        };
+        let server = Server::new(Dependency::Pricing, schedule(flaky), Instant::now(), 1);
+        let first = Arc::clone(&server)
+            .handle(headers(Build::Naive, 7, 1))
+            .await;
+        assert_eq!(
+            first.as_ref().unwrap().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(retry_after_ms(&first), Some(300));
+        assert_eq!(
+            first.as_ref().unwrap().headers()["retry-after"],
+            "1",
+            "whole seconds, rounded up"
+        );
+
+        tokio::time::advance(Duration::from_millis(100)).await;
+        let early = Arc::clone(&server)
+            .handle(headers(Build::Naive, 7, 2))
+            .await;
+        assert_eq!(retry_after_ms(&early), Some(200), "the rest of the wait");
+        // Another build's request with the same number is not throttled by it.
+        let other = Arc::clone(&server)
+            .handle(headers(Build::Staunch, 7, 1))
+            .await;
+        assert_eq!(retry_after_ms(&other), Some(300));
+
+        tokio::time::advance(Duration::from_millis(200)).await;
+        let _ = Arc::clone(&server)
+            .handle(headers(Build::Naive, 7, 3))
+            .await;
+        let outcomes: Vec<CallOutcome> = server.calls().iter().map(|c| c.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [
+                CallOutcome::Unavailable,
+                CallOutcome::TooEarly,
+                CallOutcome::Unavailable,
+                CallOutcome::Unavailable
+            ]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn both_builds_meet_the_same_latency_and_a_down_dependency_fails_fast() {
+        let slow = Fault::Slow {
+            latency_ms: (600, 2000),
+        };
+        let server = Server::new(Dependency::Pricing, schedule(slow), Instant::now(), 3);
+        let mut latencies = Vec::new();
+        for build in Build::ALL {
+            let start = Instant::now();
+            let answer = Arc::clone(&server).handle(headers(build, 11, 1)).await;
+            assert_eq!(answer.unwrap().status(), StatusCode::OK);
+            latencies.push(start.elapsed());
+        }
+        assert_eq!(latencies[0], latencies[1]);
+        assert!(latencies[0] >= Duration::from_millis(600), "{latencies:?}");
+        assert!(latencies[0] <= Duration::from_millis(2000), "{latencies:?}");
+
+        let down = Server::new(
+            Dependency::Pricing,
+            schedule(Fault::Down { drop_share: 0.5 }),
+            Instant::now(),
+            3,
+        );
+        let start = Instant::now();
+        let mut dropped = 0;
+        for id in 0..200 {
+            match Arc::clone(&down).handle(headers(Build::Naive, id, 1)).await {
+                Err(DropConnection) => dropped += 1,
+                Ok(response) => assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE),
+            }
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO, "no waiting when down");
+        assert!((60..=140).contains(&dropped), "{dropped} of 200 dropped");
+        assert_eq!(down.calls().len(), 200);
+    }
 
     #[test]
     fn mixing_separates_requests_and_attempts() {

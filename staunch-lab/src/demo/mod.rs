@@ -224,7 +224,7 @@ pub async fn run(config: &DemoConfig) -> io::Result<Report> {
         (inventory_listener, Arc::clone(&inventory)),
     ] {
         servers.spawn(net::serve(listener, move |request| {
-            Arc::clone(&server).handle(request)
+            Arc::clone(&server).handle(request.headers().clone())
         }));
     }
     for (listener, server) in [
@@ -232,7 +232,7 @@ pub async fn run(config: &DemoConfig) -> io::Result<Report> {
         (staunch_listener, Arc::clone(&staunch)),
     ] {
         servers.spawn(net::serve(listener, move |request| {
-            Arc::clone(&server).handle(request)
+            Arc::clone(&server).handle(request.headers().clone())
         }));
     }
 
