@@ -296,12 +296,16 @@ impl Schedule {
                 format!("must be more than 0 and at most {} s", MAX_TOTAL.as_secs()),
             ));
         }
+        // Scale the phase boundaries rather than each length, so that the rounding to whole
+        // milliseconds does not add up: the total is exactly `total`.
         let factor = total.as_secs_f64() / self.total().as_secs_f64();
         let mut phases = self.phases.clone();
+        let (mut before, mut boundary_ms) = (Duration::ZERO, 0);
         for phase in &mut phases {
-            phase.duration = Duration::from_millis(
-                (phase.duration.as_secs_f64() * factor * 1000.0).round() as u64,
-            );
+            before += phase.duration;
+            let end_ms = (before.as_secs_f64() * factor * 1000.0).round() as u64;
+            phase.duration = Duration::from_millis(end_ms - boundary_ms);
+            boundary_ms = end_ms;
             if phase.duration.is_zero() {
                 return Err(ScheduleError::new(
                     "duration",
