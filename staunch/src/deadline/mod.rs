@@ -42,6 +42,7 @@ mod timeout;
 pub use layer::{
     AttemptTimeoutLayer, AttemptTimeoutService, DeadlineLayer, DeadlineService, TimeoutFuture,
 };
+#[cfg(feature = "tower")]
 pub(crate) use scope::Enter;
 pub use scope::{Deadline, Scoped};
 pub use timeout::{AttemptTimeout, Elapsed};

@@ -21,6 +21,11 @@
 //! - **Every attempt clipped to the deadline**, with or without an attempt timeout: no attempt
 //!   outlives the request.
 //!
+//! A response that arrives as `Ok` but is classified as a failure (an HTTP 503) is retried and
+//! counted by the breaker like an error; when retrying stops on it, it comes back as the `Ok` it
+//! is, and the fallback does not run, since there is no error to hand it. To fall back on such
+//! responses, turn them into errors inside the operation (reqwest's `error_for_status`, say).
+//!
 //! Any subset works; a pipeline with no retry makes one attempt. It runs a plain async closure
 //! ([`Pipeline::call`]) and, with the `tower` feature, wraps a tower service.
 //!
