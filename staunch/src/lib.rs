@@ -209,6 +209,8 @@ pub(crate) mod loom;
 #[cfg(feature = "tokio")]
 pub mod pipeline;
 pub mod retry;
+#[cfg(feature = "serde")]
+mod serde_impls;
 mod telemetry;
 
 pub use breaker::{BreakerConfig, CircuitBreaker, CircuitOpen};
