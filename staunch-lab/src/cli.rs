@@ -1,7 +1,8 @@
 //! The command line: `staunch-lab <subcommand>`.
 //!
 //! Parsing errors (an unknown flag, `--clients 0`, `--runs 0`, ...) are reported by clap with a
-//! usage line and exit code 2.
+//! usage line and exit code 2; so are invalid input files (a scenario that is not valid TOML or
+//! has a bad value), with a message that names the file and the field.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -14,6 +15,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::demo::{self, DemoConfig, Progress, Schedule};
 use crate::jitter::{self, Algorithm, Summary};
+use crate::simulate;
 
 /// The largest client count the command line accepts: with no backoff the work grows like N²,
 /// and beyond this a run takes minutes.
@@ -24,7 +26,12 @@ pub const DEFAULT_SEED: u64 = 2015;
 
 /// See what staunch does to an outage: experiments on the staunch resilience library.
 #[derive(Debug, Parser)]
-#[command(name = "staunch-lab", version, propagate_version = true)]
+#[command(
+    name = "staunch-lab",
+    version,
+    propagate_version = true,
+    after_help = EXIT_CODES
+)]
 pub struct Cli {
     /// What to run.
     #[command(subcommand)]
@@ -42,6 +49,10 @@ pub enum Command {
     /// staunch one under the same load and the same faults, side by side.
     #[command(long_about = DEMO_LONG_ABOUT, after_help = demo_after_help())]
     Demo(DemoArgs),
+    /// Run a retry/breaker/timeout policy against a failure scenario (a TOML file) in virtual
+    /// time, and report what it did to latency, errors and the dependency's load.
+    #[command(long_about = SIMULATE_LONG_ABOUT, after_help = EXIT_CODES)]
+    Simulate(SimulateArgs),
 }
 
 const DEMO_LONG_ABOUT: &str = "\
@@ -154,6 +165,56 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+const EXIT_CODES: &str = "\
+Exit codes: 0 success; 1 a run could not be made or its output written; 2 invalid arguments or
+input file.";
+
+const SIMULATE_LONG_ABOUT: &str = "\
+Run a policy against a failure scenario in virtual time, deterministically.
+
+SCENARIO.toml describes the load ([load]: rate, duration), the dependency ([dependency]: latency
+distribution, error rate, Retry-After, and [[dependency.phase]] windows such as a brownout or a
+hard outage) and the policy ([policy]: retry, budget, breaker, attempt_timeout, timeout,
+fallback, written with staunch's own config types). The run drives staunch's real Pipeline on a
+paused tokio clock, so minutes of traffic take milliseconds, and the same seed prints the same
+report.
+
+The report gives, per phase: success %, fallback %, p50/p99/max latency, dependency calls per
+request (retry amplification) and peak calls per second; the time to detect each phase (breaker
+opened) and to recover after it (first success, breaker closed); the breaker's state changes;
+and why calls stopped. Ready-made scenarios are in staunch-lab/scenarios/.";
+
+/// Options of `staunch-lab simulate`.
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// The scenario to run: a TOML file with the tables load, dependency and policy
+    #[arg(value_name = "SCENARIO.toml")]
+    pub scenario: PathBuf,
+
+    /// Also run the policy of this file on the same scenario and seed, side by side (its load
+    /// and dependency tables, if any, are ignored)
+    #[arg(long, value_name = "OTHER.toml")]
+    pub compare: Option<PathBuf>,
+
+    /// Seed of all randomness (default: the scenario's `seed`, else 2015): the same seed prints
+    /// the same report
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = SimulateFormat::Table)]
+    pub format: SimulateFormat,
+}
+
+/// How `simulate` prints its report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SimulateFormat {
+    /// Tables for people: metrics as rows, one column per policy
+    Table,
+    /// One JSON object with every number and every breaker state change
+    Json,
+}
+
 const JITTER_LONG_ABOUT: &str = "\
 Why backoff needs jitter: N clients race to update one row under optimistic concurrency.
 
@@ -217,7 +278,8 @@ fn parse_runs(s: &str) -> Result<NonZeroU32, String> {
 /// Parses the process's arguments and runs the subcommand: the whole program.
 ///
 /// Exit codes: 0 on success (and when the reader of stdout goes away early), 1 if stdout cannot
-/// be written or the demo cannot run, 2 for invalid arguments (and an invalid schedule file).
+/// be written or the demo cannot run, 2 for invalid arguments or an invalid input file (a demo
+/// schedule, a simulate scenario).
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let stdout = io::stdout();
@@ -227,6 +289,7 @@ pub fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // `staunch-lab jitter | head`: the reader has what it wanted.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        // A bad input file: the message names the file and the field.
         Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
             eprintln!("staunch-lab: {e}");
             ExitCode::from(2)
@@ -246,12 +309,13 @@ pub fn main() -> ExitCode {
 ///
 /// # Errors
 ///
-/// Writing to `out` failed; for `demo`, also an invalid schedule or rate
-/// ([`io::ErrorKind::InvalidInput`]), or a demo that could not run or write its HTML report.
+/// Writing to `out` failed; an invalid input ([`io::ErrorKind::InvalidInput`]): a demo schedule
+/// or rate, a simulate scenario; or a demo that could not run or write its HTML report.
 pub fn run(cli: &Cli, out: &mut impl Write) -> io::Result<()> {
     match &cli.command {
         Command::Jitter(args) => run_jitter(args, out),
         Command::Demo(args) => run_demo(args, out),
+        Command::Simulate(args) => run_simulate(args, out),
     }
 }
 
@@ -327,6 +391,21 @@ fn run_demo(args: &DemoArgs, out: &mut impl Write) -> io::Result<()> {
         DemoFormat::Table => report.write_table(out),
         DemoFormat::Json => report.write_json(out),
     }
+}
+
+fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> io::Result<()> {
+    let output = match args.format {
+        SimulateFormat::Table => simulate::Output::Table,
+        SimulateFormat::Json => simulate::Output::Json,
+    };
+    simulate::run_command(
+        &args.scenario,
+        args.compare.as_deref(),
+        args.seed,
+        DEFAULT_SEED,
+        output,
+        out,
+    )
 }
 
 fn run_jitter(args: &JitterArgs, out: &mut impl Write) -> io::Result<()> {

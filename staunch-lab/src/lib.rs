@@ -6,9 +6,13 @@
 //!   loopback: a naive checkout and a staunch one under the same load and the same faults.
 //! - `staunch-lab jitter` ([`jitter`]): why backoff needs jitter, a virtual-time simulation of
 //!   clients racing to update one row, driven by staunch's own backoff iterators.
+//! - `staunch-lab simulate` ([`simulate`]): a policy (retry, budget, breaker, timeouts,
+//!   fallback) against a failure scenario from a TOML file, run through staunch's real pipeline
+//!   in virtual time.
 //!
 //! The experiments live in this library so that they can be tested; [`cli`] is the command line.
 
 pub mod cli;
 pub mod demo;
 pub mod jitter;
+pub mod simulate;

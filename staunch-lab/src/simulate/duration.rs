@@ -1,0 +1,135 @@
+//! Durations in scenario files (`"250ms"`, `"1.5s"`, `"2m"`) and in reports.
+//!
+//! The same strict grammar as the `staunch` library's `serde` feature, which keeps its parser
+//! private: digits, an optional fraction, a unit (`ns`, `us`, `ms`, `s`, `m`, `h`).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserialize, Deserializer, Visitor};
+
+/// Parses `"250ms"`, `"1.5s"`, `"2m"`; the error names the value.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let bad = |why: &str| {
+        format!(
+            "invalid duration {text:?}: {why}; write a number and a unit (ns, us, ms, s, m, h), such as \"250ms\", \"1.5s\" or \"2m\""
+        )
+    };
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(|| bad("the unit is missing"))?;
+    let (number, unit) = text.split_at(split);
+    let unit_nanos: u128 = match unit {
+        "ns" => 1,
+        "us" | "µs" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ if number.is_empty() && (unit.starts_with('-') || unit.starts_with('+')) => {
+            return Err(bad("a duration cannot be negative or signed"));
+        }
+        _ => return Err(bad(&format!("unknown unit {unit:?}"))),
+    };
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if whole.is_empty()
+        || (number.contains('.') && fraction.is_empty())
+        || fraction.contains('.')
+        || fraction.len() > 18
+    {
+        return Err(bad("the number is malformed"));
+    }
+    let whole: u128 = whole.parse().map_err(|_| bad("the number is too large"))?;
+    let mut nanos = whole
+        .checked_mul(unit_nanos)
+        .ok_or_else(|| bad("the duration is too long"))?;
+    if !fraction.is_empty() {
+        let scale = 10u128.pow(fraction.len() as u32);
+        let digits: u128 = fraction
+            .parse()
+            .map_err(|_| bad("the number is malformed"))?;
+        let part = digits * unit_nanos;
+        if part % scale != 0 {
+            return Err(bad("it is finer than a nanosecond"));
+        }
+        nanos += part / scale;
+    }
+    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| bad("the duration is too long"))?;
+    Ok(Duration::new(secs, (nanos % 1_000_000_000) as u32))
+}
+
+/// A duration written as a string in a scenario file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Dur(pub(crate) Duration);
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct DurVisitor;
+        impl Visitor<'_> for DurVisitor {
+            type Value = Dur;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration string such as \"250ms\", \"1.5s\" or \"2m\"")
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Dur, E> {
+                parse_duration(text).map(Dur).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(DurVisitor)
+    }
+}
+
+/// A duration for people: `"0s"`, `"850ms"`, `"1.5ms"`, `"1.25s"`, `"2m05s"`; whole units
+/// lose their zeros (`"30s"`, `"2m"`).
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if d.is_zero() {
+        "0s".to_owned()
+    } else if ms < 1000 {
+        let sub = d.as_secs_f64() * 1000.0;
+        if sub.fract() == 0.0 {
+            format!("{ms}ms")
+        } else {
+            format!("{sub:.1}ms")
+        }
+    } else if ms < 60_000 {
+        let text = format!("{:.2}", d.as_secs_f64());
+        let text = text.trim_end_matches('0').trim_end_matches('.');
+        format!("{text}s")
+    } else {
+        let secs = d.as_secs();
+        let (m, s) = (secs / 60, secs % 60);
+        if s == 0 && d.subsec_nanos() == 0 {
+            format!("{m}m")
+        } else {
+            format!("{m}m{s:02}s")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_forms() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        for bad in ["", "5", "-1s", "1.5.2s", "2 m", "1x", ".5s", "0.1ns"] {
+            let message = parse_duration(bad).unwrap_err();
+            assert!(message.contains(&format!("{bad:?}")), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn formats_for_people() {
+        let ms = Duration::from_millis;
+        assert_eq!(format_duration(ms(0)), "0s");
+        assert_eq!(format_duration(ms(850)), "850ms");
+        assert_eq!(format_duration(Duration::from_micros(1500)), "1.5ms");
+        assert_eq!(format_duration(ms(1250)), "1.25s");
+        assert_eq!(format_duration(ms(30_000)), "30s");
+        assert_eq!(format_duration(ms(120_000)), "2m");
+        assert_eq!(format_duration(ms(125_000)), "2m05s");
+    }
+}

@@ -1,0 +1,625 @@
+//! The scenario file: `[load]`, `[dependency]` (with `[[dependency.phase]]`s) and `[policy]`,
+//! read with `serde` and checked once, so that a run cannot meet a bad value.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use staunch::breaker::{BreakerConfig, CircuitBreaker};
+use staunch::deadline::AttemptTimeout;
+use staunch::retry::{BudgetConfig, RetryBudget};
+use staunch::{ConfigError, Retry, RetryConfig};
+
+use super::duration::{Dur, format_duration};
+
+/// The most requests one run may make, so that a typo in `rate` cannot hang the program.
+pub const MAX_REQUESTS: f64 = 1_000_000.0;
+
+/// What went wrong reading a scenario or policy file: the file and a message that names the
+/// field and the problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioError {
+    file: String,
+    message: String,
+}
+
+impl ScenarioError {
+    pub(crate) fn new(file: &Path, message: impl Into<String>) -> Self {
+        Self {
+            file: file.display().to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// What is wrong, without the file name.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file, self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// A scenario: the load, the dependency's behaviour over time, and the policy in front of it.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// The scenario's name (`name`, or the file's stem).
+    pub name: String,
+    /// What the scenario shows (`description`).
+    pub description: Option<String>,
+    /// The seed in the file, used when `--seed` is not given.
+    pub seed: Option<u64>,
+    /// The offered load.
+    pub load: Load,
+    /// The simulated dependency.
+    pub dependency: Dependency,
+    /// The policy of this file.
+    pub policy: Policy,
+}
+
+/// How requests arrive: open loop, at a fixed mean rate, whatever the answers.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Load {
+    /// Requests per second.
+    pub rate: f64,
+    /// How long requests keep arriving.
+    pub duration: Duration,
+    /// Evenly spaced, or a Poisson process.
+    pub arrivals: Arrivals,
+    /// How long after the last arrival the run waits for requests still in flight; those still
+    /// running then are reported as unfinished.
+    pub drain: Duration,
+}
+
+/// The spacing of arrivals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arrivals {
+    /// Exactly `1 / rate` apart.
+    Uniform,
+    /// Exponentially distributed gaps with mean `1 / rate` (independent clients).
+    Poisson,
+}
+
+/// The simulated dependency: a baseline behaviour, overridden during phases.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dependency {
+    /// Behaviour outside every phase.
+    pub baseline: Behaviour,
+    /// Time windows with another behaviour, sorted and disjoint.
+    pub phases: Vec<Phase>,
+    /// The dependency's workers: calls beyond this many wait in a FIFO queue, and the work
+    /// of a call whose caller gave up still runs (as on a real server).
+    pub max_concurrency: Option<u32>,
+    /// With `max_concurrency`: calls that find this many already waiting get an immediate 503.
+    pub max_queue: Option<u32>,
+}
+
+impl Dependency {
+    /// The behaviour at `t` (since the start of the run).
+    pub fn at(&self, t: Duration) -> &Behaviour {
+        self.phases
+            .iter()
+            .find(|p| p.start <= t && t < p.end)
+            .map_or(&self.baseline, |p| &p.behaviour)
+    }
+}
+
+/// How the dependency answers a call that starts at some time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Behaviour {
+    /// How long an answer takes.
+    pub latency: Latency,
+    /// The share of answers that are errors (a 503), in `[0, 1]`.
+    pub error_rate: f64,
+    /// The Retry-After hint an error carries, if any.
+    pub retry_after: Option<Duration>,
+    /// A hard outage, which overrides latency and errors.
+    pub outage: Option<Outage>,
+}
+
+/// A hard outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outage {
+    /// Connection refused: every call fails after [`REFUSED_AFTER`](super::engine::REFUSED_AFTER).
+    Refused,
+    /// Packets dropped: a call never answers; only a timeout ends it.
+    Blackhole,
+}
+
+/// A named window of time with its own behaviour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Phase {
+    /// Shown in the report.
+    pub name: String,
+    /// When it starts (since the start of the run).
+    pub start: Duration,
+    /// When it ends.
+    pub end: Duration,
+    /// The baseline with this phase's overrides.
+    pub behaviour: Behaviour,
+}
+
+/// A latency distribution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Latency {
+    /// Always this long.
+    Fixed(Duration),
+    /// Normal with this mean and standard deviation, cut at zero.
+    Normal {
+        /// The mean.
+        mean: Duration,
+        /// The standard deviation.
+        sd: Duration,
+    },
+    /// Log-normal with this mean and standard deviation (of the latency itself): a long right
+    /// tail, as real latencies have.
+    LogNormal {
+        /// The mean.
+        mean: Duration,
+        /// The standard deviation.
+        sd: Duration,
+    },
+}
+
+impl Latency {
+    /// A draw from the distribution.
+    pub fn sample(&self, rng: &mut fastrand::Rng) -> Duration {
+        let secs = match *self {
+            Self::Fixed(d) => return d,
+            Self::Normal { mean, sd } => mean.as_secs_f64() + sd.as_secs_f64() * normal(rng),
+            Self::LogNormal { mean, sd } => {
+                let (m, s) = (mean.as_secs_f64(), sd.as_secs_f64());
+                if m <= 0.0 {
+                    return Duration::ZERO;
+                }
+                let sigma2 = (1.0 + (s * s) / (m * m)).ln();
+                let mu = m.ln() - sigma2 / 2.0;
+                (mu + sigma2.sqrt() * normal(rng)).exp()
+            }
+        };
+        // Finite by construction (durations of at most a day, see `check_latency`).
+        Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::ZERO)
+    }
+}
+
+/// A standard normal draw (Box–Muller).
+fn normal(rng: &mut fastrand::Rng) -> f64 {
+    let u1 = 1.0 - rng.f64(); // in (0, 1]: ln is finite
+    let u2 = rng.f64();
+    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+}
+
+/// The policy in front of the dependency, built with staunch's own config types.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Shown in the report (`name`, or the file's stem).
+    pub name: String,
+    /// Retry, if any.
+    pub retry: Option<RetryConfig>,
+    /// A retry budget shared by all requests, if any (needs `retry`).
+    pub budget: Option<BudgetConfig>,
+    /// A circuit breaker shared by all requests, if any.
+    pub breaker: Option<BreakerConfig>,
+    /// A limit on each attempt, if any.
+    pub attempt_timeout: Option<AttemptTimeout>,
+    /// An overall deadline per request, if any.
+    pub timeout: Option<Duration>,
+    /// Whether a fallback answers for an open circuit, a timeout and exhausted retries.
+    pub fallback: bool,
+    /// Whether retry waits for the breaker's next probe rather than stopping at once.
+    pub wait_for_probe: bool,
+    /// The `[policy]` table as written, one `key = value` line per setting, for the report.
+    pub settings: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    name: Option<String>,
+    description: Option<String>,
+    seed: Option<u64>,
+    load: Option<RawLoad>,
+    dependency: Option<RawDependency>,
+    policy: RawPolicy,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoad {
+    rate: f64,
+    duration: Dur,
+    arrivals: Option<Arrivals>,
+    drain: Option<Dur>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDependency {
+    latency: Latency,
+    error_rate: Option<f64>,
+    retry_after: Option<Dur>,
+    outage: Option<Outage>,
+    max_concurrency: Option<u32>,
+    max_queue: Option<u32>,
+    #[serde(default)]
+    phase: Vec<RawPhase>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPhase {
+    name: String,
+    start: Dur,
+    end: Dur,
+    latency: Option<Latency>,
+    error_rate: Option<f64>,
+    retry_after: Option<Dur>,
+    outage: Option<Outage>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    name: Option<String>,
+    retry: Option<RetryConfig>,
+    budget: Option<BudgetConfig>,
+    breaker: Option<BreakerConfig>,
+    attempt_timeout: Option<AttemptTimeout>,
+    timeout: Option<Dur>,
+    #[serde(default)]
+    fallback: bool,
+    #[serde(default)]
+    wait_for_probe: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum DistributionKind {
+    Fixed,
+    Normal,
+    Lognormal,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DistributionSpec {
+    distribution: DistributionKind,
+    value: Option<Dur>,
+    mean: Option<Dur>,
+    sd: Option<Dur>,
+}
+
+impl<'de> Deserialize<'de> for Latency {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LatencyVisitor;
+        impl<'de> Visitor<'de> for LatencyVisitor {
+            type Value = Latency;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a duration such as \"20ms\", or { distribution = \"lognormal\", mean = \"40ms\", sd = \"20ms\" }",
+                )
+            }
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<Latency, E> {
+                super::duration::parse_duration(text)
+                    .map(Latency::Fixed)
+                    .map_err(E::custom)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Latency, A::Error> {
+                let spec =
+                    DistributionSpec::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                let need = |field: &str, value: Option<Dur>| {
+                    value.map(|d| d.0).ok_or_else(|| {
+                        de::Error::custom(format!("this latency distribution needs `{field}`"))
+                    })
+                };
+                match spec.distribution {
+                    DistributionKind::Fixed => {
+                        if spec.mean.is_some() || spec.sd.is_some() {
+                            return Err(de::Error::custom(
+                                "a fixed latency takes only `value`, not `mean` or `sd`",
+                            ));
+                        }
+                        Ok(Latency::Fixed(need("value", spec.value)?))
+                    }
+                    kind => {
+                        if spec.value.is_some() {
+                            return Err(de::Error::custom(
+                                "`value` is for a fixed latency; a distribution takes `mean` and `sd`",
+                            ));
+                        }
+                        let mean = need("mean", spec.mean)?;
+                        let sd = need("sd", spec.sd)?;
+                        Ok(match kind {
+                            DistributionKind::Normal => Latency::Normal { mean, sd },
+                            _ => Latency::LogNormal { mean, sd },
+                        })
+                    }
+                }
+            }
+        }
+        deserializer.deserialize_any(LatencyVisitor)
+    }
+}
+
+/// The longest latency, duration or time a file may give, so that arithmetic stays finite.
+const MAX_TIME: Duration = Duration::from_secs(24 * 3600);
+
+fn stem(path: &Path) -> String {
+    path.file_stem().map_or_else(
+        || "scenario".to_owned(),
+        |s| s.to_string_lossy().into_owned(),
+    )
+}
+
+fn read(path: &Path) -> Result<(RawFile, toml::Table), ScenarioError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ScenarioError::new(path, format!("cannot read the file: {e}")))?;
+    let raw: RawFile = toml::from_str(&text)
+        .map_err(|e| ScenarioError::new(path, e.to_string().trim_end().to_owned()))?;
+    // Parsed a second time, untyped, only to echo the policy as written.
+    let table: toml::Table = toml::from_str(&text)
+        .map_err(|e| ScenarioError::new(path, e.to_string().trim_end().to_owned()))?;
+    Ok((raw, table))
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    ///
+    /// # Errors
+    ///
+    /// The file cannot be read, is not valid TOML, has an unknown or missing field, or a value
+    /// out of range; the message names the field.
+    pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
+        let (raw, table) = read(path)?;
+        let err = |message: String| ScenarioError::new(path, message);
+        let policy = policy(raw.policy, &table, stem(path)).map_err(err)?;
+        let load = raw
+            .load
+            .ok_or_else(|| err("missing table [load]".to_owned()))?;
+        let load = check_load(load).map_err(err)?;
+        let dependency = raw
+            .dependency
+            .ok_or_else(|| err("missing table [dependency]".to_owned()))?;
+        let dependency = check_dependency(dependency).map_err(err)?;
+        Ok(Self {
+            name: raw.name.unwrap_or_else(|| stem(path)),
+            description: raw.description,
+            seed: raw.seed,
+            load,
+            dependency,
+            policy,
+        })
+    }
+}
+
+impl Policy {
+    /// Reads and checks only the `[policy]` of a file (for `--compare`): its `[load]` and
+    /// `[dependency]`, if any, must parse but are not used.
+    ///
+    /// # Errors
+    ///
+    /// As [`Scenario::from_file`], for the policy.
+    pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
+        let (raw, table) = read(path)?;
+        policy(raw.policy, &table, stem(path)).map_err(|m| ScenarioError::new(path, m))
+    }
+}
+
+fn check_load(raw: RawLoad) -> Result<Load, String> {
+    let duration = raw.duration.0;
+    if !(raw.rate.is_finite() && raw.rate > 0.0) {
+        return Err(format!(
+            "load.rate: {} is not allowed; use a number of requests per second above 0",
+            raw.rate
+        ));
+    }
+    if duration.is_zero() || duration > MAX_TIME {
+        return Err(format!(
+            "load.duration: {} is not allowed; use a duration above 0 and at most 24h",
+            format_duration(duration)
+        ));
+    }
+    if raw.rate * duration.as_secs_f64() > MAX_REQUESTS {
+        return Err(format!(
+            "load.rate: {} requests per second for {} make more than {MAX_REQUESTS} requests; lower the rate or the duration",
+            raw.rate,
+            format_duration(duration)
+        ));
+    }
+    let drain = raw.drain.map_or(Duration::from_secs(60), |d| d.0);
+    if drain > MAX_TIME {
+        return Err("load.drain: use at most 24h".to_owned());
+    }
+    Ok(Load {
+        rate: raw.rate,
+        duration,
+        arrivals: raw.arrivals.unwrap_or(Arrivals::Poisson),
+        drain,
+    })
+}
+
+fn check_behaviour(field: &str, b: &Behaviour) -> Result<(), String> {
+    if !(0.0..=1.0).contains(&b.error_rate) {
+        return Err(format!(
+            "{field}.error_rate: {} is not allowed; use a share in [0, 1] (0.05 is 5%)",
+            b.error_rate
+        ));
+    }
+    let too_long = |d: Duration| d > MAX_TIME;
+    let bad_latency = match b.latency {
+        Latency::Fixed(d) => too_long(d),
+        Latency::Normal { mean, sd } | Latency::LogNormal { mean, sd } => {
+            too_long(mean) || too_long(sd)
+        }
+    };
+    if bad_latency {
+        return Err(format!("{field}.latency: use durations of at most 24h"));
+    }
+    if let Latency::LogNormal { mean, .. } = b.latency {
+        if mean.is_zero() {
+            return Err(format!(
+                "{field}.latency: a lognormal latency needs a mean above 0"
+            ));
+        }
+    }
+    if b.retry_after.is_some_and(too_long) {
+        return Err(format!("{field}.retry_after: use at most 24h"));
+    }
+    Ok(())
+}
+
+fn check_dependency(raw: RawDependency) -> Result<Dependency, String> {
+    let baseline = Behaviour {
+        latency: raw.latency,
+        error_rate: raw.error_rate.unwrap_or(0.0),
+        retry_after: raw.retry_after.map(|d| d.0),
+        outage: raw.outage,
+    };
+    check_behaviour("dependency", &baseline)?;
+    if raw.max_concurrency == Some(0) {
+        return Err(
+            "dependency.max_concurrency: 0 would refuse every call; use at least 1, or leave it out for no limit"
+                .to_owned(),
+        );
+    }
+    if raw.max_queue.is_some() && raw.max_concurrency.is_none() {
+        return Err(
+            "dependency.max_queue: there is no queue without max_concurrency; set both, or neither"
+                .to_owned(),
+        );
+    }
+    let mut phases: Vec<Phase> = Vec::with_capacity(raw.phase.len());
+    for (i, p) in raw.phase.into_iter().enumerate() {
+        let field = format!("dependency.phase[{i}] ({:?})", p.name);
+        if p.name.trim().is_empty() {
+            return Err(format!("dependency.phase[{i}].name: give the phase a name"));
+        }
+        if phases.iter().any(|q| q.name == p.name) {
+            return Err(format!("{field}.name: another phase has this name"));
+        }
+        let (start, end) = (p.start.0, p.end.0);
+        if end <= start || end > MAX_TIME {
+            return Err(format!(
+                "{field}: `end` ({}) must be after `start` ({}) and at most 24h",
+                format_duration(end),
+                format_duration(start)
+            ));
+        }
+        if let Some(previous) = phases.last() {
+            if start < previous.end {
+                return Err(format!(
+                    "{field}.start: {} is before the end of the previous phase ({}); list phases in order, without overlap",
+                    format_duration(start),
+                    format_duration(previous.end)
+                ));
+            }
+        }
+        let behaviour = Behaviour {
+            latency: p.latency.unwrap_or(baseline.latency),
+            error_rate: p.error_rate.unwrap_or(baseline.error_rate),
+            retry_after: p.retry_after.map(|d| d.0).or(baseline.retry_after),
+            outage: p.outage.or(baseline.outage),
+        };
+        check_behaviour(&field, &behaviour)?;
+        phases.push(Phase {
+            name: p.name,
+            start,
+            end,
+            behaviour,
+        });
+    }
+    Ok(Dependency {
+        baseline,
+        phases,
+        max_concurrency: raw.max_concurrency,
+        max_queue: raw.max_queue,
+    })
+}
+
+fn config_error(field: &str, e: &ConfigError) -> String {
+    format!("{field}: {e}")
+}
+
+fn policy(raw: RawPolicy, table: &toml::Table, default_name: String) -> Result<Policy, String> {
+    // Build each policy once, only to run the library's own validation now rather than mid-run.
+    if let Some(retry) = raw.retry {
+        Retry::new(retry).map_err(|e| config_error("policy.retry", &e))?;
+    }
+    if let Some(budget) = raw.budget {
+        if raw.retry.is_none() {
+            return Err(
+                "policy.budget: a retry budget limits retries; add [policy.retry], or remove the budget"
+                    .to_owned(),
+            );
+        }
+        RetryBudget::new(budget).map_err(|e| config_error("policy.budget", &e))?;
+    }
+    if let Some(breaker) = raw.breaker {
+        CircuitBreaker::new(breaker).map_err(|e| config_error("policy.breaker", &e))?;
+    }
+    if let Some(timeout) = raw.attempt_timeout {
+        timeout
+            .validate()
+            .map_err(|e| config_error("policy.attempt_timeout", &e))?;
+    }
+    let timeout = raw.timeout.map(|d| d.0);
+    if timeout.is_some_and(|t| t.is_zero() || t > MAX_TIME) {
+        return Err(
+            "policy.timeout: use a duration above 0 and at most 24h, or leave it out for no deadline"
+                .to_owned(),
+        );
+    }
+    if raw.wait_for_probe && raw.breaker.is_none() {
+        return Err("policy.wait_for_probe: there is no [policy.breaker] to wait for".to_owned());
+    }
+    let settings = match table.get("policy") {
+        Some(toml::Value::Table(policy)) => policy
+            .iter()
+            .filter(|(key, _)| key.as_str() != "name")
+            .map(|(key, value)| format!("{key} = {}", inline(value)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    Ok(Policy {
+        name: raw.name.unwrap_or(default_name),
+        retry: raw.retry,
+        budget: raw.budget,
+        breaker: raw.breaker,
+        attempt_timeout: raw.attempt_timeout,
+        timeout,
+        fallback: raw.fallback,
+        wait_for_probe: raw.wait_for_probe,
+        settings,
+    })
+}
+
+/// A TOML value on one line, tables inline.
+fn inline(value: &toml::Value) -> String {
+    match value {
+        toml::Value::Table(table) => {
+            let items: Vec<String> = table
+                .iter()
+                .map(|(k, v)| format!("{k} = {}", inline(v)))
+                .collect();
+            format!("{{ {} }}", items.join(", "))
+        }
+        toml::Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(inline).collect();
+            format!("[{}]", items.join(", "))
+        }
+        toml::Value::String(s) => format!("{s:?}"),
+        toml::Value::Integer(n) => n.to_string(),
+        toml::Value::Float(x) => format!("{x:?}"),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Datetime(d) => d.to_string(),
+    }
+}

@@ -1,0 +1,7 @@
+//! Integration tests of `staunch-lab simulate`: the shipped scenarios, determinism, what the
+//! policies do to an outage, and bad input files.
+
+mod errors;
+mod outcomes;
+mod scenarios;
+mod support;
