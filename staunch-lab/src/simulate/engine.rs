@@ -360,3 +360,131 @@ pub fn run(
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulate::scenario::{Behaviour, Latency, Phase};
+
+    fn load(rate: f64, secs: u64, arrivals: Arrivals) -> Load {
+        Load {
+            rate,
+            duration: Duration::from_secs(secs),
+            arrivals,
+            drain: Duration::from_secs(10),
+        }
+    }
+
+    fn bare() -> Policy {
+        Policy {
+            name: "bare".to_owned(),
+            retry: None,
+            budget: None,
+            breaker: None,
+            attempt_timeout: None,
+            timeout: None,
+            fallback: false,
+            wait_for_probe: false,
+            settings: Vec::new(),
+        }
+    }
+
+    fn healthy() -> Behaviour {
+        Behaviour {
+            latency: Latency::Fixed(Duration::from_millis(20)),
+            error_rate: 0.0,
+            retry_after: None,
+            outage: None,
+        }
+    }
+
+    #[test]
+    fn arrivals_are_seeded_and_spaced() {
+        let uniform = arrivals(&load(10.0, 2, Arrivals::Uniform), 1);
+        assert_eq!(uniform.len(), 20);
+        assert_eq!(uniform[1], Duration::from_millis(100));
+        let poisson = arrivals(&load(100.0, 100, Arrivals::Poisson), 1);
+        assert!(
+            (9_500..10_500).contains(&poisson.len()),
+            "{}",
+            poisson.len()
+        );
+        assert!(poisson.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(poisson, arrivals(&load(100.0, 100, Arrivals::Poisson), 1));
+        assert_ne!(poisson, arrivals(&load(100.0, 100, Arrivals::Poisson), 2));
+    }
+
+    #[test]
+    fn a_bare_call_takes_the_dependency_latency_in_virtual_time() {
+        let dependency = Dependency {
+            baseline: healthy(),
+            phases: Vec::new(),
+            max_concurrency: None,
+            max_queue: None,
+        };
+        let run = run(&load(50.0, 60, Arrivals::Uniform), &dependency, &bare(), 1).unwrap();
+        assert_eq!(run.requests.len(), 3000);
+        for r in &run.requests {
+            assert_eq!(r.outcome, Outcome::Success);
+            assert_eq!(r.calls, 1);
+            assert_eq!(r.end.unwrap() - r.start, Duration::from_millis(20));
+        }
+        assert_eq!(run.calls.len(), 3000);
+    }
+
+    #[test]
+    fn a_blackhole_without_timeouts_leaves_requests_unfinished_and_the_run_ends() {
+        let secs = Duration::from_secs;
+        let dependency = Dependency {
+            baseline: healthy(),
+            phases: vec![Phase {
+                name: "hole".to_owned(),
+                start: secs(1),
+                end: secs(2),
+                behaviour: Behaviour {
+                    outage: Some(Outage::Blackhole),
+                    ..healthy()
+                },
+            }],
+            max_concurrency: None,
+            max_queue: None,
+        };
+        let run = run(&load(10.0, 3, Arrivals::Uniform), &dependency, &bare(), 1).unwrap();
+        let unfinished: Vec<_> = run
+            .requests
+            .iter()
+            .filter(|r| r.outcome == Outcome::Unfinished)
+            .map(|r| r.start)
+            .collect();
+        assert_eq!(unfinished.len(), 10);
+        assert!(unfinished.iter().all(|&t| secs(1) <= t && t < secs(2)));
+    }
+
+    #[test]
+    fn a_full_queue_answers_503_at_once() {
+        let dependency = Dependency {
+            baseline: Behaviour {
+                latency: Latency::Fixed(Duration::from_secs(1)),
+                ..healthy()
+            },
+            phases: Vec::new(),
+            max_concurrency: Some(1),
+            max_queue: Some(2),
+        };
+        // 10 arrivals in 1 s against one worker that takes 1 s: one served, two queued, the
+        // rest refused.
+        let run = run(&load(10.0, 1, Arrivals::Uniform), &dependency, &bare(), 1).unwrap();
+        let ok = run
+            .requests
+            .iter()
+            .filter(|r| r.outcome == Outcome::Success)
+            .count();
+        assert_eq!(ok, 3);
+        let refused = run
+            .requests
+            .iter()
+            .filter(|r| r.outcome == Outcome::Failed(StopReason::Exhausted))
+            .count();
+        assert_eq!(refused, 7, "{:?}", run.requests);
+    }
+}

@@ -46,6 +46,9 @@
 //! breaker = { rule = "consecutive_failures", failures = 5, open_duration = "5s" }  # BreakerConfig
 //! ```
 //!
+//! Leave `seed` out of the backoffs: the run seeds the library's jitter generators from the
+//! run's seed, while a backoff's own `seed` gives every call the same sequence of delays.
+//!
 //! The dependency answers a call that starts in a phase as the phase says. A refused call fails
 //! after 1 ms; a 503 takes its drawn latency. With `max_concurrency`, a call first waits for a
 //! free worker, and a call whose caller timed out still holds its worker until it is done, as
@@ -59,9 +62,10 @@
 //! answered), fallback %, failed %, latency p50 / p99 / max (arrival to answer, whatever the
 //! answer), dependency calls per request (the retry amplification factor: 1.0 means no
 //! retries) and the most calls started in one second (the load the dependency saw). Then, per
-//! phase, the time from its start until the breaker opened (detection) and, after its end, the
-//! first success and the breaker closing (recovery); the breaker's state changes; and why the
-//! calls that the dependency did not answer stopped.
+//! phase that differs from the baseline, the time from its start until the breaker opened
+//! (detection) and, after its end, until the first success, until the first second in which
+//! 90% of arrivals succeeded, and until the breaker closed (recovery); the breaker's state
+//! changes; and why the calls that the dependency did not answer stopped.
 //!
 //! `--format json` prints the same as one object: `{scenario, seed, rate_per_second,
 //! duration_ms, requests, policies: [{name, settings, overall, phases: [{name, start_ms, end_ms,

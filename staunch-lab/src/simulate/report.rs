@@ -151,13 +151,19 @@ pub struct Incident {
     /// From the phase's end to the first request the dependency answered after it (`None` if
     /// none did, or the phase lasts to the end of the load).
     pub first_success: Option<Duration>,
+    /// From the phase's end to the start of the first second whose arrivals the dependency
+    /// answered at least [`RECOVERED_SHARE`] of: when service was back for the callers.
+    pub recovered: Option<Duration>,
     /// The breaker's state when the phase ended (`None` without a breaker).
     pub state_at_end: Option<State>,
     /// From the phase's end to the breaker closing, if it was not closed then.
     pub closed: Option<Duration>,
 }
 
-fn incident(run: &Run, segment: &Segment) -> Incident {
+/// The share of a second's arrivals that must succeed for [`Incident::recovered`].
+pub const RECOVERED_SHARE: f64 = 0.9;
+
+fn incident(run: &Run, segment: &Segment, load: &Load) -> Incident {
     let (start, end) = (segment.start, segment.end);
     let detected = run
         .transitions
@@ -171,6 +177,25 @@ fn incident(run: &Run, segment: &Segment) -> Incident {
         .filter_map(|r| r.end.filter(|&done| done >= end))
         .min()
         .map(|done| done - end);
+    let mut recovered = None;
+    let mut from = end;
+    while from < load.duration {
+        let to = from + Duration::from_secs(1);
+        let (mut arrived, mut succeeded) = (0usize, 0usize);
+        for r in run
+            .requests
+            .iter()
+            .filter(|r| from <= r.start && r.start < to)
+        {
+            arrived += 1;
+            succeeded += usize::from(r.outcome == Outcome::Success);
+        }
+        if arrived > 0 && succeeded as f64 >= RECOVERED_SHARE * arrived as f64 {
+            recovered = Some(from - end);
+            break;
+        }
+        from = to;
+    }
     let state_at_end = run.has_breaker.then(|| {
         run.transitions
             .iter()
@@ -189,6 +214,7 @@ fn incident(run: &Run, segment: &Segment) -> Incident {
     Incident {
         detected,
         first_success,
+        recovered,
         state_at_end,
         closed,
     }
@@ -255,7 +281,7 @@ impl PolicyReport {
             overall: stats(run, Duration::ZERO, load.duration),
             incidents: segments
                 .iter()
-                .map(|s| s.is_phase.then(|| incident(run, s)))
+                .map(|s| s.is_phase.then(|| incident(run, s, load)))
                 .collect(),
             transitions: run.transitions.clone(),
             has_breaker: run.has_breaker,
@@ -450,6 +476,16 @@ impl Report {
                     )?;
                     row(
                         out,
+                        "90% success again after",
+                        &cells(&|x, _| {
+                            x.recovered.map_or_else(
+                                || "never".to_owned(),
+                                |d| format!("+{}", format_duration(d)),
+                            )
+                        }),
+                    )?;
+                    row(
+                        out,
                         "breaker closed after the end",
                         &cells(&|x, has| match (has, x.state_at_end, x.closed) {
                             (false, _, _) => "no breaker".to_owned(),
@@ -582,6 +618,7 @@ impl Report {
                                 Json::Obj(vec![
                                     ("breaker_opened_after_ms", opt_ms(x.detected)),
                                     ("first_success_after_end_ms", opt_ms(x.first_success)),
+                                    ("recovered_after_end_ms", opt_ms(x.recovered)),
                                     (
                                         "breaker_state_at_end",
                                         x.state_at_end.map_or(Json::Null, |s| {

@@ -623,3 +623,99 @@ fn inline(value: &toml::Value) -> String {
         toml::Value::Datetime(d) => d.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, String> {
+        let dir =
+            std::env::temp_dir().join(format!("staunch-lab-scenario-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(format!("{:x}.toml", fastrand::u64(..)));
+        std::fs::write(&file, text).unwrap();
+        let result = Scenario::from_file(&file).map_err(|e| e.message().to_owned());
+        let _ = std::fs::remove_file(&file);
+        result
+    }
+
+    const BASE: &str = "[load]\nrate = 10\nduration = \"1m\"\n[dependency]\nlatency = \"20ms\"\nerror_rate = 0.1\nretry_after = \"1s\"\n";
+
+    #[test]
+    fn phases_override_the_baseline_and_only_what_they_name() {
+        let s = parse(&format!(
+            "{BASE}[[dependency.phase]]\nname = \"slow\"\nstart = \"10s\"\nend = \"20s\"\nlatency = {{ distribution = \"normal\", mean = \"1s\", sd = \"100ms\" }}\n\
+             [[dependency.phase]]\nname = \"down\"\nstart = \"30s\"\nend = \"40s\"\noutage = \"refused\"\n[policy]\n"
+        ))
+        .unwrap();
+        let secs = Duration::from_secs;
+        let d = &s.dependency;
+        assert_eq!(d.at(secs(5)), &d.baseline);
+        let slow = d.at(secs(10));
+        assert_eq!(slow.error_rate, 0.1);
+        assert_eq!(slow.retry_after, Some(secs(1)));
+        assert!(matches!(slow.latency, Latency::Normal { .. }));
+        assert_eq!(d.at(secs(20)), &d.baseline); // end is exclusive
+        assert_eq!(d.at(secs(35)).outage, Some(Outage::Refused));
+        assert_eq!(s.name, s.policy.name); // both default to the file's stem
+        assert_eq!(s.load.arrivals, Arrivals::Poisson);
+        assert_eq!(s.load.drain, secs(60));
+    }
+
+    #[test]
+    fn the_policy_is_echoed_in_file_order() {
+        let s = parse(&format!(
+            "{BASE}[policy]\nname = \"p\"\ntimeout = \"2s\"\nretry = {{ max_attempts = 2 }}\nfallback = true\n"
+        ))
+        .unwrap();
+        assert_eq!(s.policy.name, "p");
+        assert_eq!(
+            s.policy.settings,
+            [
+                "timeout = \"2s\"",
+                "retry = { max_attempts = 2 }",
+                "fallback = true"
+            ]
+        );
+        assert_eq!(s.policy.retry.unwrap().max_attempts(), 2);
+        assert!(s.policy.fallback && s.policy.breaker.is_none());
+    }
+
+    #[test]
+    fn latency_draws_have_the_asked_mean() {
+        let mut rng = fastrand::Rng::with_seed(1);
+        let ms = Duration::from_millis;
+        for latency in [
+            Latency::Fixed(ms(40)),
+            Latency::Normal {
+                mean: ms(40),
+                sd: ms(5),
+            },
+            Latency::LogNormal {
+                mean: ms(40),
+                sd: ms(20),
+            },
+        ] {
+            let n = 20_000;
+            let mean: f64 = (0..n)
+                .map(|_| latency.sample(&mut rng).as_secs_f64())
+                .sum::<f64>()
+                / f64::from(n);
+            assert!((mean - 0.040).abs() < 0.001, "{latency:?}: mean {mean}");
+        }
+        let spiky = Latency::Normal {
+            mean: ms(1),
+            sd: ms(100),
+        };
+        assert!((0..1000).all(|_| spiky.sample(&mut rng) < Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn missing_tables_are_named() {
+        assert!(parse("[policy]\n").unwrap_err().contains("[load]"));
+        let no_dependency = "[load]\nrate = 1\nduration = \"1s\"\n[policy]\n";
+        assert!(parse(no_dependency).unwrap_err().contains("[dependency]"));
+        let queue = format!("{BASE}max_queue = 3\n[policy]\n");
+        assert!(parse(&queue).unwrap_err().contains("max_concurrency"));
+    }
+}
