@@ -176,13 +176,13 @@ SCENARIO.toml describes the load ([load]: rate, duration), the dependency ([depe
 distribution, error rate, Retry-After, and [[dependency.phase]] windows such as a brownout or a
 hard outage) and the policy ([policy]: retry, budget, breaker, attempt_timeout, timeout,
 fallback, written with staunch's own config types). The run drives staunch's real Pipeline on a
-paused tokio clock, so minutes of traffic take milliseconds, and the same seed prints the same
-report.
+paused tokio clock, so minutes of traffic run in about a second, and the same seed prints the
+same report.
 
 The report gives, per phase: success %, fallback %, p50/p99/max latency, dependency calls per
 request (retry amplification) and peak calls per second; the time to detect each phase (breaker
-opened) and to recover after it (first success, breaker closed); the breaker's state changes;
-and why calls stopped. Ready-made scenarios are in staunch-lab/scenarios/.";
+opened) and to recover after it (first success, 90% success, breaker closed); the breaker's
+state changes; and why calls stopped. Ready-made scenarios are in staunch-lab/scenarios/.";
 
 /// Options of `staunch-lab simulate`.
 #[derive(Debug, Args)]
