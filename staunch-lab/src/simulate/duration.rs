@@ -78,8 +78,8 @@ impl<'de> Deserialize<'de> for Dur {
     }
 }
 
-/// A duration for people: `"0s"`, `"850ms"`, `"1.5ms"`, `"1.25s"`, `"2m05s"`; whole units
-/// lose their zeros (`"30s"`, `"2m"`).
+/// A duration for people: `"0s"`, `"850ms"`, `"1.5ms"`, `"1.25s"`, `"2m05s"`, `"1m00.24s"`;
+/// whole units lose their zeros (`"30s"`, `"2m"`). Hundredths of a second at most above 1 s.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if d.is_zero() {
@@ -96,12 +96,15 @@ pub fn format_duration(d: Duration) -> String {
         let text = text.trim_end_matches('0').trim_end_matches('.');
         format!("{text}s")
     } else {
-        let secs = d.as_secs();
-        let (m, s) = (secs / 60, secs % 60);
-        if s == 0 && d.subsec_nanos() == 0 {
-            format!("{m}m")
-        } else {
-            format!("{m}m{s:02}s")
+        // Hundredths of a second, rounded, carried into the minutes.
+        let centis = (d.as_secs_f64() * 100.0).round() as u64;
+        let (m, centis) = (centis / 6000, centis % 6000);
+        let (s, frac) = (centis / 100, centis % 100);
+        match (s, frac) {
+            (0, 0) => format!("{m}m"),
+            (s, 0) => format!("{m}m{s:02}s"),
+            (s, f) if f % 10 == 0 => format!("{m}m{s:02}.{}s", f / 10),
+            (s, f) => format!("{m}m{s:02}.{f:02}s"),
         }
     }
 }
@@ -131,5 +134,8 @@ mod tests {
         assert_eq!(format_duration(ms(30_000)), "30s");
         assert_eq!(format_duration(ms(120_000)), "2m");
         assert_eq!(format_duration(ms(125_000)), "2m05s");
+        assert_eq!(format_duration(ms(60_240)), "1m00.24s");
+        assert_eq!(format_duration(ms(90_500)), "1m30.5s");
+        assert_eq!(format_duration(ms(119_999)), "2m");
     }
 }
