@@ -26,7 +26,10 @@
 //! growth kind: it uses only `initial` and `max_delay`.
 //!
 //! Random numbers come from a seedable generator: [`Backoff::with_seed`] fixes the whole sequence
-//! for a test. Without a seed every iterator draws its own stream.
+//! for a test (every iterator of that config then yields the same delays). Without a seed every
+//! iterator draws its own stream, seeded from `fastrand`'s thread-local generator: a program that
+//! calls `fastrand::seed` on its thread (a deterministic simulation, say) gets reproducible yet
+//! distinct streams per call.
 //!
 //! # Examples
 //!

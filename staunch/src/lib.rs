@@ -192,6 +192,7 @@
 //! | `http` | no | HTTP classification, `Retry-After` parsing, the deadline header |
 //! | `tracing` | no | events for each retry, stop, fallback and breaker state change |
 //! | `metrics` | no | counters for attempts, retries, suppressed retries, outcomes, breaker states |
+//! | `serde` | no | `Deserialize` for the configuration types, durations written as `"250ms"` |
 //!
 //! Every feature is additive and zero-cost when off.
 
@@ -220,6 +221,8 @@ pub use deadline::Deadline;
 pub use error::{ConfigError, Error, Failure, StopReason};
 #[cfg(feature = "tokio")]
 pub use pipeline::Pipeline;
+#[cfg(feature = "serde")]
+pub use serde_impls::parse_duration;
 pub use retry::{Retry, RetryConfig};
 
 #[cfg(doctest)]

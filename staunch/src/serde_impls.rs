@@ -32,8 +32,22 @@ use crate::deadline::AttemptTimeout;
 use crate::retry::{BudgetConfig, RetryConfig};
 
 /// Parses `"250ms"`, `"1.5s"`, `"2m"`: digits, an optional fraction, and a unit (`ns`, `us`,
-/// `ms`, `s`, `m`, `h`), with no sign, space or exponent. The error names the value.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+/// `ms`, `s`, `m`, `h`), with no sign, space or exponent: the grammar of every duration in
+/// staunch's deserialised configuration, for programs that read their own files the same way.
+///
+/// # Errors
+///
+/// A message that names the value and says how to write one.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert_eq!(staunch::parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+/// assert!(staunch::parse_duration("-1s").unwrap_err().contains("\"-1s\""));
+/// ```
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = |why: &str| {
         format!(
             "invalid duration {text:?}: {why}; write a number and a unit (ns, us, ms, s, m, h), such as \"250ms\", \"1.5s\" or \"2m\""

@@ -1,62 +1,15 @@
 //! Durations in scenario files (`"250ms"`, `"1.5s"`, `"2m"`) and in reports.
 //!
-//! The same strict grammar as the `staunch` library's `serde` feature, which keeps its parser
-//! private: digits, an optional fraction, a unit (`ns`, `us`, `ms`, `s`, `m`, `h`).
+//! The strict grammar of the `staunch` library's `serde` feature ([`staunch::parse_duration`]):
+//! digits, an optional fraction, a unit (`ns`, `us`, `ms`, `s`, `m`, `h`).
 
 use std::fmt;
 use std::time::Duration;
 
 use serde::de::{self, Deserialize, Deserializer, Visitor};
 
-/// Parses `"250ms"`, `"1.5s"`, `"2m"`; the error names the value.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = |why: &str| {
-        format!(
-            "invalid duration {text:?}: {why}; write a number and a unit (ns, us, ms, s, m, h), such as \"250ms\", \"1.5s\" or \"2m\""
-        )
-    };
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| bad("the unit is missing"))?;
-    let (number, unit) = text.split_at(split);
-    let unit_nanos: u128 = match unit {
-        "ns" => 1,
-        "us" | "µs" => 1_000,
-        "ms" => 1_000_000,
-        "s" => 1_000_000_000,
-        "m" => 60_000_000_000,
-        "h" => 3_600_000_000_000,
-        _ if number.is_empty() && (unit.starts_with('-') || unit.starts_with('+')) => {
-            return Err(bad("a duration cannot be negative or signed"));
-        }
-        _ => return Err(bad(&format!("unknown unit {unit:?}"))),
-    };
-    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
-    if whole.is_empty()
-        || (number.contains('.') && fraction.is_empty())
-        || fraction.contains('.')
-        || fraction.len() > 18
-    {
-        return Err(bad("the number is malformed"));
-    }
-    let whole: u128 = whole.parse().map_err(|_| bad("the number is too large"))?;
-    let mut nanos = whole
-        .checked_mul(unit_nanos)
-        .ok_or_else(|| bad("the duration is too long"))?;
-    if !fraction.is_empty() {
-        let scale = 10u128.pow(fraction.len() as u32);
-        let digits: u128 = fraction
-            .parse()
-            .map_err(|_| bad("the number is malformed"))?;
-        let part = digits * unit_nanos;
-        if part % scale != 0 {
-            return Err(bad("it is finer than a nanosecond"));
-        }
-        nanos += part / scale;
-    }
-    let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| bad("the duration is too long"))?;
-    Ok(Duration::new(secs, (nanos % 1_000_000_000) as u32))
-}
+/// Parses `"250ms"`, `"1.5s"`, `"2m"` with the library's grammar; the error names the value.
+pub(crate) use staunch::parse_duration;
 
 /// A duration written as a string in a scenario file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
