@@ -4,7 +4,7 @@
 #[cfg(feature = "tokio")]
 use std::future::Future;
 
-use super::state::{CallState, Next};
+use super::state::{CallState, Failed, FirstAttempt, Next};
 use super::{CallOptions, Retry};
 #[cfg(feature = "tokio")]
 use crate::classify::Class;
@@ -25,13 +25,22 @@ impl<C> Retry<C> {
     /// [`Error`] with the [`StopReason`](crate::StopReason), the attempts made and the last
     /// error.
     #[cfg(feature = "tokio")]
-    pub async fn call<T, E, F, Fut>(&self, op: F) -> Result<T, Error<E>>
+    pub async fn call<T, E, F, Fut>(&self, mut op: F) -> Result<T, Error<E>>
     where
         C: Classify<T, E>,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run(None, None, op).await
+        // `run(None, None, op)`, written out so that the first attempt is compiled with no
+        // token and no explicit deadline to check.
+        let first = FirstAttempt::begin(self, None, false)?;
+        match first.settle(self, op().await) {
+            Ok(value) => Ok(value),
+            Err(failed) => {
+                self.retry_after(first, failed, None, classified(self, op))
+                    .await
+            }
+        }
     }
 
     /// [`call`](Self::call) with an explicit deadline and/or cancellation token.
@@ -73,22 +82,15 @@ impl<C> Retry<C> {
         &self,
         deadline: Option<Deadline>,
         cancel: Option<&CancellationToken>,
-        mut op: F,
+        op: F,
     ) -> Result<T, Error<E>>
     where
         C: Classify<T, E>,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run_classified(deadline, cancel, || {
-            let attempt = op();
-            async {
-                let result = attempt.await;
-                let class = self.classifier.classify(&result);
-                (result, class)
-            }
-        })
-        .await
+        self.run_classified(deadline, cancel, classified(self, op))
+            .await
     }
 
     /// The async retry loop over attempts that classify themselves (the pipeline's attempts
@@ -104,25 +106,55 @@ impl<C> Retry<C> {
         A: FnMut() -> Fut,
         Fut: Future<Output = (Result<T, E>, Class)>,
     {
-        let mut call = CallState::begin(self, deadline, is_cancelled(cancel))?;
+        // The first attempt needs no more than `FirstAttempt`; the full state is built only if
+        // it fails.
+        let first = FirstAttempt::begin(self, deadline, is_cancelled(cancel))?;
+        let (result, class) = await_unless_cancelled!(
+            attempt(),
+            cancel,
+            return first.stop(self, StopReason::Cancelled)
+        );
+        match first.settle_as(self, result, class) {
+            Ok(value) => Ok(value),
+            Err(failed) => self.retry_after(first, failed, cancel, attempt).await,
+        }
+    }
+
+    /// The rest of a call whose first attempt did not succeed.
+    #[cfg(feature = "tokio")]
+    async fn retry_after<T, E, A, Fut>(
+        &self,
+        first: FirstAttempt,
+        failed: Failed<T, E>,
+        cancel: Option<&CancellationToken>,
+        mut attempt: A,
+    ) -> Result<T, Error<E>>
+    where
+        A: FnMut() -> Fut,
+        Fut: Future<Output = (Result<T, E>, Class)>,
+    {
+        let mut call = CallState::after(self, first);
+        let mut next = call.settle_failed(self, failed);
         loop {
-            let Some((result, class)) = until_cancelled(attempt(), cancel).await else {
-                return call.stop(self, StopReason::Cancelled);
-            };
-            match call.settle_as(self, result, class) {
+            match next {
                 Next::Done(outcome) => return outcome,
                 Next::Wait(delay) => {
-                    if until_cancelled(tokio::time::sleep(delay), cancel)
-                        .await
-                        .is_none()
-                    {
-                        return call.stop(self, StopReason::Cancelled);
-                    }
+                    await_unless_cancelled!(
+                        tokio::time::sleep(delay),
+                        cancel,
+                        return call.stop(self, StopReason::Cancelled)
+                    );
                     if let Err(outcome) = call.resume(self, is_cancelled(cancel)) {
                         return outcome;
                     }
                 }
             }
+            let (result, class) = await_unless_cancelled!(
+                attempt(),
+                cancel,
+                return call.stop(self, StopReason::Cancelled)
+            );
+            next = call.settle_as(self, result, class);
         }
     }
 
@@ -171,6 +203,7 @@ impl<C> Retry<C> {
         self.run_blocking(options.deadline, options.cancel.as_ref(), op)
     }
 
+    #[inline]
     fn run_blocking<T, E, F>(
         &self,
         deadline: Option<Deadline>,
@@ -181,9 +214,30 @@ impl<C> Retry<C> {
         C: Classify<T, E>,
         F: FnMut() -> Result<T, E>,
     {
-        let mut call = CallState::begin(self, deadline, is_cancelled(cancel))?;
+        // As in `run_classified`: the full state only after a failure.
+        let first = FirstAttempt::begin(self, deadline, is_cancelled(cancel))?;
+        match first.settle(self, op()) {
+            Ok(value) => Ok(value),
+            Err(failed) => self.retry_blocking_after(first, failed, cancel, op),
+        }
+    }
+
+    /// The rest of a blocking call whose first attempt did not succeed.
+    fn retry_blocking_after<T, E, F>(
+        &self,
+        first: FirstAttempt,
+        failed: Failed<T, E>,
+        cancel: Option<&CancellationToken>,
+        mut op: F,
+    ) -> Result<T, Error<E>>
+    where
+        C: Classify<T, E>,
+        F: FnMut() -> Result<T, E>,
+    {
+        let mut call = CallState::after(self, first);
+        let mut next = call.settle_failed(self, failed);
         loop {
-            match call.settle(self, op()) {
+            match next {
                 Next::Done(outcome) => return outcome,
                 Next::Wait(delay) => {
                     if !self.clock.sleep_blocking(delay, cancel) {
@@ -194,6 +248,7 @@ impl<C> Retry<C> {
                     }
                 }
             }
+            next = call.settle(self, op());
         }
     }
 }
@@ -203,18 +258,78 @@ fn is_cancelled(cancel: Option<&CancellationToken>) -> bool {
     cancel.is_some_and(CancellationToken::is_cancelled)
 }
 
+/// The attempts of `op`, each classified by `retry`'s classifier once it settles.
+#[cfg(feature = "tokio")]
+fn classified<'a, C, T, E, F, Fut>(
+    retry: &'a Retry<C>,
+    mut op: F,
+) -> impl FnMut() -> Classified<'a, C, Fut>
+where
+    C: Classify<T, E>,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    move || Classified {
+        retry,
+        attempt: op(),
+    }
+}
+
+#[cfg(feature = "tokio")]
+pin_project_lite::pin_project! {
+    /// An attempt that classifies its result; made by [`classified`].
+    struct Classified<'a, C, Fut> {
+        retry: &'a Retry<C>,
+        #[pin]
+        attempt: Fut,
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<C, T, E, Fut> Future for Classified<'_, C, Fut>
+where
+    C: Classify<T, E>,
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Output = (Result<T, E>, Class);
+
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        this.attempt.poll(cx).map(|result| {
+            let class = this.retry.classifier.classify(&result);
+            (result, class)
+        })
+    }
+}
+
+/// `$future.await`, or `$on_cancel` (which leaves the function) if the token `$cancel` fires
+/// first. Without a token the future is awaited as it is, so the success path pays for no
+/// wrapper.
+#[cfg(feature = "tokio")]
+macro_rules! await_unless_cancelled {
+    ($future:expr, $cancel:expr, $on_cancel:expr) => {
+        match $cancel {
+            None => $future.await,
+            Some(token) => match until_cancelled($future, token).await {
+                Some(output) => output,
+                None => $on_cancel,
+            },
+        }
+    };
+}
+#[cfg(feature = "tokio")]
+use await_unless_cancelled;
+
 /// Runs `future` to completion, or until `cancel` fires (then `None`). The future is polled
 /// first, so a result that is ready wins over a cancellation that is too.
 #[cfg(feature = "tokio")]
-async fn until_cancelled<F: Future>(
-    future: F,
-    cancel: Option<&CancellationToken>,
-) -> Option<F::Output> {
-    let Some(token) = cancel else {
-        return Some(future.await);
-    };
+async fn until_cancelled<F: Future>(future: F, cancel: &CancellationToken) -> Option<F::Output> {
     let mut future = std::pin::pin!(future);
-    let mut cancelled = std::pin::pin!(token.cancelled());
+    let mut cancelled = std::pin::pin!(cancel.cancelled());
     std::future::poll_fn(|cx| {
         if let std::task::Poll::Ready(output) = future.as_mut().poll(cx) {
             return std::task::Poll::Ready(Some(output));
