@@ -1,0 +1,197 @@
+//! Heap allocations per retried call, counted by a global allocator: the proof that a call
+//! whose first attempt succeeds allocates nothing (issue 2, "zero heap allocations per call").
+//!
+//! The counting allocator is `stats_alloc`'s wrapper around the system allocator (its
+//! `unsafe impl GlobalAlloc` lives in that crate; this workspace forbids `unsafe`). It counts
+//! every thread of the process, so this binary has a single `#[test]` that makes every
+//! measurement in turn on its own thread, on current-thread runtimes: no other test runs
+//! beside it, and the harness's main thread only waits for it. Each case is warmed up first
+//! (lazy one-time setup such as a runtime's first timer or a `tracing` call site may
+//! allocate), then `N` calls are counted.
+//!
+//! With the `metrics` feature every counter update builds its `policy` label into a `Vec`
+//! (the `metrics::counter!` macro does so for any label whose value is not a literal), so the
+//! counts are checked against that cost instead of zero; see `METRICS_ALLOCATIONS`.
+
+use std::alloc::System;
+use std::cell::Cell;
+use std::future::Future;
+use std::hint::black_box;
+use std::time::Duration;
+
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+use staunch::backoff::{Backoff, Jitter};
+use staunch::{Retry, RetryConfig};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Calls counted per case, after one warm-up call.
+const N: usize = 1000;
+
+/// Allocations per counter update with the `metrics` feature (the label `Vec`), and how many
+/// updates each kind of call makes.
+#[cfg(feature = "metrics")]
+mod metrics_cost {
+    /// Attempts counter and outcome counter.
+    pub(super) const SUCCESS: usize = 2;
+    /// Three attempts, two retries scheduled, one outcome.
+    pub(super) const RETRIED: usize = 6;
+}
+
+/// Allocations (and reallocations) made while `f` runs.
+fn allocations(f: impl FnOnce()) -> usize {
+    let region = Region::new(GLOBAL);
+    f();
+    let change = region.change();
+    change.allocations + change.reallocations
+}
+
+/// Allocations made while the future runs, counted inside `block_on` so that the runtime's own
+/// entry and exit are not counted.
+fn allocations_async<F: Future<Output = ()>>(rt: &tokio::runtime::Runtime, f: F) -> usize {
+    rt.block_on(async {
+        let region = Region::new(GLOBAL);
+        f.await;
+        let change = region.change();
+        change.allocations + change.reallocations
+    })
+}
+
+fn current_thread(paused: bool) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(paused)
+        .build()
+        .expect("a current-thread runtime")
+}
+
+fn policy() -> Retry {
+    Retry::new(
+        RetryConfig::new()
+            .with_max_attempts(3)
+            .with_backoff(Backoff::exponential(Duration::from_millis(10))),
+    )
+    .expect("valid config")
+}
+
+/// The expected count for `calls` successful first attempts.
+fn expected_success(calls: usize) -> usize {
+    #[cfg(feature = "metrics")]
+    return calls * metrics_cost::SUCCESS;
+    #[cfg(not(feature = "metrics"))]
+    {
+        let _ = calls;
+        0
+    }
+}
+
+#[test]
+fn retry_success_paths_make_no_heap_allocation() {
+    // The counter sees an allocation made on this thread.
+    assert_eq!(
+        allocations(|| drop(black_box(Vec::<u8>::with_capacity(16)))),
+        1,
+        "the counting allocator must count"
+    );
+
+    let retry = policy();
+
+    // Async, on a current-thread runtime, with a future that is ready at once.
+    let rt = current_thread(false);
+    let call = || async {
+        let value = retry
+            .call(|| async { Ok::<u64, &'static str>(black_box(7)) })
+            .await;
+        assert_eq!(value.ok(), Some(7));
+    };
+    rt.block_on(call());
+    let async_calls = allocations_async(&rt, async {
+        for _ in 0..N {
+            call().await;
+        }
+    });
+
+    // Blocking.
+    let blocking = || {
+        let value = retry.call_blocking(|| Ok::<u64, &'static str>(black_box(7)));
+        assert_eq!(value.ok(), Some(7));
+    };
+    blocking();
+    let blocking_calls = allocations(|| {
+        for _ in 0..N {
+            blocking();
+        }
+    });
+
+    // The tower service, called as tower's `ServiceExt::ready` then `call`.
+    #[cfg(feature = "tower")]
+    let tower_calls = {
+        use staunch::retry::RetryLayer;
+        use tower::{Layer, Service, ServiceExt, service_fn};
+
+        let mut service = RetryLayer::new(policy()).layer(service_fn(|request: u64| async move {
+            Ok::<u64, std::io::Error>(black_box(request))
+        }));
+        let mut call = async || {
+            let ready = service.ready().await.expect("always ready");
+            let value = ready.call(black_box(7)).await;
+            assert_eq!(value.ok(), Some(7));
+        };
+        rt.block_on(call());
+        allocations_async(&rt, async {
+            for _ in 0..N {
+                call().await;
+            }
+        })
+    };
+
+    // Two failures, then a success, with seeded full jitter, in paused time (the sleeps are
+    // tokio timers, auto-advanced).
+    let jittered = Retry::new(
+        RetryConfig::new().with_max_attempts(3).with_backoff(
+            Backoff::exponential(Duration::from_millis(10))
+                .with_jitter(Jitter::Full)
+                .with_seed(42),
+        ),
+    )
+    .expect("valid config");
+    let paused = current_thread(true);
+    let retried = || async {
+        let attempt = Cell::new(0);
+        let value = jittered
+            .call(|| {
+                attempt.set(attempt.get() + 1);
+                let outcome = if attempt.get() < 3 {
+                    Err("busy")
+                } else {
+                    Ok(black_box(7u64))
+                };
+                async move { outcome }
+            })
+            .await;
+        assert_eq!((value.ok(), attempt.get()), (Some(7), 3));
+    };
+    paused.block_on(retried());
+    let retried_calls = allocations_async(&paused, async {
+        for _ in 0..N {
+            retried().await;
+        }
+    });
+
+    eprintln!(
+        "heap allocations over {N} calls: Retry::call {async_calls}, call_blocking \
+         {blocking_calls}, retried twice then successful {retried_calls}"
+    );
+    assert_eq!(async_calls, expected_success(N), "Retry::call");
+    assert_eq!(blocking_calls, expected_success(N), "Retry::call_blocking");
+    #[cfg(feature = "tower")]
+    {
+        eprintln!("heap allocations over {N} calls: RetryService {tower_calls}");
+        assert_eq!(tower_calls, expected_success(N), "RetryService");
+    }
+    #[cfg(feature = "metrics")]
+    assert_eq!(retried_calls, N * metrics_cost::RETRIED, "retried call");
+    #[cfg(not(feature = "metrics"))]
+    assert_eq!(retried_calls, 0, "retried call");
+}
