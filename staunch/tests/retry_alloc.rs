@@ -3,15 +3,14 @@
 //!
 //! The counting allocator is `stats_alloc`'s wrapper around the system allocator (its
 //! `unsafe impl GlobalAlloc` lives in that crate; this workspace forbids `unsafe`). It counts
-//! every thread of the process, so this binary has a single `#[test]` that makes every
-//! measurement in turn on its own thread, on current-thread runtimes: no other test runs
-//! beside it, and the harness's main thread only waits for it. Each case is warmed up first
+//! every thread of the process, so this test binary has no harness (`harness = false` in
+//! Cargo.toml): `main` makes every measurement in turn on the process's only thread, on
+//! current-thread runtimes. (Under libtest, the harness's main thread allocates now and then
+//! while the test thread counts: 4 stray allocations in about one run of five.) It fails by
+//! panicking, so `cargo test` reports the target as failed. Each case is warmed up first
 //! (lazy one-time setup such as a runtime's first timer or a `tracing` call site may
-//! allocate), then `N` calls are counted.
-//!
-//! With the `metrics` feature every counter update builds its `policy` label into a `Vec`
-//! (the `metrics::counter!` macro does so for any label whose value is not a literal), so the
-//! counts are checked against that cost instead of zero; see `METRICS_ALLOCATIONS`.
+//! allocate, and so does building a policy's `metrics` keys once per thread), then `N` calls
+//! are counted. It holds with every feature on: `cargo test -p staunch --all-features`.
 
 use std::alloc::System;
 use std::cell::Cell;
@@ -28,16 +27,6 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// Calls counted per case, after one warm-up call.
 const N: usize = 1000;
-
-/// Allocations per counter update with the `metrics` feature (the label `Vec`), and how many
-/// updates each kind of call makes.
-#[cfg(feature = "metrics")]
-mod metrics_cost {
-    /// Attempts counter and outcome counter.
-    pub(super) const SUCCESS: usize = 2;
-    /// Three attempts, two retries scheduled, one outcome.
-    pub(super) const RETRIED: usize = 6;
-}
 
 /// Allocations (and reallocations) made while `f` runs.
 fn allocations(f: impl FnOnce()) -> usize {
@@ -75,18 +64,11 @@ fn policy() -> Retry {
     .expect("valid config")
 }
 
-/// The expected count for `calls` successful first attempts.
-fn expected_success(calls: usize) -> usize {
-    #[cfg(feature = "metrics")]
-    return calls * metrics_cost::SUCCESS;
-    #[cfg(not(feature = "metrics"))]
-    {
-        let _ = calls;
-        0
-    }
+fn main() {
+    retry_success_paths_make_no_heap_allocation();
+    eprintln!("retry_alloc: ok, no heap allocation in {N} calls of any case");
 }
 
-#[test]
 fn retry_success_paths_make_no_heap_allocation() {
     // The counter sees an allocation made on this thread.
     assert_eq!(
@@ -183,15 +165,12 @@ fn retry_success_paths_make_no_heap_allocation() {
         "heap allocations over {N} calls: Retry::call {async_calls}, call_blocking \
          {blocking_calls}, retried twice then successful {retried_calls}"
     );
-    assert_eq!(async_calls, expected_success(N), "Retry::call");
-    assert_eq!(blocking_calls, expected_success(N), "Retry::call_blocking");
+    assert_eq!(async_calls, 0, "Retry::call");
+    assert_eq!(blocking_calls, 0, "Retry::call_blocking");
     #[cfg(feature = "tower")]
     {
         eprintln!("heap allocations over {N} calls: RetryService {tower_calls}");
-        assert_eq!(tower_calls, expected_success(N), "RetryService");
+        assert_eq!(tower_calls, 0, "RetryService");
     }
-    #[cfg(feature = "metrics")]
-    assert_eq!(retried_calls, N * metrics_cost::RETRIED, "retried call");
-    #[cfg(not(feature = "metrics"))]
     assert_eq!(retried_calls, 0, "retried call");
 }
