@@ -173,14 +173,20 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
 /// assert_eq!(err.into_inner(), Some("refused"));
 /// # Ok::<(), staunch::ConfigError>(())
 /// ```
-#[derive(Debug)]
+///
+/// One pointer wide: the details sit behind a `Box`, allocated only when a call fails, so that
+/// the `Result` of a call that succeeds stays as small as its value.
 pub struct Error<E> {
+    inner: Box<Details<E>>,
+}
+
+struct Details<E> {
     reason: StopReason,
     attempts: u32,
     elapsed: Duration,
     last: Option<Failure<E>>,
     /// Set when a fallback failed: the error it was called for.
-    original: Option<Box<Error<E>>>,
+    original: Option<Error<E>>,
 }
 
 impl<E> Error<E> {
@@ -200,70 +206,74 @@ impl<E> Error<E> {
         last: Option<Failure<E>>,
     ) -> Self {
         Self {
-            reason,
-            attempts,
-            elapsed,
-            last,
-            original: None,
+            inner: Box::new(Details {
+                reason,
+                attempts,
+                elapsed,
+                last,
+                original: None,
+            }),
         }
     }
 
     /// The error of a fallback that failed while handling `original`.
     pub(crate) fn fallback_failed(error: E, original: Self) -> Self {
         Self {
-            reason: StopReason::FallbackFailed,
-            attempts: original.attempts,
-            elapsed: original.elapsed,
-            last: Some(Failure::Inner(error)),
-            original: Some(Box::new(original)),
+            inner: Box::new(Details {
+                reason: StopReason::FallbackFailed,
+                attempts: original.inner.attempts,
+                elapsed: original.inner.elapsed,
+                last: Some(Failure::Inner(error)),
+                original: Some(original),
+            }),
         }
     }
 
     /// The same error with another reason.
     pub(crate) fn with_reason(mut self, reason: StopReason) -> Self {
-        self.reason = reason;
+        self.inner.reason = reason;
         self
     }
 
     /// Why the call stopped.
     pub fn reason(&self) -> StopReason {
-        self.reason
+        self.inner.reason
     }
 
     /// How many attempts ran (0 if the call stopped before the first).
     pub fn attempts(&self) -> u32 {
-        self.attempts
+        self.inner.attempts
     }
 
     /// Time from the end of the first attempt to the stop: the waits and every later attempt.
     /// The first attempt is not timed, so that a call that succeeds never reads the clock.
     pub fn elapsed(&self) -> Duration {
-        self.elapsed
+        self.inner.elapsed
     }
 
     /// What made the last attempt fail, if one ran.
     pub fn last_failure(&self) -> Option<&Failure<E>> {
-        self.last.as_ref()
+        self.inner.last.as_ref()
     }
 
     /// Takes out what made the last attempt fail.
     pub fn into_last_failure(self) -> Option<Failure<E>> {
-        self.last
+        self.inner.last
     }
 
     /// The operation's own error from the last attempt, if that is what failed.
     pub fn inner(&self) -> Option<&E> {
-        self.last.as_ref().and_then(Failure::inner)
+        self.inner.last.as_ref().and_then(Failure::inner)
     }
 
     /// Takes the operation's own error out.
     pub fn into_inner(self) -> Option<E> {
-        self.last.and_then(Failure::into_inner)
+        self.inner.last.and_then(Failure::into_inner)
     }
 
     /// The timeout, if the last attempt timed out.
     pub fn timeout(&self) -> Option<&Elapsed> {
-        match &self.last {
+        match &self.inner.last {
             Some(Failure::Timeout(elapsed)) => Some(elapsed),
             _ => None,
         }
@@ -272,7 +282,7 @@ impl<E> Error<E> {
     /// The breaker's rejection, if the last attempt was refused by an open circuit: it says
     /// when the next probe is admitted.
     pub fn circuit_open(&self) -> Option<&CircuitOpen> {
-        match &self.last {
+        match &self.inner.last {
             Some(Failure::CircuitOpen(open)) => Some(open),
             _ => None,
         }
@@ -280,37 +290,37 @@ impl<E> Error<E> {
 
     /// When a fallback failed: the error of the call it was handling.
     pub fn original(&self) -> Option<&Self> {
-        self.original.as_deref()
+        self.inner.original.as_ref()
     }
 
     /// Whether the call stopped because the failure was not retriable.
     pub fn is_permanent(&self) -> bool {
-        self.reason == StopReason::Permanent
+        self.reason() == StopReason::Permanent
     }
 
     /// Whether every allowed attempt ran.
     pub fn is_exhausted(&self) -> bool {
-        self.reason == StopReason::Exhausted
+        self.reason() == StopReason::Exhausted
     }
 
     /// Whether the deadline stopped the call.
     pub fn is_deadline(&self) -> bool {
-        self.reason == StopReason::Deadline
+        self.reason() == StopReason::Deadline
     }
 
     /// Whether the retry budget stopped the call.
     pub fn is_budget(&self) -> bool {
-        self.reason == StopReason::Budget
+        self.reason() == StopReason::Budget
     }
 
     /// Whether the caller cancelled the call.
     pub fn is_cancelled(&self) -> bool {
-        self.reason == StopReason::Cancelled
+        self.reason() == StopReason::Cancelled
     }
 
     /// Whether an open circuit stopped the call.
     pub fn is_circuit_open(&self) -> bool {
-        self.reason == StopReason::CircuitOpen
+        self.reason() == StopReason::CircuitOpen
     }
 
     /// Whether the last attempt timed out (whatever then stopped the call).
@@ -320,18 +330,32 @@ impl<E> Error<E> {
 
     /// Maps the operation's error, keeping the rest.
     pub fn map_inner<F>(self, mut f: impl FnMut(E) -> F) -> Error<F> {
-        Error {
-            reason: self.reason,
-            attempts: self.attempts,
-            elapsed: self.elapsed,
-            last: self.last.map(|last| match last {
+        self.map_last(&mut |last| {
+            Some(match last {
                 Failure::Inner(e) => Failure::Inner(f(e)),
                 Failure::Timeout(elapsed) => Failure::Timeout(elapsed),
                 Failure::CircuitOpen(open) => Failure::CircuitOpen(open),
+            })
+        })
+    }
+
+    /// Rebuilds the error (and the one a failed fallback was handling) around a new last failure.
+    fn map_last<F>(self, f: &mut dyn FnMut(Failure<E>) -> Option<Failure<F>>) -> Error<F> {
+        let Details {
+            reason,
+            attempts,
+            elapsed,
+            last,
+            original,
+        } = *self.inner;
+        Error {
+            inner: Box::new(Details {
+                reason,
+                attempts,
+                elapsed,
+                last: last.and_then(&mut *f),
+                original: original.map(|original| original.map_last(f)),
             }),
-            original: self
-                .original
-                .map(|original| Box::new(original.map_inner(f))),
         }
     }
 }
@@ -340,26 +364,34 @@ impl<E> Error<Failure<E>> {
     /// Collapses the error of a retry around policies (whose failures are already
     /// [`Failure`]s) into an error of the operation.
     pub(crate) fn flatten(self) -> Error<E> {
-        Error {
-            reason: self.reason,
-            attempts: self.attempts,
-            elapsed: self.elapsed,
-            last: self.last.and_then(Failure::into_inner),
-            original: self.original.map(|original| Box::new(original.flatten())),
-        }
+        self.map_last(&mut Failure::into_inner)
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for Error<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let details = &self.inner;
+        f.debug_struct("Error")
+            .field("reason", &details.reason)
+            .field("attempts", &details.attempts)
+            .field("elapsed", &details.elapsed)
+            .field("last", &details.last)
+            .field("original", &details.original)
+            .finish()
     }
 }
 
 impl<E: fmt::Display> fmt::Display for Error<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} after {} attempt", self.reason, self.attempts)?;
-        if self.attempts != 1 {
+        let details = &self.inner;
+        write!(f, "{} after {} attempt", details.reason, details.attempts)?;
+        if details.attempts != 1 {
             f.write_str("s")?;
         }
-        if let Some(last) = &self.last {
+        if let Some(last) = &details.last {
             write!(f, "; last error: {last}")?;
         }
-        if let Some(original) = &self.original {
+        if let Some(original) = &details.original {
             write!(f, "; while handling: {original}")?;
         }
         Ok(())
@@ -368,7 +400,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
 
 impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self.last.as_ref()? {
+        match self.inner.last.as_ref()? {
             Failure::Inner(e) => Some(e),
             Failure::Timeout(elapsed) => Some(elapsed),
             Failure::CircuitOpen(open) => Some(open),
