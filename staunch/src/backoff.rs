@@ -264,25 +264,15 @@ impl Backoff {
 #[derive(Clone, Debug)]
 pub struct Delays {
     config: Backoff,
-    /// The retry number of the next delay.
-    next_retry: u32,
-    /// The previous delay, for decorrelated jitter.
-    previous: Duration,
-    rng: fastrand::Rng,
+    state: DelayState,
 }
 
 impl Delays {
     /// Builds the iterator of an already validated config.
     pub(crate) fn new(config: Backoff) -> Self {
-        let rng = match config.seed {
-            Some(seed) => fastrand::Rng::with_seed(seed),
-            None => fastrand::Rng::new(),
-        };
         Self {
             config,
-            next_retry: 1,
-            previous: config.initial,
-            rng,
+            state: DelayState::new(&config),
         }
     }
 }
@@ -290,10 +280,44 @@ impl Delays {
 impl Iterator for Delays {
     type Item = Duration;
 
+    #[inline]
     fn next(&mut self) -> Option<Duration> {
-        let cfg = &self.config;
-        let base = cfg.base_delay(self.next_retry);
-        let delay = match cfg.jitter {
+        Some(self.state.next(&self.config))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (usize::MAX, None)
+    }
+}
+
+/// Where a sequence of delays stands, without its config: what a retry loop keeps per call
+/// (16 bytes), reading the config from its policy.
+#[derive(Clone, Debug)]
+pub(crate) struct DelayState {
+    /// The retry number of the next delay.
+    next_retry: u32,
+    /// The previous delay, for decorrelated jitter.
+    previous: Duration,
+    rng: fastrand::Rng,
+}
+
+impl DelayState {
+    pub(crate) fn new(config: &Backoff) -> Self {
+        let rng = match config.seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        };
+        Self {
+            next_retry: 1,
+            previous: config.initial,
+            rng,
+        }
+    }
+
+    /// The next delay of the sequence of `config`, which must be the config it was made for.
+    pub(crate) fn next(&mut self, config: &Backoff) -> Duration {
+        let base = config.base_delay(self.next_retry);
+        let delay = match config.jitter {
             Jitter::None => base,
             Jitter::Full => uniform(&mut self.rng, Duration::ZERO, base),
             Jitter::Equal => {
@@ -302,21 +326,17 @@ impl Iterator for Delays {
             }
             Jitter::Proportional(f) => {
                 let low = scale(base, 1.0 - f);
-                let high = scale(base, 1.0 + f).min(cfg.max_delay);
+                let high = scale(base, 1.0 + f).min(config.max_delay);
                 uniform(&mut self.rng, low, high)
             }
             Jitter::Decorrelated => {
-                let upper = cfg.max_delay.min(self.previous.saturating_mul(3));
-                uniform(&mut self.rng, cfg.initial, upper)
+                let upper = config.max_delay.min(self.previous.saturating_mul(3));
+                uniform(&mut self.rng, config.initial, upper)
             }
         };
         self.previous = delay;
         self.next_retry = self.next_retry.saturating_add(1);
-        Some(delay)
-    }
-
-    fn size_hint(&self) -> (usize, Option<usize>) {
-        (usize::MAX, None)
+        delay
     }
 }
 

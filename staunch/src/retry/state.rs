@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::backoff::Delays;
+use crate::backoff::DelayState;
 use crate::classify::{Class, Classify};
 use crate::retry::{Retry, RetryBudget};
 use crate::{Deadline, Error, StopReason, telemetry};
@@ -24,7 +24,7 @@ pub(crate) struct CallState<T, E> {
     /// Attempts this call may make: the config's, or fewer when a request cannot be cloned.
     limit: u32,
     /// Set at the first failure: the delays and when the first failure was seen.
-    retrying: Option<(Delays, Instant)>,
+    retrying: Option<(DelayState, Instant)>,
     /// The last failed result, kept through the wait so that a later stop can return it.
     last: Option<Result<T, E>>,
 }
@@ -284,8 +284,8 @@ impl<T, E> CallState<T, E> {
         let config = &retry.config;
         let (delays, _) = self
             .retrying
-            .get_or_insert_with(|| (Delays::new(config.backoff), now));
-        let mut delay = delays.next().unwrap_or(config.backoff.max_delay());
+            .get_or_insert_with(|| (DelayState::new(&config.backoff), now));
+        let mut delay = delays.next(&config.backoff);
         if let Some(hint) = class.retry_after() {
             if hint > config.max_retry_after {
                 return Err(StopReason::RetryAfterTooLong);
