@@ -57,7 +57,9 @@ impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.state {
             State::ForcedOpen => f.write_str("circuit breaker is forced open"),
-            State::HalfOpen => f.write_str("circuit breaker is half-open and every probe slot is taken"),
+            State::HalfOpen => {
+                f.write_str("circuit breaker is half-open and every probe slot is taken")
+            }
             _ => f.write_str("circuit breaker is open"),
         }
     }

@@ -8,7 +8,7 @@ use super::config::{MAX_GROWTH_STEPS, OpenDuration, Rule};
 use super::events::{Counters, Listener, Listeners, Reason, StateChange};
 use super::permit::{OwnedPermit, Permit, RawPermit};
 use super::state::{
-    self, Counts, CountWindow, Outcome, State, TimeWindow, Window, WindowKind, Word,
+    self, CountWindow, Counts, Outcome, State, TimeWindow, Window, WindowKind, Word,
 };
 use super::{BreakerConfig, CircuitOpen, Error};
 use crate::classify::{AllTransient, Class, Classify};
@@ -281,7 +281,9 @@ impl CircuitBreaker {
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, CircuitOpen> {
-        self.shared.acquire().map(|raw| Permit::new(&self.shared, raw))
+        self.shared
+            .acquire()
+            .map(|raw| Permit::new(&self.shared, raw))
     }
 
     /// Like [`try_acquire`](Self::try_acquire), but the permit holds its own handle, for
@@ -291,7 +293,9 @@ impl CircuitBreaker {
     ///
     /// [`CircuitOpen`] when the breaker rejects the call.
     pub fn try_acquire_owned(&self) -> Result<OwnedPermit, CircuitOpen> {
-        self.shared.acquire().map(|raw| OwnedPermit::new(self.clone(), raw))
+        self.shared
+            .acquire()
+            .map(|raw| OwnedPermit::new(self.clone(), raw))
     }
 
     /// Runs `f` if the breaker admits it and records its outcome: `Ok` is a success, every
@@ -438,7 +442,18 @@ impl fmt::Debug for CircuitBreaker {
 impl Shared {
     #[inline]
     pub(crate) fn load(&self) -> Word {
-        Word(self.word.load(Ordering::Acquire))
+        #[cfg(not(loom))]
+        {
+            Word(self.word.load(Ordering::Acquire))
+        }
+        // loom 0.7 remembers only the last access to a location when it looks for a conflict, so
+        // a plain load by one thread that precedes another thread's load + compare-exchange is
+        // never rescheduled after it, and the race goes unexplored. Modelled as a read-modify-
+        // write, every load of the word is a scheduling point that conflicts with every change.
+        #[cfg(loom)]
+        {
+            Word(self.word.fetch_add(0, Ordering::AcqRel))
+        }
     }
 
     fn nanos(&self, at: Instant) -> u64 {
@@ -608,9 +623,7 @@ impl Shared {
         match self.config.rule {
             Rule::Consecutive { failures } => {
                 let changed = match outcome {
-                    Outcome::Success => {
-                        self.update(|w| state::consecutive_success(w, generation))
-                    }
+                    Outcome::Success => self.update(|w| state::consecutive_success(w, generation)),
                     _ => self.update(|w| state::consecutive_failure(w, generation, failures)),
                 };
                 match changed {
@@ -632,7 +645,8 @@ impl Shared {
 
     fn record_window(&self, permit: RawPermit, failure: bool, min_calls: u32) {
         let Some(window) = &self.window else { return };
-        let needs_now = permit.started.is_some() || matches!(self.config.rule, Rule::TimeWindow { .. });
+        let needs_now =
+            permit.started.is_some() || matches!(self.config.rule, Rule::TimeWindow { .. });
         let now = needs_now.then(|| self.clock.now());
         let slow = match (self.config.slow_call, permit.started, now) {
             (Some(slow), Some(started), Some(now)) => {
@@ -685,7 +699,9 @@ impl Shared {
 
     fn publish_open(&self, opened: Word, now: Instant) {
         let trips = self.trips.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-        let until = self.nanos(now).saturating_add(saturating_nanos(self.open_duration(trips)));
+        let until = self
+            .nanos(now)
+            .saturating_add(saturating_nanos(self.open_duration(trips)));
         self.open_until.store(until, Ordering::Release);
         // Fails harmlessly if the word moved on (a reset, or force) in between.
         let _ = self.cas(opened, opened.published());
@@ -755,7 +771,8 @@ impl Shared {
                 snapshot.probe_successes = word.b();
             }
             State::Open if !word.unpublished() => {
-                snapshot.next_probe_at = Some(self.instant(self.open_until.load(Ordering::Acquire)));
+                snapshot.next_probe_at =
+                    Some(self.instant(self.open_until.load(Ordering::Acquire)));
             }
             State::Closed | State::ForcedClosed => match &self.window {
                 None => snapshot.consecutive_failures = word.a(),

@@ -661,4 +661,5 @@ fn public_types_are_send_sync_and_unpin() {
     assert_send(&breaker.call(|| async { Ok::<_, ()>(()) }));
 }
 
+mod model;
 mod tower_layer;
