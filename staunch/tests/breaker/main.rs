@@ -662,4 +662,5 @@ fn public_types_are_send_sync_and_unpin() {
 }
 
 mod model;
+mod stress;
 mod tower_layer;
