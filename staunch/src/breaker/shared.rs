@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::config::{MAX_GROWTH_STEPS, OpenDuration, Rule};
 use super::events::{Counters, Listener, Listeners, Reason, StateChange};
-use super::permit::{OwnedPermit, Permit, RawPermit};
+use super::permit::{OwnedPermit, Permit, RawPermit, STARTED_MASK};
 use super::state::{
     self, CountWindow, Counts, Outcome, State, TimeWindow, Window, WindowKind, Word,
 };
@@ -301,8 +301,9 @@ impl CircuitBreaker {
     /// Runs `f` if the breaker admits it and records its outcome: `Ok` is a success, every
     /// `Err` a failure (use [`call_with`](Self::call_with) to classify).
     ///
-    /// Cancel safe: dropping the future before the call ends records nothing and returns a
-    /// probe slot. Needs no runtime beyond what `f`'s future needs.
+    /// The breaker is asked when the future is first polled. Cancel safe: dropping the future
+    /// before the call ends records nothing and returns a probe slot. Needs no runtime beyond
+    /// what `f`'s future needs (the breaker only reads its clock).
     ///
     /// # Errors
     ///
@@ -365,9 +366,10 @@ impl CircuitBreaker {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let admitted = self.try_acquire();
         async move {
-            let permit = admitted?;
+            // Admission happens at the first poll, so that a future built early and awaited
+            // later neither holds a probe slot nor starts its slow-call timer in between.
+            let permit = self.try_acquire()?;
             let result = f().await;
             permit.record(classify.classify(&result));
             result.map_err(Error::Inner)
@@ -467,17 +469,23 @@ impl Shared {
             .unwrap_or(self.origin + Duration::from_secs(u64::from(u32::MAX)))
     }
 
-    #[inline]
-    fn start_time(&self) -> Option<Instant> {
+    /// Microseconds since the origin, wrapping (see `RawPermit`).
+    fn micros(&self, at: Instant) -> u64 {
+        let micros = at.saturating_duration_since(self.origin).as_micros();
+        (micros & u128::from(STARTED_MASK)) as u64
+    }
+
+    #[inline(always)]
+    fn start_time(&self) -> u64 {
         if self.config.times_calls() {
-            Some(self.clock.now())
+            self.micros(self.clock.now())
         } else {
-            None
+            0
         }
     }
 
     /// Admission. Closed: one load (plus a clock read if calls are timed).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn acquire(&self) -> Result<RawPermit, CircuitOpen> {
         let word = self.load();
         if word.is_closed() {
@@ -515,7 +523,7 @@ impl Shared {
                     match self.cas(word, next) {
                         Ok(()) => {
                             self.emit(word, next, Reason::OpenElapsed, now);
-                            return Ok(RawPermit::probe(next.generation(), Some(now)));
+                            return Ok(RawPermit::probe(next.generation(), self.micros(now)));
                         }
                         Err(actual) => word = actual,
                     }
@@ -526,7 +534,9 @@ impl Shared {
                     if let Some(next) = state::admit_probe(word, self.config.half_open_probes) {
                         self.last_probe_at.fetch_max(now_nanos, Ordering::Relaxed);
                         match self.cas(word, next) {
-                            Ok(()) => return Ok(RawPermit::probe(next.generation(), Some(now))),
+                            Ok(()) => {
+                                return Ok(RawPermit::probe(next.generation(), self.micros(now)));
+                            }
                             Err(actual) => word = actual,
                         }
                         continue;
@@ -545,7 +555,7 @@ impl Shared {
                     match self.cas(word, next) {
                         Ok(()) => {
                             self.emit(word, next, Reason::LeaseExpired, now);
-                            return Ok(RawPermit::probe(next.generation(), Some(now)));
+                            return Ok(RawPermit::probe(next.generation(), self.micros(now)));
                         }
                         Err(actual) => word = actual,
                     }
@@ -585,16 +595,16 @@ impl Shared {
 
     /// Records the outcome of a permit. The closed success with nothing to reset is inlined:
     /// one load, no write.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn complete(&self, permit: RawPermit, outcome: Outcome) {
-        if !permit.probe
+        if !permit.is_probe()
             && outcome == Outcome::Success
             && matches!(self.config.rule, Rule::Consecutive { .. })
             && self.load().nothing_pending()
         {
             return;
         }
-        if outcome == Outcome::Ignored && !permit.probe {
+        if outcome == Outcome::Ignored && !permit.is_probe() {
             return;
         }
         self.complete_slow(permit, outcome);
@@ -603,8 +613,8 @@ impl Shared {
     #[cold]
     #[inline(never)]
     fn complete_slow(&self, permit: RawPermit, outcome: Outcome) {
-        let generation = permit.generation;
-        if permit.probe {
+        let generation = permit.generation();
+        if permit.is_probe() {
             let successes = self.config.successes_to_close;
             match self.update(|w| state::probe_done(w, generation, outcome, successes)) {
                 Some((from, to)) if to.state() != State::HalfOpen => {
@@ -645,27 +655,27 @@ impl Shared {
 
     fn record_window(&self, permit: RawPermit, failure: bool, min_calls: u32) {
         let Some(window) = &self.window else { return };
-        let needs_now =
-            permit.started.is_some() || matches!(self.config.rule, Rule::TimeWindow { .. });
+        let needs_now = self.config.times_calls() || matches!(self.config.rule, Rule::TimeWindow { .. });
         let now = needs_now.then(|| self.clock.now());
-        let slow = match (self.config.slow_call, permit.started, now) {
-            (Some(slow), Some(started), Some(now)) => {
-                now.saturating_duration_since(started) >= slow.threshold
+        let now_nanos = now.map_or(0, |now| self.nanos(now));
+        let slow = match (self.config.slow_call, now) {
+            (Some(slow), Some(now)) => {
+                let took = Duration::from_micros(permit.micros_until(self.micros(now)));
+                took >= slow.threshold
             }
             _ => false,
         };
-        let now_nanos = now.map_or(0, |now| self.nanos(now));
         let tripped = {
             let mut window = lock(window);
             // Read under the lock: a transition's compare-exchange either precedes this load (the
             // outcome is stale) or follows our own trip attempt below.
             let word = self.load();
-            if word.generation() != permit.generation || !word.state().admits_all() {
+            if word.generation() != permit.generation() || !word.state().admits_all() {
                 drop(window);
-                self.counters.stale(self.name, permit.generation);
+                self.counters.stale(self.name, permit.generation());
                 return;
             }
-            window.enter(permit.generation);
+            window.enter(permit.generation());
             let counts = window.record(now_nanos, failure, slow);
             let trips = word.state() == State::Closed
                 && counts.trips(
