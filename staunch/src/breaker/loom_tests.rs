@@ -54,7 +54,7 @@ fn loom_admission_racing_a_trip() {
             }
             Err(open) => {
                 assert_eq!(open.state(), State::Open);
-                assert!(open.retry_at().is_some());
+                assert!(open.retry_after().is_some());
             }
         }
         tripper.join().unwrap();

@@ -275,7 +275,7 @@ impl CircuitBreaker {
     ///             Err(_) => permit.failure(),
     ///         }
     ///     }
-    ///     Err(open) => println!("rejected; next probe at {:?}", open.retry_at()),
+    ///     Err(open) => println!("rejected; next probe in {:?}", open.retry_after()),
     /// }
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
@@ -406,7 +406,7 @@ impl CircuitBreaker {
         result.map_err(Error::Inner)
     }
 
-    /// Forces the breaker open: every call is rejected (with no `retry_at`) until
+    /// Forces the breaker open: every call is rejected (with no `retry_after`) until
     /// [`reset`](Self::reset) or [`force_closed`](Self::force_closed). Outstanding permits
     /// become stale.
     pub fn force_open(&self) {
@@ -458,8 +458,14 @@ impl Shared {
         }
     }
 
+    #[inline]
     fn nanos(&self, at: Instant) -> u64 {
-        saturating_nanos(at.saturating_duration_since(self.origin))
+        let since = at.saturating_duration_since(self.origin);
+        // Exact below 584 years; avoids the 128-bit `as_nanos`.
+        since
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(since.subsec_nanos()))
     }
 
     fn instant(&self, nanos: u64) -> Instant {
@@ -494,7 +500,7 @@ impl Shared {
         self.acquire_slow(word)
     }
 
-    #[cold]
+    // Not `#[cold]`: rejecting while open is this function's common case.
     #[inline(never)]
     fn acquire_slow(&self, mut word: Word) -> Result<RawPermit, CircuitOpen> {
         loop {
@@ -509,13 +515,13 @@ impl Shared {
                         // A trip is being published this very moment (a few instructions
                         // away): report the open duration it is most likely to get.
                         let trips = self.trips.load(Ordering::Relaxed).saturating_add(1);
-                        let estimate = now.checked_add(self.base_open_duration(trips));
-                        return Err(self.reject(State::Open, estimate));
+                        let estimate = saturating_nanos(self.base_open_duration(trips));
+                        return Err(self.reject(State::Open, Some(estimate)));
                     }
                     let until = self.open_until.load(Ordering::Acquire);
                     let now_nanos = self.nanos(now);
                     if now_nanos < until {
-                        return Err(self.reject(State::Open, Some(self.instant(until))));
+                        return Err(self.reject(State::Open, Some(until - now_nanos)));
                     }
                     // The open period is over: this caller becomes the first probe.
                     self.last_probe_at.fetch_max(now_nanos, Ordering::Relaxed);
@@ -546,7 +552,7 @@ impl Shared {
                         .load(Ordering::Relaxed)
                         .saturating_add(self.lease_nanos);
                     if now_nanos < lease_end {
-                        return Err(self.reject(State::HalfOpen, Some(self.instant(lease_end))));
+                        return Err(self.reject(State::HalfOpen, Some(lease_end - now_nanos)));
                     }
                     // Every slot has been held past the lease: reclaim them all in a new
                     // generation (the old probes become stale) and probe.
@@ -564,9 +570,10 @@ impl Shared {
         }
     }
 
-    fn reject(&self, state: State, retry_at: Option<Instant>) -> CircuitOpen {
+    #[inline]
+    fn reject(&self, state: State, retry_after_nanos: Option<u64>) -> CircuitOpen {
         self.counters.rejected();
-        CircuitOpen::new(state, retry_at)
+        CircuitOpen::new(state, retry_after_nanos)
     }
 
     fn cas(&self, current: Word, next: Word) -> Result<(), Word> {
@@ -655,7 +662,8 @@ impl Shared {
 
     fn record_window(&self, permit: RawPermit, failure: bool, min_calls: u32) {
         let Some(window) = &self.window else { return };
-        let needs_now = self.config.times_calls() || matches!(self.config.rule, Rule::TimeWindow { .. });
+        let needs_now =
+            self.config.times_calls() || matches!(self.config.rule, Rule::TimeWindow { .. });
         let now = needs_now.then(|| self.clock.now());
         let now_nanos = now.map_or(0, |now| self.nanos(now));
         let slow = match (self.config.slow_call, now) {
