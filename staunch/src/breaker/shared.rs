@@ -321,6 +321,7 @@ impl CircuitBreaker {
     /// assert_eq!(price, 42);
     /// # Ok(()) }
     /// ```
+    #[inline]
     pub fn call<F, Fut, T, E>(&self, f: F) -> impl Future<Output = Result<T, Error<E>>>
     where
         F: FnOnce() -> Fut,
@@ -356,6 +357,7 @@ impl CircuitBreaker {
     /// assert!(breaker.state().admits_all());
     /// # Ok(()) }
     /// ```
+    #[inline]
     pub fn call_with<C, F, Fut, T, E>(
         &self,
         classify: C,
@@ -383,6 +385,7 @@ impl CircuitBreaker {
     ///
     /// [`Error::Open`] without calling `f` when the breaker rejects; [`Error::Inner`] with `f`'s
     /// error.
+    #[inline]
     pub fn call_blocking<F, T, E>(&self, f: F) -> Result<T, Error<E>>
     where
         F: FnOnce() -> Result<T, E>,
@@ -395,6 +398,7 @@ impl CircuitBreaker {
     /// # Errors
     ///
     /// As [`call_blocking`](Self::call_blocking).
+    #[inline]
     pub fn call_blocking_with<C, F, T, E>(&self, classify: C, f: F) -> Result<T, Error<E>>
     where
         C: Classify<T, E>,
