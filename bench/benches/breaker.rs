@@ -340,6 +340,22 @@ fn rate_window_closed_success(c: &mut Criterion) {
     g.bench_function("staunch_count", |b| {
         b.iter(|| count.call_blocking(|| ok(black_box(1))))
     });
+    // One failure per 100 calls keeps a failure in the window at all times: every outcome then
+    // takes the window lock (the clean-window shortcut never applies).
+    let mixed = staunch_count_window();
+    g.bench_function("staunch_count_1pct_failures", |b| {
+        let mut i = 0u64;
+        b.iter(|| {
+            i += 1;
+            mixed.call_blocking(|| {
+                if i % 100 == 0 {
+                    err(i)
+                } else {
+                    ok(black_box(i))
+                }
+            })
+        })
+    });
     let time = staunch_time_window();
     g.bench_function("staunch_time", |b| {
         b.iter(|| time.call_blocking(|| ok(black_box(1))))

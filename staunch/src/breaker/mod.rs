@@ -109,7 +109,8 @@
 //! | admission in closed | one atomic load (plus a clock read if slow calls are measured) |
 //! | success, consecutive rule, no failures pending | one atomic load; no write, no clock read |
 //! | failure, consecutive rule | one compare-exchange |
-//! | success or failure, window rules | a short uncontended lock around the window; a clock read for time windows and slow calls |
+//! | success, count window full of successes (no slow-call rule) | one atomic load; no write |
+//! | other outcomes, window rules | a short lock around the window; a clock read for time windows and slow calls |
 //! | rejection in open | one load, one clock read, one load of the open-until instant |
 //! | transitions, half-open | compare-exchange loops, clock reads, callbacks (outside any lock) |
 //!

@@ -608,12 +608,18 @@ impl Shared {
     /// one load, no write.
     #[inline(always)]
     pub(crate) fn complete(&self, permit: RawPermit, outcome: Outcome) {
-        if !permit.is_probe()
-            && outcome == Outcome::Success
-            && matches!(self.config.rule, Rule::Consecutive { .. })
-            && self.load().nothing_pending()
-        {
-            return;
+        if !permit.is_probe() && outcome == Outcome::Success {
+            match self.config.rule {
+                Rule::Consecutive { .. } if self.load().nothing_pending() => return,
+                // A full count window with no failure and no slow call is unchanged by one more
+                // (untimed) success: the flag in the word says so, without the lock.
+                Rule::CountWindow { .. }
+                    if !self.config.times_calls() && self.load().clean_window() =>
+                {
+                    return;
+                }
+                _ => {}
+            }
         }
         if outcome == Outcome::Ignored && !permit.is_probe() {
             return;
@@ -699,6 +705,14 @@ impl Shared {
                 let next = word.next(State::Open);
                 self.cas(word, next).ok().map(|()| (word, next))
             } else {
+                if let Rule::CountWindow { size, .. } = self.config.rule {
+                    // Keep the word's clean-window flag in step, under the lock. If the word
+                    // moved on meanwhile, the new generation starts unflagged anyway.
+                    let clean = counts.calls == size && counts.failures == 0 && counts.slow == 0;
+                    if clean != word.clean_window() {
+                        let _ = self.cas(word, word.with_clean_window(clean));
+                    }
+                }
                 None
             }
         };

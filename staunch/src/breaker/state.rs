@@ -89,7 +89,8 @@ impl fmt::Display for State {
 /// +----------------+------------+------------+---+-----+
 /// ```
 ///
-/// - `a`: closed (consecutive rule): failures in a row; half-open: probes in flight.
+/// - `a`: closed (consecutive rule): failures in a row; closed (count window): 1 when the
+///   window is full of successes (a success then changes nothing); half-open: probes in flight.
 /// - `b`: half-open: probe successes so far.
 /// - `U`: open, but the open-until instant is not published yet (a trip in progress).
 /// - generation: bumped by every transition (28 bits, wrapping after 2^28 transitions); a
@@ -149,6 +150,17 @@ impl Word {
     pub(crate) const fn nothing_pending(self) -> bool {
         // state closed (0) or forced closed (4) and a == 0
         (self.0 & (STATE_MASK | (FIELD_MASK << A_SHIFT))) & !4 == 0
+    }
+
+    /// Count-window rules, closed or forced closed: the window is full of untimed successes (in
+    /// `a`), so one more success changes nothing.
+    #[inline]
+    pub(crate) const fn clean_window(self) -> bool {
+        (self.0 & (STATE_MASK | (FIELD_MASK << A_SHIFT))) & !4 == 1 << A_SHIFT
+    }
+
+    pub(crate) const fn with_clean_window(self, clean: bool) -> Self {
+        self.with_a(clean as u32)
     }
 
     #[inline]
@@ -283,7 +295,8 @@ impl Counts {
             return false;
         }
         let calls = f64::from(self.calls);
-        let over = |n: u32, rate: Option<f64>| rate.is_some_and(|r| f64::from(n) / calls >= r);
+        let over =
+            |n: u32, rate: Option<f64>| n != 0 && rate.is_some_and(|r| f64::from(n) / calls >= r);
         over(self.failures, failure_rate) || over(self.slow, slow_rate)
     }
 
