@@ -154,5 +154,5 @@ fn main() {
     no_allocation_per_call_in_any_state();
     no_allocation_per_call_when_open_or_half_open();
     no_allocation_per_transition_without_the_metrics_feature();
-    println!("breaker_alloc: no allocation per call in any state");
+    eprintln!("breaker_alloc: no allocation per call in any state");
 }

@@ -358,24 +358,18 @@ impl CircuitBreaker {
     /// # Ok(()) }
     /// ```
     #[inline]
-    pub fn call_with<C, F, Fut, T, E>(
-        &self,
-        classify: C,
-        f: F,
-    ) -> impl Future<Output = Result<T, Error<E>>>
+    pub async fn call_with<C, F, Fut, T, E>(&self, classify: C, f: F) -> Result<T, Error<E>>
     where
         C: Classify<T, E>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        async move {
-            // Admission happens at the first poll, so that a future built early and awaited
-            // later neither holds a probe slot nor starts its slow-call timer in between.
-            let permit = self.try_acquire()?;
-            let result = f().await;
-            permit.record(classify.classify(&result));
-            result.map_err(Error::Inner)
-        }
+        // Admission happens at the first poll, so that a future built early and awaited later
+        // neither holds a probe slot nor starts its slow-call timer in between.
+        let permit = self.try_acquire()?;
+        let result = f().await;
+        permit.record(classify.classify(&result));
+        result.map_err(Error::Inner)
     }
 
     /// Runs the blocking `f` if the breaker admits it and records its outcome: `Ok` is a
