@@ -11,11 +11,11 @@ use crate::loom::{Arc, AtomicU64, Ordering};
 
 const SEC: Duration = Duration::from_secs(1);
 
-/// Models with three threads bound their preemptions (as tokio's loom suite does) so the whole
-/// run stays within minutes; bugs in practice need few preemptions to show.
+/// Models with three threads bound their preemptions (as tokio's loom suite does): with a bound
+/// of 4 they take seconds, unbounded more than minutes. Bugs in practice need few preemptions.
 fn model_bounded<F: Fn() + Sync + Send + 'static>(f: F) {
     let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(3);
+    builder.preemption_bound = Some(4);
     builder.check(f);
 }
 
