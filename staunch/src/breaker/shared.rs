@@ -42,9 +42,15 @@ pub struct CircuitBreaker {
     pub(crate) shared: Arc<Shared>,
 }
 
+/// Keeps a value on its own pair of cache lines (x86 prefetches lines in pairs), so that writes
+/// to its neighbours (the `Arc`'s reference counts, bumped by every `OwnedPermit` and tower
+/// call; the window lock) do not invalidate it in the caches of threads that only read it.
+#[repr(align(128))]
+struct CachePadded<T>(T);
+
 pub(crate) struct Shared {
     /// The packed state word (see `state::Word`). Every decision starts with one load of it.
-    word: AtomicU64,
+    word: CachePadded<AtomicU64>,
     /// Nanoseconds since `origin` at which the current open period ends. Written before the
     /// word's unpublished flag is cleared, so a reader that sees a published open word sees it.
     open_until: AtomicU64,
@@ -153,7 +159,7 @@ impl Builder {
         let origin = self.clock.now();
         Ok(CircuitBreaker {
             shared: Arc::new(Shared {
-                word: AtomicU64::new(Word::INITIAL.0),
+                word: CachePadded(AtomicU64::new(Word::INITIAL.0)),
                 open_until: AtomicU64::new(0),
                 last_probe_at: AtomicU64::new(0),
                 trips: AtomicU32::new(0),
@@ -444,7 +450,7 @@ impl Shared {
     pub(crate) fn load(&self) -> Word {
         #[cfg(not(loom))]
         {
-            Word(self.word.load(Ordering::Acquire))
+            Word(self.word.0.load(Ordering::Acquire))
         }
         // loom 0.7 remembers only the last access to a location when it looks for a conflict, so
         // a plain load by one thread that precedes another thread's load + compare-exchange is
@@ -452,7 +458,7 @@ impl Shared {
         // write, every load of the word is a scheduling point that conflicts with every change.
         #[cfg(loom)]
         {
-            Word(self.word.fetch_add(0, Ordering::AcqRel))
+            Word(self.word.0.fetch_add(0, Ordering::AcqRel))
         }
     }
 
@@ -576,6 +582,7 @@ impl Shared {
 
     fn cas(&self, current: Word, next: Word) -> Result<(), Word> {
         self.word
+            .0
             .compare_exchange(current.0, next.0, Ordering::AcqRel, Ordering::Acquire)
             .map(drop)
             .map_err(Word)
@@ -586,7 +593,7 @@ impl Shared {
         let mut current = self.load();
         loop {
             let next = f(current)?;
-            match self.word.compare_exchange_weak(
+            match self.word.0.compare_exchange_weak(
                 current.0,
                 next.0,
                 Ordering::AcqRel,
