@@ -221,9 +221,9 @@ pub use deadline::Deadline;
 pub use error::{ConfigError, Error, Failure, StopReason};
 #[cfg(feature = "tokio")]
 pub use pipeline::Pipeline;
+pub use retry::{Retry, RetryConfig};
 #[cfg(feature = "serde")]
 pub use serde_impls::parse_duration;
-pub use retry::{Retry, RetryConfig};
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -301,7 +301,9 @@ impl BreakerConfig {
                 if size == 0 || size > MAX_WINDOW_SIZE {
                     return Err(ConfigError::new(
                         "window_size",
-                        format!("{size} is not allowed; use a window of 1..={MAX_WINDOW_SIZE} calls"),
+                        format!(
+                            "{size} is not allowed; use a window of 1..={MAX_WINDOW_SIZE} calls"
+                        ),
                     ));
                 }
                 if min_calls == 0 || min_calls > size {
@@ -327,13 +329,17 @@ impl BreakerConfig {
                 if buckets == 0 || buckets > MAX_BUCKETS {
                     return Err(ConfigError::new(
                         "buckets",
-                        format!("{buckets} is not allowed; use 1..={MAX_BUCKETS} buckets (10 is usual)"),
+                        format!(
+                            "{buckets} is not allowed; use 1..={MAX_BUCKETS} buckets (10 is usual)"
+                        ),
                     ));
                 }
                 if window.as_nanos() < u128::from(buckets) {
                     return Err(ConfigError::new(
                         "buckets",
-                        format!("{buckets} buckets do not fit in a window of {window:?}; use fewer buckets or a longer window"),
+                        format!(
+                            "{buckets} buckets do not fit in a window of {window:?}; use fewer buckets or a longer window"
+                        ),
                     ));
                 }
                 if min_calls == 0 {
@@ -356,7 +362,10 @@ impl BreakerConfig {
             if !rate_ok(slow.rate) {
                 return Err(ConfigError::new(
                     "slow_calls",
-                    format!("a slow-call rate of {} is not allowed; use a fraction in (0, 1], such as 0.5 for 50%", slow.rate),
+                    format!(
+                        "a slow-call rate of {} is not allowed; use a fraction in (0, 1], such as 0.5 for 50%",
+                        slow.rate
+                    ),
                 ));
             }
             if slow.threshold.is_zero() {

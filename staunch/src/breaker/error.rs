@@ -1,63 +1,100 @@
 //! [`CircuitOpen`], the rejection, and [`Error`], the error of [`CircuitBreaker::call`](super::CircuitBreaker::call).
 
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::State;
 
 /// The breaker rejected the call without running it.
 ///
-/// It says when the breaker will next admit a probe ([`retry_at`](Self::retry_at)), like
-/// governor's `NotUntil`. Tower services return it boxed in a `BoxError`; downcast to find it.
+/// It says when the breaker will next admit a probe ([`retry_after`](Self::retry_after), counted
+/// from the rejection), like governor's `NotUntil`. Tower services return it boxed in a
+/// `BoxError`; downcast to find it.
+///
+/// It is one word (a `Duration` and the state, packed), so that `Result<T, Error<E>>` stays
+/// small enough to return in registers on the hot path.
 ///
 /// # Examples
 ///
 /// ```
+/// use std::time::Duration;
 /// use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
 ///
-/// let breaker = CircuitBreaker::new(BreakerConfig::consecutive_failures(1))?;
+/// let breaker = CircuitBreaker::new(
+///     BreakerConfig::consecutive_failures(1).with_open_duration(Duration::from_secs(30)),
+/// )?;
 /// breaker.try_acquire().unwrap().failure();
 /// let open = breaker.try_acquire().unwrap_err();
 /// assert_eq!(open.state(), State::Open);
-/// assert!(open.retry_at().is_some());
+/// assert!(open.retry_after().unwrap() <= Duration::from_secs(30));
 /// # Ok::<(), staunch::ConfigError>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CircuitOpen {
-    state: State,
-    retry_at: Option<Instant>,
+    /// Bits 0..2: the state (0 open, 1 half-open, 2 forced open); bits 2..64: nanoseconds until
+    /// the next probe, all ones for "not until a manual reset".
+    bits: u64,
 }
 
+const STATE_BITS: u32 = 2;
+const NEVER: u64 = u64::MAX >> STATE_BITS;
+
 impl CircuitOpen {
-    pub(crate) const fn new(state: State, retry_at: Option<Instant>) -> Self {
-        Self { state, retry_at }
+    /// A rejection by `state`, the next probe `retry_after_nanos` from now (`None`: never).
+    #[inline]
+    pub(crate) fn new(state: State, retry_after_nanos: Option<u64>) -> Self {
+        let code = match state {
+            State::HalfOpen => 1,
+            State::ForcedOpen => 2,
+            _ => 0,
+        };
+        let nanos = match retry_after_nanos {
+            Some(nanos) => nanos.min(NEVER - 1),
+            None => NEVER,
+        };
+        Self {
+            bits: (nanos << STATE_BITS) | code,
+        }
     }
 
     /// The state that rejected the call: [`State::Open`], [`State::HalfOpen`] (every probe slot
     /// taken) or [`State::ForcedOpen`].
     pub fn state(&self) -> State {
-        self.state
+        match self.bits & 0b11 {
+            1 => State::HalfOpen,
+            2 => State::ForcedOpen,
+            _ => State::Open,
+        }
     }
 
-    /// When the breaker admits its next probe: the end of the open duration, or, in half-open
-    /// with every slot taken, the latest instant at which the probe lease lets a new probe
-    /// reclaim the slots (a slot may free up sooner). `None` when forced open: only a manual
-    /// [`reset`](super::CircuitBreaker::reset) admits calls again.
-    pub fn retry_at(&self) -> Option<Instant> {
-        self.retry_at
+    /// How long after the rejection the breaker admits its next probe: the rest of the open
+    /// duration, or, in half-open with every slot taken, the longest the probe lease lets the
+    /// current probes hold their slots (a slot may free up sooner). `None` when forced open:
+    /// only a manual [`reset`](super::CircuitBreaker::reset) admits calls again.
+    ///
+    /// Suitable for a `Retry-After` header.
+    pub fn retry_after(&self) -> Option<Duration> {
+        let nanos = self.bits >> STATE_BITS;
+        (nanos != NEVER).then(|| Duration::from_nanos(nanos))
     }
+}
 
-    /// How long from `now` until [`retry_at`](Self::retry_at) (zero if it has passed).
-    pub fn retry_after(&self, now: Instant) -> Option<Duration> {
-        self.retry_at.map(|at| at.saturating_duration_since(now))
+impl fmt::Debug for CircuitOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitOpen")
+            .field("state", &self.state())
+            .field("retry_after", &self.retry_after())
+            .finish()
     }
 }
 
 impl fmt::Display for CircuitOpen {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.state {
+        match self.state() {
             State::ForcedOpen => f.write_str("circuit breaker is forced open"),
-            State::HalfOpen => f.write_str("circuit breaker is half-open and every probe slot is taken"),
+            State::HalfOpen => {
+                f.write_str("circuit breaker is half-open and every probe slot is taken")
+            }
             _ => f.write_str("circuit breaker is open"),
         }
     }

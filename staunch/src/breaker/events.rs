@@ -107,7 +107,8 @@ impl Listeners {
                 "reason" => change.reason.as_str()
             )
             .increment(1);
-            metrics::gauge!("staunch_breaker_state", "breaker" => change.name).set(change.to.as_gauge());
+            metrics::gauge!("staunch_breaker_state", "breaker" => change.name)
+                .set(change.to.as_gauge());
         }
         for listener in &self.0 {
             listener(change);
@@ -143,11 +144,18 @@ impl Counters {
     }
 
     #[inline]
-    #[cfg_attr(not(any(feature = "tracing", feature = "metrics")), allow(unused_variables))]
+    #[cfg_attr(
+        not(any(feature = "tracing", feature = "metrics")),
+        allow(unused_variables)
+    )]
     pub(crate) fn stale(&self, name: &'static str, generation: u32) {
         #[cfg(feature = "metrics")]
         self.stale.increment(1);
         #[cfg(feature = "tracing")]
-        tracing::debug!(breaker = name, generation, "stale outcome ignored: the breaker changed state since the call was admitted");
+        tracing::debug!(
+            breaker = name,
+            generation,
+            "stale outcome ignored: the breaker changed state since the call was admitted"
+        );
     }
 }

@@ -11,7 +11,7 @@
 //! ```text
 //!                 trip rule fires
 //!     +--------+ ----------------------------> +------+
-//!     | Closed |                               | Open | rejects with CircuitOpen { retry_at }
+//!     | Closed |                               | Open | rejects with CircuitOpen { retry_after }
 //!     +--------+ <-----+                       +------+
 //!         ^            |                        |   ^
 //!         |            | successes_to_close     |   | first probe failure
@@ -23,7 +23,7 @@
 //!         |          at most half_open_probes calls in flight;
 //!         |          the others are rejected
 //!         |
-//!     reset()      force_open() -> ForcedOpen (rejects all, no retry_at)
+//!     reset()      force_open() -> ForcedOpen (rejects all, no retry_after)
 //!                  force_closed() -> ForcedClosed (admits all, records, never trips)
 //! ```
 //!
@@ -62,7 +62,7 @@
 //! Open lasts the [open duration](BreakerConfig::with_open_duration), fixed, or growing with
 //! each consecutive trip through a [`Backoff`](crate::backoff::Backoff)
 //! ([`with_open_backoff`](BreakerConfig::with_open_backoff)), jittered and capped so that a
-//! fleet's probes spread out. A successful close resets the growth. [`CircuitOpen::retry_at`]
+//! fleet's probes spread out. A successful close resets the growth. [`CircuitOpen::retry_after`]
 //! says when the next probe will be admitted.
 //!
 //! # Half-open guarantees
@@ -109,7 +109,8 @@
 //! | admission in closed | one atomic load (plus a clock read if slow calls are measured) |
 //! | success, consecutive rule, no failures pending | one atomic load; no write, no clock read |
 //! | failure, consecutive rule | one compare-exchange |
-//! | success or failure, window rules | a short uncontended lock around the window; a clock read for time windows and slow calls |
+//! | success, count window full of successes (no slow-call rule) | one atomic load; no write |
+//! | other outcomes, window rules | a short lock around the window; a clock read for time windows and slow calls |
 //! | rejection in open | one load, one clock read, one load of the open-until instant |
 //! | transitions, half-open | compare-exchange loops, clock reads, callbacks (outside any lock) |
 //!

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use super::config::{MAX_GROWTH_STEPS, OpenDuration, Rule};
 use super::events::{Counters, Listener, Listeners, Reason, StateChange};
-use super::permit::{OwnedPermit, Permit, RawPermit};
+use super::permit::{OwnedPermit, Permit, RawPermit, STARTED_MASK};
 use super::state::{
-    self, Counts, CountWindow, Outcome, State, TimeWindow, Window, WindowKind, Word,
+    self, CountWindow, Counts, Outcome, State, TimeWindow, Window, WindowKind, Word,
 };
 use super::{BreakerConfig, CircuitOpen, Error};
 use crate::classify::{AllTransient, Class, Classify};
@@ -42,9 +42,15 @@ pub struct CircuitBreaker {
     pub(crate) shared: Arc<Shared>,
 }
 
+/// Keeps a value on its own pair of cache lines (x86 prefetches lines in pairs), so that writes
+/// to its neighbours (the `Arc`'s reference counts, bumped by every `OwnedPermit` and tower
+/// call; the window lock) do not invalidate it in the caches of threads that only read it.
+#[repr(align(128))]
+struct CachePadded<T>(T);
+
 pub(crate) struct Shared {
     /// The packed state word (see `state::Word`). Every decision starts with one load of it.
-    word: AtomicU64,
+    word: CachePadded<AtomicU64>,
     /// Nanoseconds since `origin` at which the current open period ends. Written before the
     /// word's unpublished flag is cleared, so a reader that sees a published open word sees it.
     open_until: AtomicU64,
@@ -153,7 +159,7 @@ impl Builder {
         let origin = self.clock.now();
         Ok(CircuitBreaker {
             shared: Arc::new(Shared {
-                word: AtomicU64::new(Word::INITIAL.0),
+                word: CachePadded(AtomicU64::new(Word::INITIAL.0)),
                 open_until: AtomicU64::new(0),
                 last_probe_at: AtomicU64::new(0),
                 trips: AtomicU32::new(0),
@@ -275,13 +281,15 @@ impl CircuitBreaker {
     ///             Err(_) => permit.failure(),
     ///         }
     ///     }
-    ///     Err(open) => println!("rejected; next probe at {:?}", open.retry_at()),
+    ///     Err(open) => println!("rejected; next probe in {:?}", open.retry_after()),
     /// }
     /// # Ok::<(), staunch::ConfigError>(())
     /// ```
     #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_>, CircuitOpen> {
-        self.shared.acquire().map(|raw| Permit::new(&self.shared, raw))
+        self.shared
+            .acquire()
+            .map(|raw| Permit::new(&self.shared, raw))
     }
 
     /// Like [`try_acquire`](Self::try_acquire), but the permit holds its own handle, for
@@ -291,14 +299,17 @@ impl CircuitBreaker {
     ///
     /// [`CircuitOpen`] when the breaker rejects the call.
     pub fn try_acquire_owned(&self) -> Result<OwnedPermit, CircuitOpen> {
-        self.shared.acquire().map(|raw| OwnedPermit::new(self.clone(), raw))
+        self.shared
+            .acquire()
+            .map(|raw| OwnedPermit::new(self.clone(), raw))
     }
 
     /// Runs `f` if the breaker admits it and records its outcome: `Ok` is a success, every
     /// `Err` a failure (use [`call_with`](Self::call_with) to classify).
     ///
-    /// Cancel safe: dropping the future before the call ends records nothing and returns a
-    /// probe slot. Needs no runtime beyond what `f`'s future needs.
+    /// The breaker is asked when the future is first polled. Cancel safe: dropping the future
+    /// before the call ends records nothing and returns a probe slot. Needs no runtime beyond
+    /// what `f`'s future needs (the breaker only reads its clock).
     ///
     /// # Errors
     ///
@@ -316,6 +327,7 @@ impl CircuitBreaker {
     /// assert_eq!(price, 42);
     /// # Ok(()) }
     /// ```
+    #[inline]
     pub fn call<F, Fut, T, E>(&self, f: F) -> impl Future<Output = Result<T, Error<E>>>
     where
         F: FnOnce() -> Fut,
@@ -351,23 +363,19 @@ impl CircuitBreaker {
     /// assert!(breaker.state().admits_all());
     /// # Ok(()) }
     /// ```
-    pub fn call_with<C, F, Fut, T, E>(
-        &self,
-        classify: C,
-        f: F,
-    ) -> impl Future<Output = Result<T, Error<E>>>
+    #[inline]
+    pub async fn call_with<C, F, Fut, T, E>(&self, classify: C, f: F) -> Result<T, Error<E>>
     where
         C: Classify<T, E>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let admitted = self.try_acquire();
-        async move {
-            let permit = admitted?;
-            let result = f().await;
-            permit.record(classify.classify(&result));
-            result.map_err(Error::Inner)
-        }
+        // Admission happens at the first poll, so that a future built early and awaited later
+        // neither holds a probe slot nor starts its slow-call timer in between.
+        let permit = self.try_acquire()?;
+        let result = f().await;
+        permit.record(classify.classify(&result));
+        result.map_err(Error::Inner)
     }
 
     /// Runs the blocking `f` if the breaker admits it and records its outcome: `Ok` is a
@@ -377,6 +385,7 @@ impl CircuitBreaker {
     ///
     /// [`Error::Open`] without calling `f` when the breaker rejects; [`Error::Inner`] with `f`'s
     /// error.
+    #[inline]
     pub fn call_blocking<F, T, E>(&self, f: F) -> Result<T, Error<E>>
     where
         F: FnOnce() -> Result<T, E>,
@@ -389,6 +398,7 @@ impl CircuitBreaker {
     /// # Errors
     ///
     /// As [`call_blocking`](Self::call_blocking).
+    #[inline]
     pub fn call_blocking_with<C, F, T, E>(&self, classify: C, f: F) -> Result<T, Error<E>>
     where
         C: Classify<T, E>,
@@ -400,7 +410,7 @@ impl CircuitBreaker {
         result.map_err(Error::Inner)
     }
 
-    /// Forces the breaker open: every call is rejected (with no `retry_at`) until
+    /// Forces the breaker open: every call is rejected (with no `retry_after`) until
     /// [`reset`](Self::reset) or [`force_closed`](Self::force_closed). Outstanding permits
     /// become stale.
     pub fn force_open(&self) {
@@ -438,11 +448,28 @@ impl fmt::Debug for CircuitBreaker {
 impl Shared {
     #[inline]
     pub(crate) fn load(&self) -> Word {
-        Word(self.word.load(Ordering::Acquire))
+        #[cfg(not(loom))]
+        {
+            Word(self.word.0.load(Ordering::Acquire))
+        }
+        // loom 0.7 remembers only the last access to a location when it looks for a conflict, so
+        // a plain load by one thread that precedes another thread's load + compare-exchange is
+        // never rescheduled after it, and the race goes unexplored. Modelled as a read-modify-
+        // write, every load of the word is a scheduling point that conflicts with every change.
+        #[cfg(loom)]
+        {
+            Word(self.word.0.fetch_add(0, Ordering::AcqRel))
+        }
     }
 
+    #[inline]
     fn nanos(&self, at: Instant) -> u64 {
-        saturating_nanos(at.saturating_duration_since(self.origin))
+        let since = at.saturating_duration_since(self.origin);
+        // Exact below 584 years; avoids the 128-bit `as_nanos`.
+        since
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(since.subsec_nanos()))
     }
 
     fn instant(&self, nanos: u64) -> Instant {
@@ -452,17 +479,23 @@ impl Shared {
             .unwrap_or(self.origin + Duration::from_secs(u64::from(u32::MAX)))
     }
 
-    #[inline]
-    fn start_time(&self) -> Option<Instant> {
+    /// Microseconds since the origin, wrapping (see `RawPermit`).
+    fn micros(&self, at: Instant) -> u64 {
+        let micros = at.saturating_duration_since(self.origin).as_micros();
+        (micros & u128::from(STARTED_MASK)) as u64
+    }
+
+    #[inline(always)]
+    fn start_time(&self) -> u64 {
         if self.config.times_calls() {
-            Some(self.clock.now())
+            self.micros(self.clock.now())
         } else {
-            None
+            0
         }
     }
 
     /// Admission. Closed: one load (plus a clock read if calls are timed).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn acquire(&self) -> Result<RawPermit, CircuitOpen> {
         let word = self.load();
         if word.is_closed() {
@@ -471,7 +504,7 @@ impl Shared {
         self.acquire_slow(word)
     }
 
-    #[cold]
+    // Not `#[cold]`: rejecting while open is this function's common case.
     #[inline(never)]
     fn acquire_slow(&self, mut word: Word) -> Result<RawPermit, CircuitOpen> {
         loop {
@@ -486,13 +519,13 @@ impl Shared {
                         // A trip is being published this very moment (a few instructions
                         // away): report the open duration it is most likely to get.
                         let trips = self.trips.load(Ordering::Relaxed).saturating_add(1);
-                        let estimate = now.checked_add(self.base_open_duration(trips));
-                        return Err(self.reject(State::Open, estimate));
+                        let estimate = saturating_nanos(self.base_open_duration(trips));
+                        return Err(self.reject(State::Open, Some(estimate)));
                     }
                     let until = self.open_until.load(Ordering::Acquire);
                     let now_nanos = self.nanos(now);
                     if now_nanos < until {
-                        return Err(self.reject(State::Open, Some(self.instant(until))));
+                        return Err(self.reject(State::Open, Some(until - now_nanos)));
                     }
                     // The open period is over: this caller becomes the first probe.
                     self.last_probe_at.fetch_max(now_nanos, Ordering::Relaxed);
@@ -500,7 +533,7 @@ impl Shared {
                     match self.cas(word, next) {
                         Ok(()) => {
                             self.emit(word, next, Reason::OpenElapsed, now);
-                            return Ok(RawPermit::probe(next.generation(), Some(now)));
+                            return Ok(RawPermit::probe(next.generation(), self.micros(now)));
                         }
                         Err(actual) => word = actual,
                     }
@@ -511,7 +544,9 @@ impl Shared {
                     if let Some(next) = state::admit_probe(word, self.config.half_open_probes) {
                         self.last_probe_at.fetch_max(now_nanos, Ordering::Relaxed);
                         match self.cas(word, next) {
-                            Ok(()) => return Ok(RawPermit::probe(next.generation(), Some(now))),
+                            Ok(()) => {
+                                return Ok(RawPermit::probe(next.generation(), self.micros(now)));
+                            }
                             Err(actual) => word = actual,
                         }
                         continue;
@@ -521,7 +556,7 @@ impl Shared {
                         .load(Ordering::Relaxed)
                         .saturating_add(self.lease_nanos);
                     if now_nanos < lease_end {
-                        return Err(self.reject(State::HalfOpen, Some(self.instant(lease_end))));
+                        return Err(self.reject(State::HalfOpen, Some(lease_end - now_nanos)));
                     }
                     // Every slot has been held past the lease: reclaim them all in a new
                     // generation (the old probes become stale) and probe.
@@ -530,7 +565,7 @@ impl Shared {
                     match self.cas(word, next) {
                         Ok(()) => {
                             self.emit(word, next, Reason::LeaseExpired, now);
-                            return Ok(RawPermit::probe(next.generation(), Some(now)));
+                            return Ok(RawPermit::probe(next.generation(), self.micros(now)));
                         }
                         Err(actual) => word = actual,
                     }
@@ -539,13 +574,15 @@ impl Shared {
         }
     }
 
-    fn reject(&self, state: State, retry_at: Option<Instant>) -> CircuitOpen {
+    #[inline]
+    fn reject(&self, state: State, retry_after_nanos: Option<u64>) -> CircuitOpen {
         self.counters.rejected();
-        CircuitOpen::new(state, retry_at)
+        CircuitOpen::new(state, retry_after_nanos)
     }
 
     fn cas(&self, current: Word, next: Word) -> Result<(), Word> {
         self.word
+            .0
             .compare_exchange(current.0, next.0, Ordering::AcqRel, Ordering::Acquire)
             .map(drop)
             .map_err(Word)
@@ -556,7 +593,7 @@ impl Shared {
         let mut current = self.load();
         loop {
             let next = f(current)?;
-            match self.word.compare_exchange_weak(
+            match self.word.0.compare_exchange_weak(
                 current.0,
                 next.0,
                 Ordering::AcqRel,
@@ -570,16 +607,22 @@ impl Shared {
 
     /// Records the outcome of a permit. The closed success with nothing to reset is inlined:
     /// one load, no write.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn complete(&self, permit: RawPermit, outcome: Outcome) {
-        if !permit.probe
-            && outcome == Outcome::Success
-            && matches!(self.config.rule, Rule::Consecutive { .. })
-            && self.load().nothing_pending()
-        {
-            return;
+        if !permit.is_probe() && outcome == Outcome::Success {
+            match self.config.rule {
+                Rule::Consecutive { .. } if self.load().nothing_pending() => return,
+                // A full count window with no failure and no slow call is unchanged by one more
+                // (untimed) success: the flag in the word says so, without the lock.
+                Rule::CountWindow { .. }
+                    if !self.config.times_calls() && self.load().clean_window() =>
+                {
+                    return;
+                }
+                _ => {}
+            }
         }
-        if outcome == Outcome::Ignored && !permit.probe {
+        if outcome == Outcome::Ignored && !permit.is_probe() {
             return;
         }
         self.complete_slow(permit, outcome);
@@ -588,8 +631,8 @@ impl Shared {
     #[cold]
     #[inline(never)]
     fn complete_slow(&self, permit: RawPermit, outcome: Outcome) {
-        let generation = permit.generation;
-        if permit.probe {
+        let generation = permit.generation();
+        if permit.is_probe() {
             let successes = self.config.successes_to_close;
             match self.update(|w| state::probe_done(w, generation, outcome, successes)) {
                 Some((from, to)) if to.state() != State::HalfOpen => {
@@ -608,9 +651,7 @@ impl Shared {
         match self.config.rule {
             Rule::Consecutive { failures } => {
                 let changed = match outcome {
-                    Outcome::Success => {
-                        self.update(|w| state::consecutive_success(w, generation))
-                    }
+                    Outcome::Success => self.update(|w| state::consecutive_success(w, generation)),
                     _ => self.update(|w| state::consecutive_failure(w, generation, failures)),
                 };
                 match changed {
@@ -632,26 +673,28 @@ impl Shared {
 
     fn record_window(&self, permit: RawPermit, failure: bool, min_calls: u32) {
         let Some(window) = &self.window else { return };
-        let needs_now = permit.started.is_some() || matches!(self.config.rule, Rule::TimeWindow { .. });
+        let needs_now =
+            self.config.times_calls() || matches!(self.config.rule, Rule::TimeWindow { .. });
         let now = needs_now.then(|| self.clock.now());
-        let slow = match (self.config.slow_call, permit.started, now) {
-            (Some(slow), Some(started), Some(now)) => {
-                now.saturating_duration_since(started) >= slow.threshold
+        let now_nanos = now.map_or(0, |now| self.nanos(now));
+        let slow = match (self.config.slow_call, now) {
+            (Some(slow), Some(now)) => {
+                let took = Duration::from_micros(permit.micros_until(self.micros(now)));
+                took >= slow.threshold
             }
             _ => false,
         };
-        let now_nanos = now.map_or(0, |now| self.nanos(now));
         let tripped = {
             let mut window = lock(window);
             // Read under the lock: a transition's compare-exchange either precedes this load (the
             // outcome is stale) or follows our own trip attempt below.
             let word = self.load();
-            if word.generation() != permit.generation || !word.state().admits_all() {
+            if word.generation() != permit.generation() || !word.state().admits_all() {
                 drop(window);
-                self.counters.stale(self.name, permit.generation);
+                self.counters.stale(self.name, permit.generation());
                 return;
             }
-            window.enter(permit.generation);
+            window.enter(permit.generation());
             let counts = window.record(now_nanos, failure, slow);
             let trips = word.state() == State::Closed
                 && counts.trips(
@@ -663,6 +706,14 @@ impl Shared {
                 let next = word.next(State::Open);
                 self.cas(word, next).ok().map(|()| (word, next))
             } else {
+                if let Rule::CountWindow { size, .. } = self.config.rule {
+                    // Keep the word's clean-window flag in step, under the lock. If the word
+                    // moved on meanwhile, the new generation starts unflagged anyway.
+                    let clean = counts.calls == size && counts.failures == 0 && counts.slow == 0;
+                    if clean != word.clean_window() {
+                        let _ = self.cas(word, word.with_clean_window(clean));
+                    }
+                }
                 None
             }
         };
@@ -685,7 +736,9 @@ impl Shared {
 
     fn publish_open(&self, opened: Word, now: Instant) {
         let trips = self.trips.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-        let until = self.nanos(now).saturating_add(saturating_nanos(self.open_duration(trips)));
+        let until = self
+            .nanos(now)
+            .saturating_add(saturating_nanos(self.open_duration(trips)));
         self.open_until.store(until, Ordering::Release);
         // Fails harmlessly if the word moved on (a reset, or force) in between.
         let _ = self.cas(opened, opened.published());
@@ -755,7 +808,8 @@ impl Shared {
                 snapshot.probe_successes = word.b();
             }
             State::Open if !word.unpublished() => {
-                snapshot.next_probe_at = Some(self.instant(self.open_until.load(Ordering::Acquire)));
+                snapshot.next_probe_at =
+                    Some(self.instant(self.open_until.load(Ordering::Acquire)));
             }
             State::Closed | State::ForcedClosed => match &self.window {
                 None => snapshot.consecutive_failures = word.a(),

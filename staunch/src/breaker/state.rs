@@ -89,7 +89,8 @@ impl fmt::Display for State {
 /// +----------------+------------+------------+---+-----+
 /// ```
 ///
-/// - `a`: closed (consecutive rule): failures in a row; half-open: probes in flight.
+/// - `a`: closed (consecutive rule): failures in a row; closed (count window): 1 when the
+///   window is full of successes (a success then changes nothing); half-open: probes in flight.
 /// - `b`: half-open: probe successes so far.
 /// - `U`: open, but the open-until instant is not published yet (a trip in progress).
 /// - generation: bumped by every transition (28 bits, wrapping after 2^28 transitions); a
@@ -149,6 +150,17 @@ impl Word {
     pub(crate) const fn nothing_pending(self) -> bool {
         // state closed (0) or forced closed (4) and a == 0
         (self.0 & (STATE_MASK | (FIELD_MASK << A_SHIFT))) & !4 == 0
+    }
+
+    /// Count-window rules, closed or forced closed: the window is full of untimed successes (in
+    /// `a`), so one more success changes nothing.
+    #[inline]
+    pub(crate) const fn clean_window(self) -> bool {
+        (self.0 & (STATE_MASK | (FIELD_MASK << A_SHIFT))) & !4 == 1 << A_SHIFT
+    }
+
+    pub(crate) const fn with_clean_window(self, clean: bool) -> Self {
+        self.with_a(clean as u32)
     }
 
     #[inline]
@@ -283,7 +295,8 @@ impl Counts {
             return false;
         }
         let calls = f64::from(self.calls);
-        let over = |n: u32, rate: Option<f64>| rate.is_some_and(|r| f64::from(n) / calls >= r);
+        let over =
+            |n: u32, rate: Option<f64>| n != 0 && rate.is_some_and(|r| f64::from(n) / calls >= r);
         over(self.failures, failure_rate) || over(self.slow, slow_rate)
     }
 
@@ -335,9 +348,8 @@ impl CountWindow {
                 slow: u32::from(*slot & SLOT_SLOW != 0),
             });
         }
-        *slot = SLOT_USED
-            | if failure { SLOT_FAILURE } else { 0 }
-            | if slow { SLOT_SLOW } else { 0 };
+        *slot =
+            SLOT_USED | if failure { SLOT_FAILURE } else { 0 } | if slow { SLOT_SLOW } else { 0 };
         self.counts.add(failure, slow);
         self.next += 1;
         if self.next == self.ring.len() {
@@ -376,8 +388,9 @@ pub(crate) struct TimeWindow {
 
 impl TimeWindow {
     pub(crate) fn new(window: Duration, buckets: u32) -> Self {
-        let bucket_nanos =
-            u64::try_from(window.as_nanos() / u128::from(buckets)).unwrap_or(u64::MAX).max(1);
+        let bucket_nanos = u64::try_from(window.as_nanos() / u128::from(buckets))
+            .unwrap_or(u64::MAX)
+            .max(1);
         Self {
             buckets: vec![Bucket::default(); buckets as usize].into_boxed_slice(),
             bucket_nanos,
@@ -533,7 +546,10 @@ mod tests {
         let two = admit_probe(one, 2).unwrap();
         assert_eq!(admit_probe(two, 2), None, "never more than the limit");
         let after = probe_done(two, 4, Outcome::Success, 2).unwrap();
-        assert_eq!((after.state(), after.a(), after.b()), (State::HalfOpen, 1, 1));
+        assert_eq!(
+            (after.state(), after.a(), after.b()),
+            (State::HalfOpen, 1, 1)
+        );
         let closed = probe_done(after, 4, Outcome::Success, 2).unwrap();
         assert_eq!((closed.state(), closed.generation()), (State::Closed, 5));
         let reopened = probe_done(two, 4, Outcome::Failure, 2).unwrap();
@@ -545,11 +561,19 @@ mod tests {
 
     #[test]
     fn thresholds_compare_with_at_least() {
-        let c = Counts { calls: 10, failures: 5, slow: 0 };
+        let c = Counts {
+            calls: 10,
+            failures: 5,
+            slow: 0,
+        };
         assert!(c.trips(10, Some(0.5), None));
         assert!(!c.trips(11, Some(0.5), None), "below the minimum");
         assert!(!c.trips(10, Some(0.51), None));
-        let slow = Counts { calls: 10, failures: 0, slow: 3 };
+        let slow = Counts {
+            calls: 10,
+            failures: 0,
+            slow: 3,
+        };
         assert!(slow.trips(10, Some(0.5), Some(0.3)));
         assert!(!slow.trips(10, Some(0.5), None));
     }
@@ -560,9 +584,23 @@ mod tests {
         w.record(true, false);
         w.record(false, true);
         let c = w.record(false, false);
-        assert_eq!(c, Counts { calls: 3, failures: 1, slow: 1 });
+        assert_eq!(
+            c,
+            Counts {
+                calls: 3,
+                failures: 1,
+                slow: 1
+            }
+        );
         let c = w.record(false, false);
-        assert_eq!(c, Counts { calls: 3, failures: 0, slow: 1 });
+        assert_eq!(
+            c,
+            Counts {
+                calls: 3,
+                failures: 0,
+                slow: 1
+            }
+        );
     }
 
     #[test]
@@ -573,7 +611,15 @@ mod tests {
         w.record(5 * s, true, false);
         assert_eq!(w.record(9 * s + 1, false, false).calls, 3);
         w.advance(10 * s);
-        assert_eq!(w.counts(), Counts { calls: 2, failures: 1, slow: 0 }, "bucket 0 expired");
+        assert_eq!(
+            w.counts(),
+            Counts {
+                calls: 2,
+                failures: 1,
+                slow: 0
+            },
+            "bucket 0 expired"
+        );
         w.advance(15 * s);
         assert_eq!(w.counts().calls, 1);
         w.advance(100 * s);

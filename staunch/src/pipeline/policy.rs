@@ -226,7 +226,7 @@ impl<C, F> Pipeline<C, F> {
             return Class::Permanent;
         }
         let now = self.retry.clock.now();
-        match open.retry_after(now) {
+        match open.retry_after() {
             Some(wait) if fits(now, wait, deadline) => Class::RetryAfter(wait),
             _ => Class::Permanent,
         }

@@ -45,7 +45,7 @@ async fn an_open_circuit_ends_the_retry_loop_at_once() {
     assert_eq!(err.attempts(), 4, "three calls and the rejected fourth");
     assert!(
         err.circuit_open()
-            .and_then(|open| open.retry_at())
+            .and_then(|open| open.retry_after())
             .is_some()
     );
     assert_eq!(

@@ -1,0 +1,172 @@
+//! loom models of the breaker's concurrent paths. Run with
+//! `RUSTFLAGS="--cfg loom" cargo test -p staunch --lib --release --no-default-features -- loom_`.
+
+use std::time::Duration;
+
+use loom::thread;
+
+use super::{BreakerConfig, CircuitBreaker, Reason, State};
+use crate::ManualClock;
+use crate::loom::{Arc, AtomicU64, Ordering};
+
+const SEC: Duration = Duration::from_secs(1);
+
+/// Models with three threads bound their preemptions (as tokio's loom suite does): with a bound
+/// of 4 they take seconds, unbounded more than minutes. Bugs in practice need few preemptions.
+fn model_bounded<F: Fn() + Sync + Send + 'static>(f: F) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(4);
+    builder.check(f);
+}
+
+/// A breaker on a manual clock that counts its trips and all its transitions.
+fn breaker(config: BreakerConfig) -> (CircuitBreaker, ManualClock, Arc<AtomicU64>, Arc<AtomicU64>) {
+    let clock = ManualClock::new();
+    let trips = Arc::new(AtomicU64::new(0));
+    let changes = Arc::new(AtomicU64::new(0));
+    let (t, c) = (Arc::clone(&trips), Arc::clone(&changes));
+    let breaker = CircuitBreaker::builder(config.with_open_duration(SEC))
+        .clock(clock.clone().into())
+        .on_state_change(move |change| {
+            c.fetch_add(1, Ordering::Relaxed);
+            if change.reason == Reason::Tripped {
+                t.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .build()
+        .unwrap();
+    (breaker, clock, trips, changes)
+}
+
+#[test]
+fn loom_admission_racing_a_trip() {
+    loom::model(|| {
+        let (breaker, _clock, trips, _) = breaker(BreakerConfig::consecutive_failures(2));
+        breaker.try_acquire().unwrap().failure();
+        let b = breaker.clone();
+        let tripper = thread::spawn(move || b.try_acquire().unwrap().failure());
+        // Admission racing the trip: admitted in closed (its success is then stale or resets
+        // nothing), or rejected with a retry instant, even mid-publication.
+        match breaker.try_acquire() {
+            Ok(permit) => {
+                assert!(!permit.is_probe());
+                permit.success();
+            }
+            Err(open) => {
+                assert_eq!(open.state(), State::Open);
+                assert!(open.retry_after().is_some());
+            }
+        }
+        tripper.join().unwrap();
+        let trips = trips.load(Ordering::Relaxed);
+        let snapshot = breaker.snapshot();
+        // Either the success landed between the two failures (reset: still closed, one failure
+        // pending), or the breaker tripped exactly once and published when it reopens.
+        match snapshot.state {
+            State::Closed => {
+                assert_eq!(trips, 0);
+                assert_eq!(snapshot.consecutive_failures, 1);
+            }
+            State::Open => {
+                assert_eq!(trips, 1);
+                assert!(
+                    snapshot.next_probe_at.is_some(),
+                    "an open period is always published"
+                );
+            }
+            other => panic!("unexpected state {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn loom_probe_slots_under_acquire_success_failure_and_drop() {
+    model_bounded(|| {
+        let (breaker, clock, _, _) = breaker(
+            BreakerConfig::consecutive_failures(1)
+                .with_half_open_probes(1)
+                .with_successes_to_close(2),
+        );
+        breaker.try_acquire().unwrap().failure();
+        clock.advance(SEC);
+        let in_flight = Arc::new(AtomicU64::new(0));
+
+        let probe = |breaker: &CircuitBreaker, in_flight: &AtomicU64, finish: u8| {
+            if let Ok(permit) = breaker.try_acquire() {
+                if permit.is_probe() {
+                    let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                    assert!(now <= 1, "{now} probes in flight with a limit of 1");
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                }
+                match finish {
+                    0 => permit.success(),
+                    1 => permit.failure(),
+                    _ => drop(permit),
+                }
+            }
+        };
+        let threads: Vec<_> = [0u8, 2]
+            .into_iter()
+            .map(|finish| {
+                let (b, f) = (breaker.clone(), Arc::clone(&in_flight));
+                thread::spawn(move || probe(&b, &f, finish))
+            })
+            .collect();
+        probe(&breaker, &in_flight, 1);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let snapshot = breaker.snapshot();
+        if snapshot.state == State::HalfOpen {
+            assert_eq!(snapshot.probes_in_flight, 0, "a slot leaked: {snapshot:?}");
+        }
+        // Every probe was resolved, so a caller is admitted again once any open period ends.
+        clock.advance(SEC);
+        assert!(breaker.try_acquire().is_ok(), "{snapshot:?}");
+    });
+}
+
+#[test]
+fn loom_stale_outcome_racing_a_transition() {
+    model_bounded(|| {
+        let (breaker, _clock, trips, _) = breaker(BreakerConfig::consecutive_failures(1));
+        let first = breaker.try_acquire_owned().unwrap();
+        let second = breaker.try_acquire_owned().unwrap();
+        let racer = thread::spawn(move || second.failure());
+        let b = breaker.clone();
+        let resetter = thread::spawn(move || b.reset());
+        first.failure();
+        racer.join().unwrap();
+        resetter.join().unwrap();
+        // Both failures were admitted in generation 0: at most one of them trips; the other is
+        // stale. A reset may come before, between or after.
+        let trips = trips.load(Ordering::Relaxed);
+        assert!(trips <= 1, "{trips} trips from one generation");
+        let snapshot = breaker.snapshot();
+        match snapshot.state {
+            State::Open => {
+                assert_eq!(trips, 1);
+                assert!(snapshot.next_probe_at.is_some(), "unpublished open period");
+            }
+            State::Closed => {}
+            other => panic!("unexpected state {other:?}"),
+        }
+    });
+}
+
+#[test]
+fn loom_window_trip_races_a_stale_outcome() {
+    loom::model(|| {
+        let (breaker, _clock, trips, _) =
+            breaker(BreakerConfig::failure_rate_count(0.5, 2).with_minimum_calls(1));
+        let a = breaker.try_acquire_owned().unwrap();
+        let b = breaker.try_acquire_owned().unwrap();
+        let racer = thread::spawn(move || b.failure());
+        a.failure();
+        racer.join().unwrap();
+        assert_eq!(trips.load(Ordering::Relaxed), 1);
+        let snapshot = breaker.snapshot();
+        assert_eq!(snapshot.state, State::Open);
+        assert!(snapshot.next_probe_at.is_some());
+    });
+}
