@@ -160,7 +160,8 @@ impl BreakerConfig {
     /// either, independently.
     ///
     /// Choose it when a dependency degrades by slowing down before it fails. Measuring a call's
-    /// duration reads the clock at admission and at completion.
+    /// duration reads the clock at admission and at completion; durations are measured in whole
+    /// microseconds (and a call lasting over 9.5 hours may be misjudged).
     pub const fn slow_call_rate(rate: f64, slow: Duration, window_size: u32) -> Self {
         let mut config = Self::with_rule(
             Rule::CountWindow {
