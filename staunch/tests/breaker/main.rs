@@ -684,4 +684,5 @@ fn public_types_are_send_sync_and_unpin() {
 
 mod model;
 mod stress;
+mod telemetry;
 mod tower_layer;
