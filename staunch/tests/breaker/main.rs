@@ -528,6 +528,8 @@ fn classification_decides_what_counts() {
     assert_eq!(rig.state(), State::Open);
 }
 
+// Paused tokio time drives the breaker's clock only with the `tokio` feature.
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn async_call_runs_on_paused_time() {
     let breaker =
@@ -552,6 +554,8 @@ async fn async_call_runs_on_paused_time() {
     assert_eq!(breaker.state(), State::Closed);
 }
 
+// Paused tokio time drives the breaker's clock only with the `tokio` feature.
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn a_cancelled_probe_future_returns_its_slot() {
     let breaker =
@@ -685,4 +689,5 @@ fn public_types_are_send_sync_and_unpin() {
 mod model;
 mod stress;
 mod telemetry;
+#[cfg(feature = "tower")]
 mod tower_layer;
