@@ -89,7 +89,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         if part % scale != 0 {
             return Err(bad("it is finer than a nanosecond"));
         }
-        nanos += part / scale;
+        nanos = nanos
+            .checked_add(part / scale)
+            .ok_or_else(|| bad("the duration is too long"))?;
     }
     let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| bad("the duration is too long"))?;
     Ok(Duration::new(secs, (nanos % 1_000_000_000) as u32))
@@ -537,6 +539,8 @@ mod tests {
             "1e3ms",
             "0.5ns",
             "99999999999999999999999h",
+            // The fraction pushes a whole part just under the limit over it.
+            "340282366920938463463374607431.9s",
             "1s ",
         ] {
             let message = parse_duration(text).unwrap_err();

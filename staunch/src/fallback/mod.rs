@@ -3,8 +3,9 @@
 //! A fallback sits outermost: it sees the error only after retries, the breaker and the
 //! timeouts have all had their say, so it never masks a failure that retrying would have fixed.
 //! It runs for the failure classes you name, [`FallbackOn::DEFAULT`] being an open circuit, a
-//! open circuit, a timeout and exhausted retries; never for a success, and, unless you ask, not for a permanent
-//! error (a bad request deserves an error, not a cached price).
+//! timeout (of an attempt, or of the whole call: the deadline) and exhausted retries; never for
+//! a success, and, unless you ask, not for a permanent error (a bad request deserves an error,
+//! not a cached price).
 //!
 //! A fallback is a value ([`Fallback::value`]), an async function of the error
 //! ([`Fallback::from_fn`]), or an async function that can fail too ([`Fallback::try_from_fn`]):

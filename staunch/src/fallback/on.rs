@@ -32,11 +32,13 @@ const fn bit(reason: StopReason) -> u16 {
 }
 
 impl FallbackOn {
-    /// An open circuit, a timeout (as the stop reason or the last attempt's failure) and
-    /// exhausted retries.
+    /// An open circuit, a timeout (as the stop reason or the last attempt's failure), the
+    /// deadline (no time left for another attempt: the whole call timed out) and exhausted
+    /// retries.
     pub const DEFAULT: Self = Self::NONE
         .with(StopReason::CircuitOpen)
         .with(StopReason::Timeout)
+        .with(StopReason::Deadline)
         .with(StopReason::Exhausted);
 
     /// Nothing: the fallback never runs.
@@ -46,7 +48,6 @@ impl FallbackOn {
     /// fallback.
     pub const ALL: Self = Self::DEFAULT
         .with(StopReason::Permanent)
-        .with(StopReason::Deadline)
         .with(StopReason::Budget)
         .with(StopReason::RetryAfterTooLong);
 

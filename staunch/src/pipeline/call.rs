@@ -58,14 +58,15 @@ impl<C, F> Pipeline<C, F> {
     async fn attempt<T, E, Fut>(
         &self,
         started: Result<(Option<Permit<'_>>, Option<Limit>, Fut), (Failure<E>, Class)>,
-    ) -> (Result<T, Failure<E>>, Class)
+    ) -> (Result<T, Failure<E>>, Class, bool)
     where
         C: Classify<T, E>,
         Fut: Future<Output = Result<T, E>>,
     {
         let (permit, limit, attempt) = match started {
             Ok(started) => started,
-            Err((failure, class)) => return (Err(failure), class),
+            // Refused before the call: no load on the dependency, nothing for the budget.
+            Err((failure, class)) => return (Err(failure), class, false),
         };
         let outcome = match limit {
             Some(limit) => tokio::time::timeout(limit.elapsed.timeout(), attempt)
@@ -75,8 +76,7 @@ impl<C, F> Pipeline<C, F> {
         };
         let class = match &outcome {
             Ok(result) => self.classifier.classify(result),
-            // A timeout is a failure for the breaker and, by default, retriable.
-            Err(_) => Class::Transient,
+            Err(elapsed) => self.timeout_class(elapsed),
         };
         if let Some(permit) = permit {
             permit.record(class);
@@ -86,6 +86,6 @@ impl<C, F> Pipeline<C, F> {
             Ok(Err(error)) => Err(Failure::Inner(error)),
             Err(elapsed) => Err(Failure::Timeout(elapsed)),
         };
-        (result, class)
+        (result, class, true)
     }
 }

@@ -39,6 +39,9 @@ pin_project! {
 
 type Outcome<T, E> = Result<T, Error<E>>;
 
+/// An attempt's result, its class, and whether it reached the service.
+type Settled<T, E> = (Result<T, Failure<E>>, Class, bool);
+
 pin_project! {
     /// The response future of [`PipelineService`](super::PipelineService).
     #[must_use = "futures do nothing unless polled"]
@@ -68,10 +71,15 @@ where
     /// Starts the call: the overall deadline, the retry state, and the first attempt.
     pub(super) fn start(service: S, request: Req, policy: PipelineLayer<C, F, K>) -> Self {
         let pipeline = &policy.shared.pipeline;
-        let deadline = pipeline.timeout.map(|timeout| {
-            let mine = Deadline::after_from(pipeline.retry.clock.now(), timeout);
-            Deadline::current().map_or(mine, |outer| outer.min(mine))
-        });
+        // The deadline of the whole call, kept so that every later poll (and every retried
+        // attempt) runs in it, wherever the future is polled.
+        let deadline = match pipeline.timeout {
+            Some(timeout) => {
+                let mine = Deadline::after_from(pipeline.retry.clock.now(), timeout);
+                Some(Deadline::current().map_or(mine, |outer| outer.min(mine)))
+            }
+            None => Deadline::current(),
+        };
         let mut this = Self {
             state: State::Done,
             service,
@@ -184,121 +192,121 @@ where
         let pipeline = &shared.pipeline;
         loop {
             // An attempt's result and class, to settle below.
-            let settled: (Result<S::Response, Failure<S::Error>>, Class) =
-                match this.state.as_mut().project() {
-                    StateProj::Attempt {
-                        future,
-                        limit,
-                        scope,
-                    } => {
-                        let _attempt_scope = scope.map(Enter::new);
-                        let outcome = match future.poll(cx) {
-                            Poll::Ready(result) => Ok(result),
-                            Poll::Pending => match limit.as_pin_mut() {
-                                Some(limit) => {
-                                    ready!(limit.poll(cx));
-                                    Err(this
-                                        .elapsed
-                                        .unwrap_or(Elapsed::new(Default::default(), true)))
-                                }
-                                None => return Poll::Pending,
-                            },
-                        };
-                        let mut class = match &outcome {
-                            Ok(result) => pipeline.classifier.classify(result),
-                            Err(_) => Class::Transient,
-                        };
-                        // The request copier may gate a retry on the request (idempotency);
-                        // without a copy this attempt is the last anyway.
-                        if let Some(next) = this.request.as_ref() {
-                            class = match &outcome {
-                                Ok(result) => shared.make_request.reclassify(next, result, class),
-                                Err(_) => shared.make_request.reclassify_unanswered(next, class),
-                            };
-                        }
-                        if let Some(permit) = this.permit.take() {
-                            permit.record(class);
-                        }
-                        let result = match outcome {
-                            Ok(Ok(response)) => Ok(response),
-                            Ok(Err(error)) => Err(Failure::Inner(error)),
-                            Err(elapsed) => Err(Failure::Timeout(elapsed)),
-                        };
-                        (result, class)
-                    }
-                    StateProj::Refused => match this.refused.take() {
-                        Some((failure, class)) => (Err(failure), class),
-                        None => (
-                            Err(Failure::Timeout(Elapsed::new(Default::default(), true))),
-                            Class::Permanent,
-                        ),
-                    },
-                    StateProj::Waiting { sleep } => {
-                        ready!(sleep.poll(cx));
-                        let resumed = match this.call.as_mut() {
-                            Some(call) => call.resume(&pipeline.retry, false),
-                            None => Ok(()),
-                        };
-                        match resumed {
-                            Ok(()) => this.state.set(State::Ready),
-                            Err(outcome) => {
-                                *this.outcome = Some(outcome.map_err(|e| pipeline.finish(e)));
-                                this.state.set(State::Done);
+            let settled: Settled<S::Response, S::Error> = match this.state.as_mut().project() {
+                StateProj::Attempt {
+                    future,
+                    limit,
+                    scope,
+                } => {
+                    let _attempt_scope = scope.map(Enter::new);
+                    let outcome = match future.poll(cx) {
+                        Poll::Ready(result) => Ok(result),
+                        Poll::Pending => match limit.as_pin_mut() {
+                            Some(limit) => {
+                                ready!(limit.poll(cx));
+                                Err(this
+                                    .elapsed
+                                    .unwrap_or(Elapsed::new(Default::default(), true)))
                             }
-                        }
-                        continue;
-                    }
-                    StateProj::Ready => {
-                        if let Err(error) = ready!(this.service.poll_ready(cx)) {
-                            return Poll::Ready(Err(error.into()));
-                        }
-                        let Some(call) = this.call.as_mut() else {
-                            this.state.set(State::Done);
-                            continue;
+                            None => return Poll::Pending,
+                        },
+                    };
+                    let mut class = match &outcome {
+                        Ok(result) => pipeline.classifier.classify(result),
+                        Err(elapsed) => pipeline.timeout_class(elapsed),
+                    };
+                    // The request copier may gate a retry on the request (idempotency);
+                    // without a copy this attempt is the last anyway.
+                    if let Some(next) = this.request.as_ref() {
+                        class = match &outcome {
+                            Ok(result) => shared.make_request.reclassify(next, result, class),
+                            Err(_) => shared.make_request.reclassify_unanswered(next, class),
                         };
-                        match launch(this.policy, this.service, this.request, call) {
-                            Ok((permit, limit, future)) => {
-                                *this.permit = permit;
-                                *this.elapsed = limit.map(|limit| limit.elapsed);
-                                this.state.set(attempt_state(future, limit));
+                    }
+                    if let Some(permit) = this.permit.take() {
+                        permit.record(class);
+                    }
+                    let result = match outcome {
+                        Ok(Ok(response)) => Ok(response),
+                        Ok(Err(error)) => Err(Failure::Inner(error)),
+                        Err(elapsed) => Err(Failure::Timeout(elapsed)),
+                    };
+                    (result, class, true)
+                }
+                StateProj::Refused => match this.refused.take() {
+                    Some((failure, class)) => (Err(failure), class, false),
+                    None => (
+                        Err(Failure::Timeout(Elapsed::new(Default::default(), true))),
+                        Class::Permanent,
+                        false,
+                    ),
+                },
+                StateProj::Waiting { sleep } => {
+                    ready!(sleep.poll(cx));
+                    let resumed = match this.call.as_mut() {
+                        Some(call) => call.resume(&pipeline.retry, false),
+                        None => Ok(()),
+                    };
+                    match resumed {
+                        Ok(()) => this.state.set(State::Ready),
+                        Err(outcome) => {
+                            *this.outcome = Some(outcome.map_err(|e| pipeline.finish(e)));
+                            this.state.set(State::Done);
+                        }
+                    }
+                    continue;
+                }
+                StateProj::Ready => {
+                    if let Err(error) = ready!(this.service.poll_ready(cx)) {
+                        return Poll::Ready(Err(error.into()));
+                    }
+                    let Some(call) = this.call.as_mut() else {
+                        this.state.set(State::Done);
+                        continue;
+                    };
+                    match launch(this.policy, this.service, this.request, call) {
+                        Ok((permit, limit, future)) => {
+                            *this.permit = permit;
+                            *this.elapsed = limit.map(|limit| limit.elapsed);
+                            this.state.set(attempt_state(future, limit));
+                            continue;
+                        }
+                        Err((failure, class)) => (Err(failure), class, false),
+                    }
+                }
+                StateProj::Recovering { substitute } => {
+                    let outcome = ready!(substitute.as_mut().poll(cx));
+                    return Poll::Ready(boxed(outcome));
+                }
+                StateProj::Done => {
+                    let outcome = match this.outcome.take() {
+                        Some(outcome) => outcome,
+                        // Polled after completion, or a request that could not be sent.
+                        None => Err(Error::new(
+                            crate::StopReason::Exhausted,
+                            0,
+                            Default::default(),
+                            None,
+                        )),
+                    };
+                    match outcome {
+                        Ok(response) => return Poll::Ready(Ok(response)),
+                        Err(error) => match pipeline.fallback.recover_boxed(error) {
+                            Ok(substitute) => {
+                                this.state.set(State::Recovering { substitute });
                                 continue;
                             }
-                            Err((failure, class)) => (Err(failure), class),
-                        }
+                            Err(error) => return Poll::Ready(boxed(Err(error))),
+                        },
                     }
-                    StateProj::Recovering { substitute } => {
-                        let outcome = ready!(substitute.as_mut().poll(cx));
-                        return Poll::Ready(boxed(outcome));
-                    }
-                    StateProj::Done => {
-                        let outcome = match this.outcome.take() {
-                            Some(outcome) => outcome,
-                            // Polled after completion, or a request that could not be sent.
-                            None => Err(Error::new(
-                                crate::StopReason::Exhausted,
-                                0,
-                                Default::default(),
-                                None,
-                            )),
-                        };
-                        match outcome {
-                            Ok(response) => return Poll::Ready(Ok(response)),
-                            Err(error) => match pipeline.fallback.recover_boxed(error) {
-                                Ok(substitute) => {
-                                    this.state.set(State::Recovering { substitute });
-                                    continue;
-                                }
-                                Err(error) => return Poll::Ready(boxed(Err(error))),
-                            },
-                        }
-                    }
-                };
-            let (result, class) = settled;
+                }
+            };
+            let (result, class, reached) = settled;
             let Some(call) = this.call.as_mut() else {
                 this.state.set(State::Done);
                 continue;
             };
-            match call.settle_as(&pipeline.retry, result, class) {
+            match call.settle_as(&pipeline.retry, result, class, reached) {
                 Next::Wait(delay) => this.state.set(State::Waiting {
                     sleep: tokio::time::sleep(delay),
                 }),

@@ -219,6 +219,18 @@ impl<C, F> Pipeline<C, F> {
         Ok((permit, limit))
     }
 
+    /// The class of an attempt that timed out: a failure (transient), unless the caller's
+    /// deadline cut the attempt shorter than its own timeout, which says nothing about the
+    /// dependency: then it is ignored, so callers arriving with little time left cannot trip the
+    /// breaker of a healthy dependency (and retry stops, with no time left anyway).
+    pub(super) fn timeout_class(&self, elapsed: &Elapsed) -> Class {
+        if self.attempt_timeout.is_some() && elapsed.is_deadline() {
+            Class::Ignored
+        } else {
+            Class::Transient
+        }
+    }
+
     /// An open circuit is not retriable, unless the caller opted in to waiting for the next
     /// probe and it comes before the deadline.
     fn open_class(&self, open: &CircuitOpen, deadline: Option<Deadline>) -> Class {
@@ -235,17 +247,20 @@ impl<C, F> Pipeline<C, F> {
     /// The call's error, with an unretried timeout or rejection named as the reason.
     pub(super) fn finish<E>(&self, error: Error<Failure<E>>) -> Error<E> {
         let error = error.flatten();
-        let unretried = match error.reason() {
-            StopReason::Permanent => true,
-            StopReason::Exhausted => !self.has_retry,
-            _ => false,
-        };
-        if !unretried {
-            return error;
-        }
-        match error.last_failure() {
-            Some(Failure::Timeout(_)) => error.with_reason(StopReason::Timeout),
-            Some(Failure::CircuitOpen(_)) => error.with_reason(StopReason::CircuitOpen),
+        match (error.last_failure(), error.reason()) {
+            // An open circuit ends the call as such, whatever stopped the loop on it (not
+            // retriable; with `wait_for_probe`, a probe too far away or no attempts left).
+            (
+                Some(Failure::CircuitOpen(_)),
+                StopReason::Permanent | StopReason::RetryAfterTooLong | StopReason::Exhausted,
+            ) => error.with_reason(StopReason::CircuitOpen),
+            // A timeout that was not retried (or with no retry policy, the only attempt).
+            (Some(Failure::Timeout(_)), StopReason::Permanent) => {
+                error.with_reason(StopReason::Timeout)
+            }
+            (Some(Failure::Timeout(_)), StopReason::Exhausted) if !self.has_retry => {
+                error.with_reason(StopReason::Timeout)
+            }
             _ => error,
         }
     }

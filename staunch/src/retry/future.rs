@@ -104,7 +104,7 @@ where
                     if let Some(next) = this.request.as_ref() {
                         class = shared.make_request.reclassify(next, &result, class);
                     }
-                    match call.settle_as(&shared.retry, result, class) {
+                    match call.settle_as(&shared.retry, result, class, true) {
                         Next::Done(outcome) => return Poll::Ready(boxed(outcome)),
                         Next::Wait(delay) => this.state.set(State::Waiting {
                             sleep: tokio::time::sleep(delay),

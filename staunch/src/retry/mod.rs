@@ -31,8 +31,9 @@
 //! # Cost
 //!
 //! A call whose first attempt succeeds reads no clock (unless a deadline or a ratio budget needs
-//! the time), allocates nothing, and touches shared state only through a token-bucket budget's
-//! single atomic load. The tower service copies the request and clones the inner service per
+//! the time), allocates nothing, and touches shared state only through its budget: a single
+//! atomic load for a token bucket, one atomic update of the current time slot (and a clock
+//! read) for a ratio budget. The tower service copies the request and clones the inner service per
 //! call, as `tower::retry` does.
 
 mod budget;

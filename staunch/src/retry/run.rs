@@ -94,7 +94,8 @@ impl<C> Retry<C> {
     }
 
     /// The async retry loop over attempts that classify themselves (the pipeline's attempts
-    /// classify timeouts and breaker rejections as well as the operation's outcome).
+    /// classify timeouts and breaker rejections as well as the operation's outcome) and say
+    /// whether they reached the dependency.
     #[cfg(feature = "tokio")]
     pub(crate) async fn run_classified<T, E, A, Fut>(
         &self,
@@ -104,17 +105,17 @@ impl<C> Retry<C> {
     ) -> Result<T, Error<E>>
     where
         A: FnMut() -> Fut,
-        Fut: Future<Output = (Result<T, E>, Class)>,
+        Fut: Future<Output = (Result<T, E>, Class, bool)>,
     {
         // The first attempt needs no more than `FirstAttempt`; the full state is built only if
         // it fails.
         let first = FirstAttempt::begin(self, deadline, is_cancelled(cancel))?;
-        let (result, class) = await_unless_cancelled!(
+        let (result, class, reached) = await_unless_cancelled!(
             attempt(),
             cancel,
             return first.stop(self, StopReason::Cancelled)
         );
-        match first.settle_as(self, result, class) {
+        match first.settle_as(self, result, class, reached) {
             Ok(value) => Ok(value),
             Err(failed) => self.retry_after(first, failed, cancel, attempt).await,
         }
@@ -131,7 +132,7 @@ impl<C> Retry<C> {
     ) -> Result<T, Error<E>>
     where
         A: FnMut() -> Fut,
-        Fut: Future<Output = (Result<T, E>, Class)>,
+        Fut: Future<Output = (Result<T, E>, Class, bool)>,
     {
         let mut call = CallState::after(self, first);
         let mut next = call.settle_failed(self, failed);
@@ -149,12 +150,12 @@ impl<C> Retry<C> {
                     }
                 }
             }
-            let (result, class) = await_unless_cancelled!(
+            let (result, class, reached) = await_unless_cancelled!(
                 attempt(),
                 cancel,
                 return call.stop(self, StopReason::Cancelled)
             );
-            next = call.settle_as(self, result, class);
+            next = call.settle_as(self, result, class, reached);
         }
     }
 
@@ -291,7 +292,7 @@ where
     C: Classify<T, E>,
     Fut: Future<Output = Result<T, E>>,
 {
-    type Output = (Result<T, E>, Class);
+    type Output = (Result<T, E>, Class, bool);
 
     #[inline]
     fn poll(
@@ -301,7 +302,7 @@ where
         let this = self.project();
         this.attempt.poll(cx).map(|result| {
             let class = this.retry.classifier.classify(&result);
-            (result, class)
+            (result, class, true)
         })
     }
 }

@@ -81,18 +81,23 @@ impl FirstAttempt {
         result: Result<T, E>,
     ) -> Result<T, Failed<T, E>> {
         let class = retry.classifier.classify(&result);
-        self.settle_as(retry, result, class)
+        self.settle_as(retry, result, class, true)
     }
 
-    /// [`settle`](Self::settle) for a result that the caller has already classified.
+    /// [`settle`](Self::settle) for a result that the caller has already classified. An
+    /// attempt that never `reached` the dependency (refused by a breaker, or out of time before
+    /// the call) is not counted by the budget: it put no load on the dependency.
     #[inline]
     pub(crate) fn settle_as<C, T, E>(
         self,
         retry: &Retry<C>,
         result: Result<T, E>,
         class: Class,
+        reached: bool,
     ) -> Result<T, Failed<T, E>> {
-        record(retry, class);
+        if reached {
+            record(retry, class);
+        }
         match result {
             Ok(value) if !class.is_failure() => {
                 telemetry::retry_succeeded(retry.name, 1);
@@ -166,19 +171,24 @@ impl<T, E> CallState<T, E> {
         result: Result<T, E>,
     ) -> Next<T, E> {
         let class = retry.classifier.classify(&result);
-        self.settle_as(retry, result, class)
+        self.settle_as(retry, result, class, true)
     }
 
     /// Settles an attempt's result that the caller has already classified. A success is
-    /// handled inline; anything else goes to [`settle_failed`](Self::settle_failed).
+    /// handled inline; anything else goes to [`settle_failed`](Self::settle_failed). As for
+    /// [`FirstAttempt::settle_as`], an attempt that never `reached` the dependency is not
+    /// budgeted.
     #[inline]
     pub(crate) fn settle_as<C>(
         &mut self,
         retry: &Retry<C>,
         result: Result<T, E>,
         class: Class,
+        reached: bool,
     ) -> Next<T, E> {
-        record(retry, class);
+        if reached {
+            record(retry, class);
+        }
         match result {
             Ok(value) if !class.is_failure() => {
                 telemetry::retry_succeeded(retry.name, self.attempts);

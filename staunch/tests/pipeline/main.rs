@@ -11,6 +11,7 @@ use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
 use staunch::classify::Class;
 use staunch::deadline::AttemptTimeout;
 use staunch::fallback::{Fallback, FallbackOn};
+use staunch::retry::{BudgetConfig, RetryBudget};
 use staunch::{Deadline, Error, Pipeline, StopReason};
 use support::{Boom, Counter, fixed, ms};
 use tokio::time::Instant;
@@ -53,6 +54,83 @@ async fn an_open_circuit_ends_the_retry_loop_at_once() {
         ms(30),
         "three waits before the rejection, none after it"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_timeout_cut_short_by_the_callers_deadline_does_not_count_against_the_dependency() {
+    let cb = breaker(1, Duration::from_secs(30));
+    let pipeline = Pipeline::new()
+        .breaker(cb.clone())
+        .attempt_timeout(AttemptTimeout::fixed(ms(500)))
+        .unwrap();
+    // The caller has 100 ms left: the attempt gets 100 ms, not its 500, and times out.
+    let err = Deadline::after(ms(100))
+        .scope(pipeline.call(std::future::pending::<Result<(), Boom>>))
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason(), StopReason::Timeout);
+    assert!(err.timeout().unwrap().is_deadline());
+    assert_eq!(
+        cb.state(),
+        State::Closed,
+        "the dependency was not given its time"
+    );
+    // A timeout at the attempt's own limit does count.
+    let _ = pipeline
+        .call(std::future::pending::<Result<(), Boom>>)
+        .await;
+    assert_eq!(cb.state(), State::Open);
+}
+
+#[tokio::test(start_paused = true)]
+async fn waiting_for_a_probe_beyond_max_retry_after_still_reports_the_open_circuit() {
+    let pipeline = Pipeline::new()
+        .retry(fixed(ms(10), 5))
+        .breaker(breaker(1, Duration::from_secs(120)))
+        .wait_for_probe();
+    let calls = Counter::default();
+    let err = pipeline.call(|| always_fails(&calls)).await.unwrap_err();
+    // The 120 s open period is past the default 60 s max_retry_after.
+    assert_eq!((calls.get(), err.reason()), (1, StopReason::CircuitOpen));
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_default_fallback_covers_a_call_out_of_time_for_another_retry() {
+    let calls = Counter::default();
+    let pipeline = Pipeline::new()
+        .retry(fixed(ms(300), 5))
+        .fallback(|_: &Error<Boom>| async { 7u32 });
+    let value = Deadline::after(ms(500))
+        .scope(pipeline.call(|| {
+            calls.bump();
+            async { Err::<u32, _>(Boom(0)) }
+        }))
+        .await
+        .unwrap();
+    assert_eq!((value, calls.get()), (7, 2));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rejections_by_an_open_breaker_do_not_spend_the_retry_budget() {
+    let budget = RetryBudget::new(BudgetConfig::token_bucket(10, 0.1)).unwrap();
+    let cb = breaker(5, Duration::from_secs(30));
+    let pipeline = Pipeline::new()
+        .retry(fixed(ms(1), 3).with_budget(budget))
+        .breaker(cb.clone());
+    cb.force_open();
+    for _ in 0..20 {
+        let err = pipeline
+            .call(|| async { Ok::<_, Boom>(()) })
+            .await
+            .unwrap_err();
+        assert_eq!(err.reason(), StopReason::CircuitOpen);
+    }
+    cb.reset();
+    // The dependency saw none of those calls: after the outage, retries are as available as
+    // before it.
+    let calls = Counter::default();
+    let err = pipeline.call(|| always_fails(&calls)).await.unwrap_err();
+    assert_eq!((calls.get(), err.reason()), (3, StopReason::Exhausted));
 }
 
 #[tokio::test(start_paused = true)]
