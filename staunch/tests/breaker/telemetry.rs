@@ -2,103 +2,14 @@
 //! recorder and subscriber (no globals, so tests do not interfere).
 #![cfg(all(feature = "tracing", feature = "metrics"))]
 
-use std::collections::BTreeMap;
-use std::fmt::Debug;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-
-use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use staunch::ManualClock;
 use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Subscriber};
+
+#[path = "../support/telemetry.rs"]
+mod capture;
+use capture::{Events, Metrics};
 
 use crate::support::SEC;
-
-/// Counters and gauges by name and sorted labels, e.g. `staunch_breaker_state{breaker=db}`.
-#[derive(Debug, Default)]
-struct Metrics(Mutex<BTreeMap<String, Arc<AtomicU64>>>);
-
-impl Metrics {
-    fn slot(&self, key: &Key) -> Arc<AtomicU64> {
-        let mut labels: Vec<String> = key
-            .labels()
-            .map(|l| format!("{}={}", l.key(), l.value()))
-            .collect();
-        labels.sort();
-        let name = format!("{}{{{}}}", key.name(), labels.join(","));
-        self.0.lock().unwrap().entry(name).or_default().clone()
-    }
-
-    fn counter(&self, key: &str) -> u64 {
-        self.0
-            .lock()
-            .unwrap()
-            .get(key)
-            .map_or(0, |c| c.load(Ordering::Relaxed))
-    }
-
-    fn gauge(&self, key: &str) -> Option<f64> {
-        self.0
-            .lock()
-            .unwrap()
-            .get(key)
-            .map(|g| f64::from_bits(g.load(Ordering::Relaxed)))
-    }
-}
-
-impl Recorder for Metrics {
-    fn describe_counter(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_gauge(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
-
-    fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        Counter::from_arc(self.slot(key))
-    }
-
-    fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        Gauge::from_arc(self.slot(key))
-    }
-
-    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::noop()
-    }
-}
-
-/// Records every event's fields as `name=value` strings.
-#[derive(Clone, Debug, Default)]
-struct Events(Arc<Mutex<Vec<String>>>);
-
-struct Fields(Vec<String>);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn Debug) {
-        self.0.push(format!("{}={value:?}", field.name()));
-    }
-
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.push(format!("{}={value}", field.name()));
-    }
-}
-
-impl Subscriber for Events {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, _: &Attributes<'_>) -> Id {
-        Id::from_u64(1)
-    }
-    fn record(&self, _: &Id, _: &Record<'_>) {}
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut fields = Fields(Vec::new());
-        event.record(&mut fields);
-        self.0.lock().unwrap().push(fields.0.join(" "));
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
 
 #[test]
 fn transitions_rejections_and_stale_outcomes_are_counted_and_traced() {
