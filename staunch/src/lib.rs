@@ -223,7 +223,7 @@ pub use error::{ConfigError, Error, Failure, StopReason};
 pub use pipeline::Pipeline;
 pub use retry::{Retry, RetryConfig};
 #[cfg(feature = "serde")]
-pub use serde_impls::parse_duration;
+pub use serde_impls::{Dur, parse_duration};
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

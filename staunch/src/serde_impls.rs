@@ -97,9 +97,24 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::new(secs, (nanos % 1_000_000_000) as u32))
 }
 
-/// A duration written as a string, as [`parse_duration`] reads it.
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Dur(Duration);
+/// A duration written as a string (`"250ms"`, `"1.5s"`, `"2m"`), as [`parse_duration`] reads
+/// it: for programs whose own configuration files take durations the way staunch's do.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use staunch::Dur;
+///
+/// #[derive(serde::Deserialize)]
+/// struct Load {
+///     period: Dur,
+/// }
+/// let load: Load = serde_json::from_str(r#"{ "period": "1.5s" }"#).unwrap();
+/// assert_eq!(load.period.0, Duration::from_millis(1500));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dur(pub Duration);
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -3,33 +3,13 @@
 //! The strict grammar of the `staunch` library's `serde` feature ([`staunch::parse_duration`]):
 //! digits, an optional fraction, a unit (`ns`, `us`, `ms`, `s`, `m`, `h`).
 
-use std::fmt;
 use std::time::Duration;
-
-use serde::de::{self, Deserialize, Deserializer, Visitor};
 
 /// Parses `"250ms"`, `"1.5s"`, `"2m"` with the library's grammar; the error names the value.
 pub(crate) use staunch::parse_duration;
 
-/// A duration written as a string in a scenario file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Dur(pub(crate) Duration);
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct DurVisitor;
-        impl Visitor<'_> for DurVisitor {
-            type Value = Dur;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a duration string such as \"250ms\", \"1.5s\" or \"2m\"")
-            }
-            fn visit_str<E: de::Error>(self, text: &str) -> Result<Dur, E> {
-                parse_duration(text).map(Dur).map_err(E::custom)
-            }
-        }
-        deserializer.deserialize_str(DurVisitor)
-    }
-}
+/// A duration written as a string in a scenario file, read with the library's grammar.
+pub(crate) use staunch::Dur;
 
 /// A duration for people: `"0s"`, `"850ms"`, `"1.5ms"`, `"1.25s"`, `"2m05s"`, `"1m00.24s"`;
 /// whole units lose their zeros (`"30s"`, `"2m"`). Hundredths of a second at most above 1 s.
