@@ -54,6 +54,12 @@ pub(crate) struct Shared {
     /// Nanoseconds since `origin` at which the current open period ends. Written before the
     /// word's unpublished flag is cleared, so a reader that sees a published open word sees it.
     open_until: AtomicU64,
+    /// The same instant on the raw monotonic clock, minus `coarse_lag`: while a coarse reading
+    /// is below it, the period is surely not over and a rejection needs no exact reading. Zero
+    /// when time is not known to be real (see `Clock::coarse_nanos`). Written with `open_until`.
+    open_until_coarse: AtomicU64,
+    /// How far a coarse reading may trail the exact clock, in nanoseconds.
+    coarse_lag: u64,
     /// Nanoseconds since `origin` of the latest probe admission, for the probe lease. Raised
     /// (never lowered) before the compare-exchange that admits the probe.
     last_probe_at: AtomicU64,
@@ -156,11 +162,14 @@ impl Builder {
                 window, buckets, ..
             } => Some(WindowKind::Time(TimeWindow::new(window, buckets))),
         };
-        let origin = self.clock.now();
+        // Anchored: notes a paused tokio clock before any coarse reading is trusted.
+        let (origin, _) = self.clock.now_anchored();
         Ok(CircuitBreaker {
             shared: Arc::new(Shared {
                 word: CachePadded(AtomicU64::new(Word::INITIAL.0)),
                 open_until: AtomicU64::new(0),
+                open_until_coarse: AtomicU64::new(0),
+                coarse_lag: saturating_nanos(crate::clock::coarse_lag()),
                 last_probe_at: AtomicU64::new(0),
                 trips: AtomicU32::new(0),
                 window: window.map(|kind| {
@@ -514,6 +523,9 @@ impl Shared {
                 }
                 State::ForcedOpen => return Err(self.reject(State::ForcedOpen, None)),
                 State::Open => {
+                    if let Some(rejected) = self.reject_coarse(word) {
+                        return Err(rejected);
+                    }
                     let now = self.clock.now();
                     if word.unpublished() {
                         // A trip is being published this very moment (a few instructions
@@ -572,6 +584,24 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// Rejects while open on a coarse reading (~7 ns instead of ~30 ns for an exact one), if
+    /// that reading shows the open period surely not over. `None`: ask the exact clock.
+    #[inline]
+    fn reject_coarse(&self, word: Word) -> Option<CircuitOpen> {
+        if word.unpublished() {
+            return None;
+        }
+        // Acquire on the word (published after this was stored) makes this the current period's.
+        let until = self.open_until_coarse.load(Ordering::Relaxed);
+        if until == 0 {
+            return None;
+        }
+        let now = self.clock.coarse_nanos()?;
+        // The exact clock is at most `coarse_lag` ahead of `now`, so the period ends within
+        // `until + coarse_lag - now` (never sooner than we say).
+        (now < until).then(|| self.reject(State::Open, Some(until.saturating_add(self.coarse_lag) - now)))
     }
 
     #[inline]
@@ -727,19 +757,28 @@ impl Shared {
     fn transitioned(&self, from: Word, to: Word, reason: Reason, now: Option<Instant>) {
         let now = now.unwrap_or_else(|| self.clock.now());
         match to.state() {
-            State::Open => self.publish_open(to, now),
+            State::Open => self.publish_open(to),
             State::Closed => self.trips.store(0, Ordering::Relaxed),
             _ => {}
         }
         self.emit(from, to, reason, now);
     }
 
-    fn publish_open(&self, opened: Word, now: Instant) {
+    fn publish_open(&self, opened: Word) {
         let trips = self.trips.fetch_add(1, Ordering::Relaxed).saturating_add(1);
-        let until = self
-            .nanos(now)
-            .saturating_add(saturating_nanos(self.open_duration(trips)));
+        let open_for = saturating_nanos(self.open_duration(trips));
+        // `raw` is read before `now`: the coarse end is never later than the exact one.
+        let (now, raw) = self.clock.now_anchored();
+        let until = self.nanos(now).saturating_add(open_for);
+        // Zero (exact readings only) when the period is shorter than the lag.
+        let until_coarse = raw
+            .and_then(|raw| {
+                let end = raw.saturating_add(open_for).checked_sub(self.coarse_lag)?;
+                (end > raw).then_some(end)
+            })
+            .unwrap_or(0);
         self.open_until.store(until, Ordering::Release);
+        self.open_until_coarse.store(until_coarse, Ordering::Release);
         // Fails harmlessly if the word moved on (a reset, or force) in between.
         let _ = self.cas(opened, opened.published());
     }
