@@ -883,3 +883,50 @@ pub(crate) fn outcome_of(class: Class) -> Outcome {
         _ => Outcome::Ignored,
     }
 }
+
+#[cfg(all(test, not(loom), target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn tripped(config: BreakerConfig, clock: Clock) -> CircuitBreaker {
+        let breaker = CircuitBreaker::builder(config).clock(clock).build().unwrap();
+        let _ = breaker.call_blocking(|| Err::<(), _>("down"));
+        assert_eq!(breaker.state(), State::Open);
+        breaker
+    }
+
+    // Real time, outside any runtime. No unit test in this crate builds a breaker under a paused
+    // tokio clock, so the process trusts coarse readings (see `clock.rs`); the paused cases are
+    // `tests/breaker_paused_clock.rs`, in a process of their own.
+    #[test]
+    fn an_open_breaker_rejects_on_a_coarse_reading_in_real_time() {
+        let config = BreakerConfig::consecutive_failures(1).with_open_duration(HOUR);
+        let breaker = tripped(config, Clock::system());
+        let rejected = breaker
+            .shared
+            .reject_coarse(breaker.shared.load())
+            .expect("a coarse reading shows the hour is not over");
+        let retry_after = rejected.retry_after().unwrap();
+        // Never sooner than the exact answer; later by at most the lag (plus this test's time).
+        assert!(retry_after <= HOUR + crate::clock::coarse_lag());
+        assert!(retry_after >= HOUR - Duration::from_secs(60));
+    }
+
+    #[test]
+    fn periods_shorter_than_the_lag_and_manual_clocks_read_the_exact_clock() {
+        let short = crate::clock::coarse_lag() / 2;
+        let breaker = tripped(
+            BreakerConfig::consecutive_failures(1).with_open_duration(short),
+            Clock::system(),
+        );
+        assert!(breaker.shared.reject_coarse(breaker.shared.load()).is_none());
+
+        let manual = crate::ManualClock::new();
+        let config = BreakerConfig::consecutive_failures(1).with_open_duration(HOUR);
+        let breaker = tripped(config, manual.into());
+        assert!(breaker.shared.reject_coarse(breaker.shared.load()).is_none());
+        assert!(breaker.call_blocking(|| Ok::<_, &str>(())).unwrap_err().is_open());
+    }
+}
