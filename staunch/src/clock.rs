@@ -43,6 +43,11 @@ static VIRTUAL_TIME_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::Ato
 ///
 /// Cheap to clone (at most an `Arc`). The default is [`Clock::system`].
 ///
+/// The system clock is read exactly, except on one hot path: a circuit breaker rejecting while
+/// open first reads the kernel's coarse clock when time is known to be real (on Linux, and
+/// only until some breaker in the process sees tokio's clock paused; see the
+/// [breaker docs](crate::breaker#time)). The open period still ends on an exact reading.
+///
 /// # Examples
 ///
 /// ```

@@ -601,7 +601,12 @@ impl Shared {
         let now = self.clock.coarse_nanos()?;
         // The exact clock is at most `coarse_lag` ahead of `now`, so the period ends within
         // `until + coarse_lag - now` (never sooner than we say).
-        (now < until).then(|| self.reject(State::Open, Some(until.saturating_add(self.coarse_lag) - now)))
+        (now < until).then(|| {
+            self.reject(
+                State::Open,
+                Some(until.saturating_add(self.coarse_lag) - now),
+            )
+        })
     }
 
     #[inline]
@@ -778,7 +783,8 @@ impl Shared {
             })
             .unwrap_or(0);
         self.open_until.store(until, Ordering::Release);
-        self.open_until_coarse.store(until_coarse, Ordering::Release);
+        self.open_until_coarse
+            .store(until_coarse, Ordering::Release);
         // Fails harmlessly if the word moved on (a reset, or force) in between.
         let _ = self.cas(opened, opened.published());
     }
@@ -891,7 +897,10 @@ mod tests {
     const HOUR: Duration = Duration::from_secs(3600);
 
     fn tripped(config: BreakerConfig, clock: Clock) -> CircuitBreaker {
-        let breaker = CircuitBreaker::builder(config).clock(clock).build().unwrap();
+        let breaker = CircuitBreaker::builder(config)
+            .clock(clock)
+            .build()
+            .unwrap();
         let _ = breaker.call_blocking(|| Err::<(), _>("down"));
         assert_eq!(breaker.state(), State::Open);
         breaker
@@ -921,12 +930,27 @@ mod tests {
             BreakerConfig::consecutive_failures(1).with_open_duration(short),
             Clock::system(),
         );
-        assert!(breaker.shared.reject_coarse(breaker.shared.load()).is_none());
+        assert!(
+            breaker
+                .shared
+                .reject_coarse(breaker.shared.load())
+                .is_none()
+        );
 
         let manual = crate::ManualClock::new();
         let config = BreakerConfig::consecutive_failures(1).with_open_duration(HOUR);
         let breaker = tripped(config, manual.into());
-        assert!(breaker.shared.reject_coarse(breaker.shared.load()).is_none());
-        assert!(breaker.call_blocking(|| Ok::<_, &str>(())).unwrap_err().is_open());
+        assert!(
+            breaker
+                .shared
+                .reject_coarse(breaker.shared.load())
+                .is_none()
+        );
+        assert!(
+            breaker
+                .call_blocking(|| Ok::<_, &str>(()))
+                .unwrap_err()
+                .is_open()
+        );
     }
 }
