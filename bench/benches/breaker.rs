@@ -284,6 +284,18 @@ fn two_threads_closed_success(c: &mut Criterion) {
     g.bench_function("staunch", |b| {
         b.iter_custom(|n| two_threads(n, || |i| drop(black_box(breaker.call_blocking(|| ok(i))))))
     });
+    g.bench_function("staunch_permit", |b| {
+        b.iter_custom(|n| {
+            two_threads(n, || {
+                |i| {
+                    let permit = breaker.try_acquire().unwrap();
+                    let r = ok(i);
+                    permit.success();
+                    drop(black_box(r));
+                }
+            })
+        })
+    });
     let recloser = recloser();
     g.bench_function("recloser", |b| {
         b.iter_custom(|n| two_threads(n, || |i| drop(black_box(recloser.call(|| ok(i))))))
