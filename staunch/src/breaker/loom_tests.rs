@@ -170,3 +170,63 @@ fn loom_window_trip_races_a_stale_outcome() {
         assert!(snapshot.next_probe_at.is_some());
     });
 }
+
+/// A success counted without the window lock racing the failure that trips: it lands in the
+/// tripped generation's window before the trip, or is stale; never in a later generation, and
+/// never both.
+#[test]
+fn loom_pending_success_racing_a_tripping_failure() {
+    loom::model(|| {
+        let (breaker, _clock, trips, _) =
+            breaker(BreakerConfig::failure_rate_count(0.5, 5).with_minimum_calls(2));
+        // [S S F]: 1/3, and no run of successes can trip it: successes skip the lock.
+        for ok in [true, true, false] {
+            let permit = breaker.try_acquire().unwrap();
+            if ok {
+                permit.success()
+            } else {
+                permit.failure()
+            }
+        }
+        let success = breaker.try_acquire_owned().unwrap();
+        let failure = breaker.try_acquire_owned().unwrap();
+        let racer = thread::spawn(move || success.success());
+        failure.failure();
+        racer.join().unwrap();
+        let (generation, counts) = breaker.shared.window_counts();
+        assert_eq!(generation, 0);
+        match breaker.state() {
+            // The success first: [S S F S F] = 2/5.
+            State::Closed => {
+                assert_eq!(trips.load(Ordering::Relaxed), 0);
+                assert_eq!((counts.calls, counts.failures), (5, 2));
+            }
+            // The failure first: [S S F F] = 2/4 trips; the success is stale.
+            State::Open => {
+                assert_eq!(trips.load(Ordering::Relaxed), 1);
+                assert_eq!((counts.calls, counts.failures), (4, 2));
+            }
+            other => panic!("unexpected state {other:?}"),
+        }
+    });
+}
+
+/// Successes counted without the lock racing a reset: each lands before it, in the old
+/// generation, or is stale; the new generation starts empty.
+#[test]
+fn loom_pending_successes_racing_a_reset() {
+    loom::model(|| {
+        let (breaker, _clock, _, _) =
+            breaker(BreakerConfig::failure_rate_count(0.5, 4).with_minimum_calls(1));
+        breaker.try_acquire().unwrap().success();
+        let success = breaker.try_acquire_owned().unwrap();
+        let racer = thread::spawn(move || success.success());
+        breaker.reset();
+        racer.join().unwrap();
+        breaker.try_acquire().unwrap().failure();
+        let (generation, counts) = breaker.shared.window_counts();
+        assert_eq!(generation, 1);
+        assert_eq!((counts.calls, counts.failures), (1, 1));
+        assert_eq!(breaker.state(), State::Open);
+    });
+}

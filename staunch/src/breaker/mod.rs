@@ -153,6 +153,7 @@
 mod config;
 mod error;
 mod events;
+mod pending;
 mod permit;
 mod shared;
 mod state;

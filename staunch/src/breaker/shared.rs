@@ -6,13 +6,14 @@ use std::time::{Duration, Instant};
 
 use super::config::{MAX_GROWTH_STEPS, OpenDuration, Rule};
 use super::events::{Counters, Listener, Listeners, Reason, StateChange};
+use super::pending::Pending;
 use super::permit::{OwnedPermit, Permit, RawPermit, STARTED_MASK};
 use super::state::{
     self, CountWindow, Counts, Outcome, State, TimeWindow, Window, WindowKind, Word,
 };
 use super::{BreakerConfig, CircuitOpen, Error};
 use crate::classify::{AllTransient, Class, Classify};
-use crate::loom::{Arc, AtomicU32, AtomicU64, Mutex, Ordering, lock};
+use crate::loom::{Arc, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, lock};
 use crate::{Clock, ConfigError};
 
 /// A circuit breaker: a cheap `Clone` handle (one `Arc`) to state shared by every task and thread
@@ -67,6 +68,12 @@ pub(crate) struct Shared {
     trips: AtomicU32,
     /// The rate window, for rate rules only.
     window: Option<Mutex<Window>>,
+    /// Successes of the rate window counted without its lock (see `pending.rs`).
+    pending: Pending,
+    /// The raw monotonic reading taken just before `origin`, when coarse readings tell real
+    /// time: a coarse reading minus this is nanoseconds since `origin`, up to a tick early (and
+    /// late by the few nanoseconds between the two readings).
+    coarse_origin: Option<u64>,
     config: BreakerConfig,
     lease_nanos: u64,
     clock: Clock,
@@ -163,7 +170,11 @@ impl Builder {
             } => Some(WindowKind::Time(TimeWindow::new(window, buckets))),
         };
         // Anchored: notes a paused tokio clock before any coarse reading is trusted.
-        let (origin, _) = self.clock.now_anchored();
+        let (origin, coarse_origin) = self.clock.now_anchored();
+        let pending_cap = match config.rule {
+            Rule::CountWindow { size, .. } => size,
+            _ => u32::MAX,
+        };
         Ok(CircuitBreaker {
             shared: Arc::new(Shared {
                 word: CachePadded(AtomicU64::new(Word::INITIAL.0)),
@@ -178,6 +189,8 @@ impl Builder {
                         kind,
                     })
                 }),
+                pending: Pending::new(pending_cap),
+                coarse_origin,
                 config,
                 lease_nanos: saturating_nanos(config.probe_lease),
                 clock: self.clock,
@@ -641,16 +654,27 @@ impl Shared {
     }
 
     /// Records the outcome of a permit. The closed success with nothing to reset is inlined:
-    /// one load, no write.
+    /// one load, no write; so is an untimed success of a rate window that no run of successes
+    /// can trip: one compare-exchange (see `pending.rs`).
     #[inline(always)]
     pub(crate) fn complete(&self, permit: RawPermit, outcome: Outcome) {
         if !permit.is_probe() && outcome == Outcome::Success {
             match self.config.rule {
                 Rule::Consecutive { .. } if self.load().nothing_pending() => return,
                 // A full count window with no failure and no slow call is unchanged by one more
-                // (untimed) success: the flag in the word says so, without the lock.
+                // (untimed) success: the flag in the word says so, without the lock or a write.
                 Rule::CountWindow { .. }
-                    if !self.config.times_calls() && self.load().clean_window() =>
+                    if !self.config.times_calls()
+                        && (self.load().clean_window()
+                            || self.pending.add(permit.generation(), || 0)) =>
+                {
+                    return;
+                }
+                Rule::TimeWindow { .. }
+                    if !self.config.times_calls()
+                        && self
+                            .pending
+                            .add(permit.generation(), || self.success_nanos()) =>
                 {
                     return;
                 }
@@ -661,6 +685,19 @@ impl Shared {
             return;
         }
         self.complete_slow(permit, outcome);
+    }
+
+    /// When an untimed success of a time window happened, in nanoseconds since `origin`: a
+    /// coarse reading when there is one (~7 ns instead of ~30 ns). It may be up to a tick
+    /// (`coarse_lag`, 4 ms at 250 Hz) early, so near a bucket boundary a success may be counted
+    /// in the bucket before its own, and expire up to that much sooner than an exact reading
+    /// would make it: the one inexact thing about counting successes without the lock.
+    #[inline]
+    fn success_nanos(&self) -> u64 {
+        match (self.coarse_origin, self.clock.coarse_nanos()) {
+            (Some(origin), Some(now)) => now.saturating_sub(origin),
+            _ => self.nanos(self.clock.now()),
+        }
     }
 
     #[cold]
@@ -720,7 +757,7 @@ impl Shared {
             _ => false,
         };
         let tripped = {
-            let mut window = lock(window);
+            let mut window = self.lock_window(window);
             // Read under the lock: a transition's compare-exchange either precedes this load (the
             // outcome is stale) or follows our own trip attempt below.
             let word = self.load();
@@ -755,6 +792,56 @@ impl Shared {
         if let Some((from, to)) = tripped {
             self.transitioned(from, to, Reason::Tripped, now);
         }
+    }
+
+    /// Locks the window and records in it the successes counted without the lock (sealing their
+    /// counter), so that the holder sees every outcome so far, in order. Unlocking reopens the
+    /// counter if the window is safe then.
+    fn lock_window<'a>(&'a self, window: &'a Mutex<Window>) -> WindowGuard<'a> {
+        let mut guard = lock(window);
+        let (generation, successes) = self.pending.seal();
+        if successes > 0 {
+            // Opened only for the window's generation, which only a lock holder changes.
+            debug_assert_eq!(generation, guard.generation);
+            guard.record_successes(successes);
+        }
+        WindowGuard {
+            shared: self,
+            guard,
+        }
+    }
+
+    /// Under the window lock: opens the pending counter if the word is in the window's
+    /// generation, admitting all, and no run of untimed successes can trip the window before
+    /// its newest bucket ends (forced closed never trips).
+    fn reopen_pending(&self, window: &Window) {
+        let word = self.load();
+        if !word.state().admits_all() || word.generation() != window.generation {
+            return;
+        }
+        let (min_calls, size) = match self.config.rule {
+            Rule::CountWindow { size, min_calls } => (min_calls, Some(size)),
+            Rule::TimeWindow { min_calls, .. } => (min_calls, None),
+            Rule::Consecutive { .. } => return,
+        };
+        let safe = word.state() == State::ForcedClosed
+            || window.counts().successes_cannot_trip(
+                min_calls,
+                size,
+                self.config.failure_rate,
+                self.config.slow_call.map(|s| s.rate),
+            );
+        if safe {
+            self.pending
+                .open(window.generation, window.successes_until());
+        }
+    }
+
+    /// The window's generation and counts, with every success counted so far.
+    #[cfg(all(test, loom))]
+    pub(crate) fn window_counts(&self) -> (u32, Counts) {
+        let window = self.lock_window(self.window.as_ref().expect("a rate rule"));
+        (window.generation, window.counts())
     }
 
     /// After a compare-exchange from `from` to `to` succeeded: publish an open period, reset
@@ -823,9 +910,13 @@ impl Shared {
     }
 
     fn force(&self, target: State) {
+        // Under the window lock, which seals the pending successes: none counted after this
+        // leaves the generation lands in it unreported (see `pending.rs`).
+        let window = self.window.as_ref().map(|w| self.lock_window(w));
         let (from, to) = self
             .update(|w| Some(w.next(target)))
             .unwrap_or((Word::INITIAL, Word::INITIAL));
+        drop(window);
         if target == State::Closed {
             self.trips.store(0, Ordering::Relaxed);
         }
@@ -861,9 +952,12 @@ impl Shared {
                 Some(window) => {
                     let now = matches!(self.config.rule, Rule::TimeWindow { .. })
                         .then(|| self.nanos(self.clock.now()));
-                    let mut window = lock(window);
+                    let mut window = self.lock_window(window);
                     let counts = if window.generation == word.generation() {
-                        window.counts(now)
+                        if let Some(now) = now {
+                            window.advance(now);
+                        }
+                        window.counts()
                     } else {
                         Counts::default()
                     };
@@ -877,6 +971,32 @@ impl Shared {
             _ => {}
         }
         snapshot
+    }
+}
+
+/// The window lock, held: unlocking reopens the pending-success counter if the window is safe.
+struct WindowGuard<'a> {
+    shared: &'a Shared,
+    guard: MutexGuard<'a, Window>,
+}
+
+impl std::ops::Deref for WindowGuard<'_> {
+    type Target = Window;
+
+    fn deref(&self) -> &Window {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for WindowGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Window {
+        &mut self.guard
+    }
+}
+
+impl Drop for WindowGuard<'_> {
+    fn drop(&mut self) {
+        self.shared.reopen_pending(&self.guard);
     }
 }
 

@@ -300,6 +300,28 @@ impl Counts {
         over(self.failures, failure_rate) || over(self.slow, slow_rate)
     }
 
+    /// Whether no run of further untimed successes (so none of them slow) can make a window
+    /// holding `self` trip, as long as nothing expires from it. `size` bounds a count window.
+    ///
+    /// Why one check covers every run: after `k >= 1` more successes, a window that is not full
+    /// holds `calls + k` calls with the same failures and slow calls, so both shares fall as `k`
+    /// grows, and they only count once `calls + k >= min_calls`. The largest share that counts
+    /// is therefore at `calls + k = max(calls + 1, min_calls)`, which is at most `size` (the
+    /// minimum is at most the size). A full count window evicts its oldest call for each
+    /// success: calls stay at `size` while failures and slow calls can only fall, so no share
+    /// exceeds the full window's, which the same check (with `calls = size`) covers.
+    pub(crate) fn successes_cannot_trip(
+        self,
+        min_calls: u32,
+        size: Option<u32>,
+        failure_rate: Option<f64>,
+        slow_rate: Option<f64>,
+    ) -> bool {
+        let calls = self.calls.saturating_add(1).max(min_calls);
+        let calls = size.map_or(calls, |size| calls.min(size));
+        !Self { calls, ..self }.trips(min_calls, failure_rate, slow_rate)
+    }
+
     /// Failures over calls, if any calls were counted.
     pub(crate) fn failure_rate(self) -> Option<f64> {
         (self.calls > 0).then(|| f64::from(self.failures) / f64::from(self.calls))
@@ -356,6 +378,24 @@ impl CountWindow {
             self.next = 0;
         }
         self.counts
+    }
+
+    /// Records `k` untimed successes in O(min(k, size)): the same as `k` calls of `record`.
+    pub(crate) fn record_successes(&mut self, k: u32) {
+        let len = self.ring.len();
+        if k as usize >= len {
+            self.ring.fill(SLOT_USED);
+            self.next = (self.next + k as usize % len) % len;
+            self.counts = Counts {
+                calls: len as u32,
+                failures: 0,
+                slow: 0,
+            };
+        } else {
+            for _ in 0..k {
+                self.record(false, false);
+            }
+        }
     }
 
     pub(crate) fn clear(&mut self) {
@@ -425,12 +465,31 @@ impl TimeWindow {
 
     pub(crate) fn record(&mut self, now_nanos: u64, failure: bool, slow: bool) -> Counts {
         self.advance(now_nanos);
+        self.head_bucket().counts.add(failure, slow);
+        self.counts.add(failure, slow);
+        self.counts
+    }
+
+    /// Records `k` successes in the newest bucket, as `record` does for a reading that is not
+    /// past it (an outcome is never recorded in a bucket older than the newest).
+    pub(crate) fn record_successes(&mut self, k: u32) {
+        self.head_bucket().counts.calls += k;
+        self.counts.calls += k;
+    }
+
+    /// Nanoseconds since the origin at which the newest bucket ends. Until then nothing expires:
+    /// every bucket in the window is at most `len - 1` buckets older than the newest.
+    pub(crate) fn head_end(&self) -> u64 {
+        self.head
+            .saturating_add(1)
+            .saturating_mul(self.bucket_nanos)
+    }
+
+    fn head_bucket(&mut self) -> &mut Bucket {
         let len = self.buckets.len() as u64;
         let bucket = &mut self.buckets[(self.head % len) as usize];
         bucket.epoch = self.head;
-        bucket.counts.add(failure, slow);
-        self.counts.add(failure, slow);
-        self.counts
+        bucket
     }
 
     pub(crate) fn clear(&mut self) {
@@ -475,16 +534,36 @@ impl Window {
         }
     }
 
-    /// The counts as of `now_nanos` (a time window expires old buckets first).
-    pub(crate) fn counts(&mut self, now_nanos: Option<u64>) -> Counts {
+    /// Records `k` untimed successes of this window's generation, counted without the lock
+    /// since it was last held: the same as recording each of them then, in order.
+    pub(crate) fn record_successes(&mut self, k: u32) {
         match &mut self.kind {
+            WindowKind::Count(w) => w.record_successes(k),
+            WindowKind::Time(w) => w.record_successes(k),
+        }
+    }
+
+    /// Until when (nanoseconds since the origin) a success recorded now changes nothing but
+    /// the counts of the newest bucket: unbounded for a count window.
+    pub(crate) fn successes_until(&self) -> u64 {
+        match &self.kind {
+            WindowKind::Count(_) => u64::MAX,
+            WindowKind::Time(w) => w.head_end(),
+        }
+    }
+
+    /// Expires what a time window no longer holds at `now_nanos`.
+    pub(crate) fn advance(&mut self, now_nanos: u64) {
+        if let WindowKind::Time(w) = &mut self.kind {
+            w.advance(now_nanos);
+        }
+    }
+
+    /// The counts as of the latest outcome or `advance`.
+    pub(crate) fn counts(&self) -> Counts {
+        match &self.kind {
             WindowKind::Count(w) => w.counts(),
-            WindowKind::Time(w) => {
-                if let Some(now) = now_nanos {
-                    w.advance(now);
-                }
-                w.counts()
-            }
+            WindowKind::Time(w) => w.counts(),
         }
     }
 }
@@ -601,6 +680,85 @@ mod tests {
                 slow: 1
             }
         );
+    }
+
+    #[test]
+    fn recording_successes_at_once_is_recording_them_one_by_one() {
+        for size in 1..6u32 {
+            for k in 0..13 {
+                let (mut one_by_one, mut at_once) =
+                    (CountWindow::new(size), CountWindow::new(size));
+                for w in [&mut one_by_one, &mut at_once] {
+                    for i in 0..size + 2 {
+                        w.record(i % 3 == 0, i % 2 == 0);
+                    }
+                }
+                for _ in 0..k {
+                    one_by_one.record(false, false);
+                }
+                at_once.record_successes(k);
+                assert_eq!(at_once.counts(), one_by_one.counts(), "size {size}, k {k}");
+                // Same ring and position: the next outcomes evict the same calls.
+                for i in 0..size {
+                    let failure = i % 2 == 1;
+                    assert_eq!(
+                        at_once.record(failure, false),
+                        one_by_one.record(failure, false)
+                    );
+                }
+            }
+        }
+    }
+
+    /// Every run of successes, simulated, against the one check.
+    #[test]
+    fn successes_cannot_trip_is_exact_before_a_window_fills() {
+        let rates = [Some(0.25), Some(0.5), Some(2.0 / 3.0), Some(1.0), None];
+        for size in 1..8u32 {
+            for min in 1..=size {
+                for calls in 0..size {
+                    for failures in 0..=calls {
+                        for slow in 0..=calls {
+                            for (fr, sr) in rates.iter().flat_map(|f| rates.map(|s| (*f, s))) {
+                                let mut w = CountWindow::new(size);
+                                let mut tripped = false;
+                                for i in 0..calls {
+                                    w.record(i < failures, i >= calls - slow);
+                                }
+                                let counts = w.counts();
+                                for _ in 0..2 * size {
+                                    tripped |= w.record(false, false).trips(min, fr, sr);
+                                }
+                                assert_eq!(
+                                    counts.successes_cannot_trip(min, Some(size), fr, sr),
+                                    !tripped,
+                                    "{counts:?}, size {size}, min {min}, {fr:?}, {sr:?}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_window_that_does_not_trip_cannot_trip_on_successes() {
+        let full = Counts {
+            calls: 4,
+            failures: 1,
+            slow: 1,
+        };
+        assert!(!full.trips(4, Some(0.5), Some(0.5)));
+        assert!(full.successes_cannot_trip(4, Some(4), Some(0.5), Some(0.5)));
+        let time = Counts {
+            calls: 2,
+            failures: 1,
+            slow: 0,
+        };
+        // Below a minimum of 4 calls, two more successes make 1/4 = 25%.
+        assert!(!time.successes_cannot_trip(4, None, Some(0.25), None));
+        assert!(time.successes_cannot_trip(4, None, Some(0.3), None));
     }
 
     #[test]

@@ -121,7 +121,120 @@ fn window_starts_empty_after_the_breaker_closes() {
     assert_eq!(rig.state(), State::Open);
 }
 
+/// Untimed successes of a window that no run of successes can trip skip the window lock (see
+/// `pending.rs`); these pin that a single thread still sees every count and decision.
+#[test]
+fn count_window_decisions_do_not_depend_on_successes_skipping_the_lock() {
+    let rig = Rig::new(BreakerConfig::failure_rate_count(0.5, 10).with_minimum_calls(4));
+    // [F S S S S S S S S S]: 1/10; then each failure evicts the oldest call.
+    rig.run("FSSS");
+    rig.run(&"S".repeat(6));
+    rig.run("FFFF"); // [S*6 F F F F]: 4/10
+    assert_eq!(rig.state(), State::Closed);
+    rig.fail(); // [S*5 F F F F F]: 5/10
+    assert_eq!(rig.state(), State::Open);
+}
+
+#[test]
+fn count_window_successes_beyond_a_whole_window_leave_it_full_of_successes() {
+    let rig = Rig::new(BreakerConfig::failure_rate_count(0.5, 4).with_minimum_calls(2));
+    rig.run("SSF");
+    rig.run(&"S".repeat(9));
+    rig.run("F"); // [S S S F]: 1/4
+    assert_eq!(rig.state(), State::Closed);
+    rig.fail(); // [S S F F]
+    assert_eq!(rig.state(), State::Open);
+}
+
+#[test]
+fn a_snapshot_counts_successes_that_skipped_the_lock() {
+    let rig = Rig::new(BreakerConfig::failure_rate_count(0.5, 100).with_minimum_calls(4));
+    rig.run("FSSS");
+    rig.run(&"S".repeat(50));
+    let s = rig.breaker.snapshot();
+    assert_eq!((s.calls, s.failures), (54, 1));
+    rig.run("S");
+    assert_eq!(rig.breaker.snapshot().calls, 55);
+}
+
+#[test]
+fn a_success_admitted_before_a_trip_is_not_counted_after_it() {
+    let rig = Rig::new(
+        BreakerConfig::failure_rate_count(0.5, 4)
+            .with_minimum_calls(2)
+            .with_open_duration(SEC)
+            .with_successes_to_close(1),
+    );
+    rig.run("SS"); // no run of successes can trip this window
+    let late = rig.breaker.try_acquire().unwrap();
+    rig.run("FF"); // [S S F F]: 50%
+    assert_eq!(rig.state(), State::Open);
+    late.success(); // stale
+    rig.clock.advance(SEC);
+    rig.ok(); // the probe closes
+    assert_eq!(rig.state(), State::Closed);
+    rig.fail();
+    let s = rig.breaker.snapshot();
+    assert_eq!((s.calls, s.failures), (1, 1), "the late success is nowhere");
+}
+
+#[test]
+fn forced_closed_counts_successes_without_the_lock_and_a_reset_forgets_them() {
+    let rig = Rig::new(BreakerConfig::failure_rate_count(0.5, 10).with_minimum_calls(2));
+    rig.breaker.force_closed();
+    rig.run("FFF");
+    rig.run(&"S".repeat(5));
+    let s = rig.breaker.snapshot();
+    assert_eq!((s.state, s.calls, s.failures), (State::ForcedClosed, 8, 3));
+    let late = rig.breaker.try_acquire().unwrap();
+    rig.breaker.reset();
+    late.success(); // admitted while forced closed: stale
+    assert_eq!(rig.breaker.snapshot().calls, 0);
+}
+
 // ---- time window ----------------------------------------------------------------------------
+
+#[test]
+fn time_window_successes_skipping_the_lock_land_in_their_bucket() {
+    let rig = Rig::new(
+        BreakerConfig::failure_rate_time(0.5, 10 * SEC)
+            .with_buckets(10)
+            .with_minimum_calls(2),
+    );
+    rig.run("SSS"); // bucket [0, 1 s)
+    rig.clock.advance(9 * SEC + 900 * MS);
+    rig.run("F"); // bucket [9 s, 10 s): 1/4
+    assert_eq!(rig.state(), State::Closed);
+    rig.clock.advance(100 * MS); // the first bucket expires
+    let s = rig.breaker.snapshot();
+    assert_eq!((s.calls, s.failures), (1, 1));
+}
+
+#[test]
+fn time_window_success_trips_when_expiry_leaves_it_short_of_the_minimum() {
+    let rig = Rig::new(
+        BreakerConfig::failure_rate_time(0.5, 10 * SEC)
+            .with_buckets(10)
+            .with_minimum_calls(2),
+    );
+    rig.run("SSS");
+    rig.clock.advance(5 * SEC);
+    rig.run("F"); // 1/4: no run of successes can trip this, until its newest bucket ends
+    rig.clock.advance(5 * SEC + 500 * MS); // the successes expire: 1/1, below the minimum
+    assert_eq!(rig.state(), State::Closed);
+    rig.ok(); // 1/2
+    assert_eq!(rig.state(), State::Open);
+}
+
+#[test]
+fn time_window_successes_then_failures_in_one_bucket_trip_on_the_threshold() {
+    let rig = Rig::new(BreakerConfig::failure_rate_time(0.5, 10 * SEC).with_minimum_calls(4));
+    rig.run("SSSS");
+    rig.run("FFF");
+    assert_eq!(rig.state(), State::Closed, "3/7");
+    rig.fail(); // 4/8
+    assert_eq!(rig.state(), State::Open);
+}
 
 #[test]
 fn time_buckets_expire() {

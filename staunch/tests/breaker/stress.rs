@@ -143,3 +143,18 @@ fn stress_consecutive_failures_a_million_calls() {
 fn stress_count_window_a_million_calls() {
     stress(BreakerConfig::failure_rate_count(0.5, 8).with_minimum_calls(4));
 }
+
+/// A wider window, safe for long runs of successes: most of them skip the window lock.
+#[test]
+fn stress_wide_count_window_a_million_calls() {
+    stress(BreakerConfig::failure_rate_count(0.25, 64).with_minimum_calls(16));
+}
+
+#[test]
+fn stress_time_window_a_million_calls() {
+    stress(
+        BreakerConfig::failure_rate_time(0.25, Duration::from_millis(10))
+            .with_buckets(5)
+            .with_minimum_calls(16),
+    );
+}
