@@ -119,9 +119,20 @@
 //! | success, consecutive rule, no failures pending | one atomic load; no write, no clock read |
 //! | failure, consecutive rule | one compare-exchange |
 //! | success, count window full of successes (no slow-call rule) | one atomic load; no write |
-//! | other outcomes, window rules | a short lock around the window; a clock read for time windows and slow calls |
+//! | success, window rules, no run of successes can trip the window (no slow-call rule) | one compare-exchange on a counter of its own, no lock; plus one atomic load (count window) or a coarse clock read (time window) |
+//! | other outcomes, window rules | a short lock around the window, which first records the `k` successes counted without it (`O(min(k, size))`); a clock read for time windows and slow calls |
 //! | rejection in open | two loads and a coarse clock read (~7 ns); an exact read near the period's end or when time is not known to be real |
 //! | transitions, half-open | compare-exchange loops, clock reads, callbacks (outside any lock) |
+//!
+//! A success can trip a window only by meeting the minimum number of calls, never by raising a
+//! share. So each time the window lock is taken, the breaker checks whether any run of further
+//! successes could trip the window before its newest bucket ends; while none can (typically
+//! once the minimum is met and the rate is below the threshold), successes are only counted,
+//! and recorded in the window, in order, by whoever takes the lock next. Decisions and counts
+//! are the same as if each success took the lock, with one approximation: a time window reads
+//! such a success's time on the coarse clock when time is real, up to a tick (4 ms) early, so
+//! near a bucket boundary it may land in the bucket before its own and expire that much
+//! sooner.
 //!
 //! No path allocates (the window is allocated once, at construction). The handle is one `Arc`;
 //! [`call`](CircuitBreaker::call) and [`try_acquire`](CircuitBreaker::try_acquire) borrow it,
