@@ -158,3 +158,52 @@ fn stress_time_window_a_million_calls() {
             .with_minimum_calls(16),
     );
 }
+
+/// Successes counted without the window lock, racing failures (which take it) and snapshots
+/// (which record them): none is lost or counted twice.
+fn counts_add_up(config: BreakerConfig) {
+    const CALLS: usize = 100_000;
+    let breaker = CircuitBreaker::builder(config)
+        .clock(ManualClock::new().into())
+        .build()
+        .unwrap();
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let breaker = breaker.clone();
+            std::thread::spawn(move || {
+                for i in 0..CALLS {
+                    let permit = breaker.try_acquire().unwrap();
+                    if i % 100 == 99 {
+                        permit.failure();
+                    } else {
+                        permit.success();
+                    }
+                    if t == 0 && i % 1000 == 0 {
+                        let _ = breaker.snapshot();
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = breaker.snapshot();
+    assert_eq!(s.state, State::Closed);
+    assert_eq!(
+        (s.calls as usize, s.failures as usize),
+        (THREADS * CALLS, THREADS * CALLS / 100)
+    );
+}
+
+#[test]
+fn count_window_counts_add_up_across_threads() {
+    counts_add_up(BreakerConfig::failure_rate_count(0.5, 1 << 20).with_minimum_calls(1));
+}
+
+#[test]
+fn time_window_counts_add_up_across_threads() {
+    counts_add_up(
+        BreakerConfig::failure_rate_time(0.5, Duration::from_secs(60)).with_minimum_calls(1),
+    );
+}
