@@ -236,6 +236,32 @@ fn time_window_successes_then_failures_in_one_bucket_trip_on_the_threshold() {
     assert_eq!(rig.state(), State::Open);
 }
 
+/// On the system clock, successes counted without the lock read the coarse clock where there is
+/// one; nothing expires from a minute-long window during the test, so the counts are exact.
+#[test]
+fn time_window_on_the_system_clock_counts_every_success() {
+    let breaker = CircuitBreaker::new(
+        BreakerConfig::failure_rate_time(0.5, Duration::from_secs(60)).with_minimum_calls(4),
+    )
+    .unwrap();
+    let run = |n: usize, ok: bool| {
+        for _ in 0..n {
+            let permit = breaker.try_acquire().unwrap();
+            if ok {
+                permit.success()
+            } else {
+                permit.failure()
+            }
+        }
+    };
+    run(1000, true);
+    run(999, false);
+    let s = breaker.snapshot();
+    assert_eq!((s.state, s.calls, s.failures), (State::Closed, 1999, 999));
+    run(1, false); // 1000/2000
+    assert_eq!(breaker.state(), State::Open);
+}
+
 #[test]
 fn time_buckets_expire() {
     let rig = Rig::new(
