@@ -230,3 +230,44 @@ fn loom_pending_successes_racing_a_reset() {
         assert_eq!(breaker.state(), State::Open);
     });
 }
+
+/// A time-window success read before its bucket ends racing a later failure that expires the
+/// window and leaves it unsafe: the success is recorded before the failure (and expires with
+/// its bucket), or takes the lock after it and trips; it never skips the trip decision.
+#[test]
+fn loom_pending_time_window_success_racing_expiry() {
+    loom::model(|| {
+        let (breaker, clock, trips, _) = breaker(
+            BreakerConfig::failure_rate_time(0.5, 2 * SEC)
+                .with_buckets(2)
+                .with_minimum_calls(2),
+        );
+        // [S S F] in the bucket [0, 1 s): 1/3, safe for successes until the bucket ends.
+        for ok in [true, true, false] {
+            let permit = breaker.try_acquire().unwrap();
+            if ok {
+                permit.success()
+            } else {
+                permit.failure()
+            }
+        }
+        let success = breaker.try_acquire_owned().unwrap();
+        let failure = breaker.try_acquire_owned().unwrap();
+        let racer = thread::spawn(move || success.success());
+        clock.advance(2 * SEC + SEC / 2);
+        failure.failure(); // the first bucket expires: 1/1, and one more success makes 1/2
+        racer.join().unwrap();
+        let (_, counts) = breaker.shared.window_counts();
+        match breaker.state() {
+            State::Closed => {
+                assert_eq!(trips.load(Ordering::Relaxed), 0);
+                assert_eq!((counts.calls, counts.failures), (1, 1));
+            }
+            State::Open => {
+                assert_eq!(trips.load(Ordering::Relaxed), 1);
+                assert_eq!((counts.calls, counts.failures), (2, 1));
+            }
+            other => panic!("unexpected state {other:?}"),
+        }
+    });
+}

@@ -688,8 +688,8 @@ impl Shared {
     }
 
     /// When an untimed success of a time window happened, in nanoseconds since `origin`: a
-    /// coarse reading when there is one (~7 ns instead of ~30 ns). It may be up to a tick
-    /// (`coarse_lag`, 4 ms at 250 Hz) early, so near a bucket boundary a success may be counted
+    /// coarse reading when there is one (~7 ns instead of ~30 ns). It may be up to a tick (4 ms
+    /// at 250 Hz) early, so near a bucket boundary a success may be counted
     /// in the bucket before its own, and expire up to that much sooner than an exact reading
     /// would make it: the one inexact thing about counting successes without the lock.
     #[inline]
