@@ -59,6 +59,9 @@ pub(crate) struct Shared {
     /// is below it, the period is surely not over and a rejection needs no exact reading. Zero
     /// when time is not known to be real (see `Clock::coarse_nanos`). Written with `open_until`.
     open_until_coarse: AtomicU64,
+    /// The current open period's length in nanoseconds, which a coarse rejection's
+    /// `retry_after` never exceeds. Written with `open_until`.
+    open_for: AtomicU64,
     /// How far a coarse reading may trail the exact clock, in nanoseconds.
     coarse_lag: u64,
     /// Nanoseconds since `origin` of the latest probe admission, for the probe lease. Raised
@@ -180,6 +183,7 @@ impl Builder {
                 word: CachePadded(AtomicU64::new(Word::INITIAL.0)),
                 open_until: AtomicU64::new(0),
                 open_until_coarse: AtomicU64::new(0),
+                open_for: AtomicU64::new(0),
                 coarse_lag: saturating_nanos(crate::clock::coarse_lag()),
                 last_probe_at: AtomicU64::new(0),
                 trips: AtomicU32::new(0),
@@ -612,14 +616,14 @@ impl Shared {
             return None;
         }
         let now = self.clock.coarse_nanos()?;
+        if now >= until {
+            return None;
+        }
         // The exact clock is at most `coarse_lag` ahead of `now`, so the period ends within
-        // `until + coarse_lag - now` (never sooner than we say).
-        (now < until).then(|| {
-            self.reject(
-                State::Open,
-                Some(until.saturating_add(self.coarse_lag) - now),
-            )
-        })
+        // `until + coarse_lag - now`: never sooner than that, and never later than its length.
+        let left = (until.saturating_add(self.coarse_lag) - now)
+            .min(self.open_for.load(Ordering::Relaxed));
+        Some(self.reject(State::Open, Some(left)))
     }
 
     #[inline]
@@ -870,6 +874,7 @@ impl Shared {
             })
             .unwrap_or(0);
         self.open_until.store(until, Ordering::Release);
+        self.open_for.store(open_for, Ordering::Release);
         self.open_until_coarse
             .store(until_coarse, Ordering::Release);
         // Fails harmlessly if the word moved on (a reset, or force) in between.
@@ -1039,7 +1044,7 @@ mod tests {
             .expect("a coarse reading shows the hour is not over");
         let retry_after = rejected.retry_after().unwrap();
         // Never sooner than the exact answer; later by at most the lag (plus this test's time).
-        assert!(retry_after <= HOUR + crate::clock::coarse_lag());
+        assert!(retry_after <= HOUR, "never more than the open duration");
         assert!(retry_after >= HOUR - Duration::from_secs(60));
     }
 
