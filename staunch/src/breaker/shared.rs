@@ -658,8 +658,9 @@ impl Shared {
     }
 
     /// Records the outcome of a permit. The closed success with nothing to reset is inlined:
-    /// one load, no write; so is an untimed success of a rate window that no run of successes
-    /// can trip: one compare-exchange (see `pending.rs`).
+    /// one load, no write. An untimed success of a rate window that no run of successes can
+    /// trip costs one compare-exchange (see `pending.rs`), out of line so that the inlined part
+    /// stays small enough to inline everywhere.
     #[inline(always)]
     pub(crate) fn complete(&self, permit: RawPermit, outcome: Outcome) {
         if !permit.is_probe() && outcome == Outcome::Success {
@@ -668,19 +669,14 @@ impl Shared {
                 // A full count window with no failure and no slow call is unchanged by one more
                 // (untimed) success: the flag in the word says so, without the lock or a write.
                 Rule::CountWindow { .. }
-                    if !self.config.times_calls()
-                        && (self.load().clean_window()
-                            || self.pending.add(permit.generation(), || 0)) =>
+                    if !self.config.times_calls() && self.load().clean_window() =>
                 {
                     return;
                 }
-                Rule::TimeWindow { .. }
-                    if !self.config.times_calls()
-                        && self
-                            .pending
-                            .add(permit.generation(), || self.success_nanos()) =>
+                Rule::CountWindow { .. } | Rule::TimeWindow { .. }
+                    if !self.config.times_calls() =>
                 {
-                    return;
+                    return self.complete_window_success(permit);
                 }
                 _ => {}
             }
@@ -689,6 +685,21 @@ impl Shared {
             return;
         }
         self.complete_slow(permit, outcome);
+    }
+
+    /// An untimed success of a rate window: counted without the lock when the pending counter
+    /// is open (see `pending.rs`), else under it.
+    #[inline(never)]
+    fn complete_window_success(&self, permit: RawPermit) {
+        let counted = match self.config.rule {
+            Rule::TimeWindow { .. } => self
+                .pending
+                .add(permit.generation(), || self.success_nanos()),
+            _ => self.pending.add(permit.generation(), || 0),
+        };
+        if !counted {
+            self.complete_slow(permit, Outcome::Success);
+        }
     }
 
     /// When an untimed success of a time window happened, in nanoseconds since `origin`: a
