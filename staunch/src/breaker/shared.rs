@@ -659,8 +659,8 @@ impl Shared {
 
     /// Records the outcome of a permit. The closed success with nothing to reset is inlined:
     /// one load, no write. An untimed success of a rate window that no run of successes can
-    /// trip costs one compare-exchange (see `pending.rs`), in a separate function that the
-    /// compiler may leave out of line, so that this one stays small enough to inline everywhere.
+    /// trip costs one compare-exchange (see `pending.rs`), out of line so that the inlined part
+    /// stays small enough to inline everywhere.
     #[inline(always)]
     pub(crate) fn complete(&self, permit: RawPermit, outcome: Outcome) {
         if !permit.is_probe() && outcome == Outcome::Success {
@@ -689,7 +689,7 @@ impl Shared {
 
     /// An untimed success of a rate window: counted without the lock when the pending counter
     /// is open (see `pending.rs`), else under it.
-    #[inline]
+    #[inline(never)]
     fn complete_window_success(&self, permit: RawPermit) {
         let counted = match self.config.rule {
             Rule::TimeWindow { .. } => self
