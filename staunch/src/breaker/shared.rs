@@ -49,9 +49,38 @@ pub struct CircuitBreaker {
 #[repr(align(128))]
 struct CachePadded<T>(T);
 
-pub(crate) struct Shared {
+/// The state word and the one byte of configuration the inlined paths branch on, on one line
+/// that only transitions write.
+struct Hot {
     /// The packed state word (see `state::Word`). Every decision starts with one load of it.
-    word: CachePadded<AtomicU64>,
+    word: AtomicU64,
+    path: Path,
+}
+
+/// Which inlined path a closed success takes: the rule, and whether calls are timed (only rate
+/// rules time calls). Derived from the config once, so the hot path tests one byte on the
+/// word's line instead of decoding the config's enums on another.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Consecutive,
+    CountWindow,
+    TimeWindow,
+    Timed,
+}
+
+impl Path {
+    fn of(config: &BreakerConfig) -> Self {
+        match config.rule {
+            _ if config.times_calls() => Self::Timed,
+            Rule::Consecutive { .. } => Self::Consecutive,
+            Rule::CountWindow { .. } => Self::CountWindow,
+            Rule::TimeWindow { .. } => Self::TimeWindow,
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    hot: CachePadded<Hot>,
     /// Nanoseconds since `origin` at which the current open period ends. Written before the
     /// word's unpublished flag is cleared, so a reader that sees a published open word sees it.
     open_until: AtomicU64,
@@ -180,7 +209,10 @@ impl Builder {
         };
         Ok(CircuitBreaker {
             shared: Arc::new(Shared {
-                word: CachePadded(AtomicU64::new(Word::INITIAL.0)),
+                hot: CachePadded(Hot {
+                    word: AtomicU64::new(Word::INITIAL.0),
+                    path: Path::of(&config),
+                }),
                 open_until: AtomicU64::new(0),
                 open_until_coarse: AtomicU64::new(0),
                 open_for: AtomicU64::new(0),
@@ -476,7 +508,7 @@ impl Shared {
     pub(crate) fn load(&self) -> Word {
         #[cfg(not(loom))]
         {
-            Word(self.word.0.load(Ordering::Acquire))
+            Word(self.hot.0.word.load(Ordering::Acquire))
         }
         // loom 0.7 remembers only the last access to a location when it looks for a conflict, so
         // a plain load by one thread that precedes another thread's load + compare-exchange is
@@ -484,7 +516,7 @@ impl Shared {
         // write, every load of the word is a scheduling point that conflicts with every change.
         #[cfg(loom)]
         {
-            Word(self.word.0.fetch_add(0, Ordering::AcqRel))
+            Word(self.hot.0.word.fetch_add(0, Ordering::AcqRel))
         }
     }
 
@@ -513,7 +545,7 @@ impl Shared {
 
     #[inline(always)]
     fn start_time(&self) -> u64 {
-        if self.config.times_calls() {
+        if self.hot.0.path == Path::Timed {
             self.micros(self.clock.now())
         } else {
             0
@@ -633,8 +665,9 @@ impl Shared {
     }
 
     fn cas(&self, current: Word, next: Word) -> Result<(), Word> {
-        self.word
+        self.hot
             .0
+            .word
             .compare_exchange(current.0, next.0, Ordering::AcqRel, Ordering::Acquire)
             .map(drop)
             .map_err(Word)
@@ -645,7 +678,7 @@ impl Shared {
         let mut current = self.load();
         loop {
             let next = f(current)?;
-            match self.word.0.compare_exchange_weak(
+            match self.hot.0.word.compare_exchange_weak(
                 current.0,
                 next.0,
                 Ordering::AcqRel,
@@ -664,18 +697,12 @@ impl Shared {
     #[inline(always)]
     pub(crate) fn complete(&self, permit: RawPermit, outcome: Outcome) {
         if !permit.is_probe() && outcome == Outcome::Success {
-            match self.config.rule {
-                Rule::Consecutive { .. } if self.load().nothing_pending() => return,
+            match self.hot.0.path {
+                Path::Consecutive if self.load().nothing_pending() => return,
                 // A full count window with no failure and no slow call is unchanged by one more
                 // (untimed) success: the flag in the word says so, without the lock or a write.
-                Rule::CountWindow { .. }
-                    if !self.config.times_calls() && self.load().clean_window() =>
-                {
-                    return;
-                }
-                Rule::CountWindow { .. } | Rule::TimeWindow { .. }
-                    if !self.config.times_calls() =>
-                {
+                Path::CountWindow if self.load().clean_window() => return,
+                Path::CountWindow | Path::TimeWindow => {
                     return self.complete_window_success(permit);
                 }
                 _ => {}
