@@ -230,6 +230,7 @@ impl<E> Error<E> {
     }
 
     /// The same error with another reason.
+    #[cfg(feature = "tokio")]
     pub(crate) fn with_reason(mut self, reason: StopReason) -> Self {
         self.inner.reason = reason;
         self
@@ -363,6 +364,7 @@ impl<E> Error<E> {
 impl<E> Error<Failure<E>> {
     /// Collapses the error of a retry around policies (whose failures are already
     /// [`Failure`]s) into an error of the operation.
+    #[cfg(feature = "tokio")]
     pub(crate) fn flatten(self) -> Error<E> {
         self.map_last(&mut Failure::into_inner)
     }

@@ -38,6 +38,18 @@ fn breaker(config: BreakerConfig) -> (CircuitBreaker, ManualClock, Arc<AtomicU64
     (breaker, clock, trips, changes)
 }
 
+/// Runs one call per entry on this thread: a success for `true`, a failure for `false`.
+fn record<const N: usize>(breaker: &CircuitBreaker, outcomes: [bool; N]) {
+    for ok in outcomes {
+        let permit = breaker.try_acquire().unwrap();
+        if ok {
+            permit.success()
+        } else {
+            permit.failure()
+        }
+    }
+}
+
 #[test]
 fn loom_admission_racing_a_trip() {
     loom::model(|| {
@@ -180,14 +192,7 @@ fn loom_pending_success_racing_a_tripping_failure() {
         let (breaker, _clock, trips, _) =
             breaker(BreakerConfig::failure_rate_count(0.5, 5).with_minimum_calls(2));
         // [S S F]: 1/3, and no run of successes can trip it: successes skip the lock.
-        for ok in [true, true, false] {
-            let permit = breaker.try_acquire().unwrap();
-            if ok {
-                permit.success()
-            } else {
-                permit.failure()
-            }
-        }
+        record(&breaker, [true, true, false]);
         let success = breaker.try_acquire_owned().unwrap();
         let failure = breaker.try_acquire_owned().unwrap();
         let racer = thread::spawn(move || success.success());
@@ -243,14 +248,7 @@ fn loom_pending_time_window_success_racing_expiry() {
                 .with_minimum_calls(2),
         );
         // [S S F] in the bucket [0, 1 s): 1/3, safe for successes until the bucket ends.
-        for ok in [true, true, false] {
-            let permit = breaker.try_acquire().unwrap();
-            if ok {
-                permit.success()
-            } else {
-                permit.failure()
-            }
-        }
+        record(&breaker, [true, true, false]);
         let success = breaker.try_acquire_owned().unwrap();
         let failure = breaker.try_acquire_owned().unwrap();
         let racer = thread::spawn(move || success.success());

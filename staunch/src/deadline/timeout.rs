@@ -1,4 +1,5 @@
 use std::fmt;
+#[cfg(feature = "tokio")]
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -192,6 +193,7 @@ pub struct Elapsed {
 }
 
 impl Elapsed {
+    #[cfg(feature = "tokio")]
     pub(crate) const fn new(timeout: Duration, deadline: bool) -> Self {
         Self { timeout, deadline }
     }

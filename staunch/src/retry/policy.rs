@@ -96,7 +96,8 @@ impl<C> Retry<C> {
         }
     }
 
-    /// Takes the classifier out, leaving the rest of the policy.
+    /// Takes the classifier out, leaving the rest of the policy (for the pipeline).
+    #[cfg(feature = "tokio")]
     pub(crate) fn split_classifier(self) -> (Retry, C) {
         let Self {
             config,
