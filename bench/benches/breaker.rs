@@ -204,6 +204,16 @@ fn closed_success_async(c: &mut Criterion) {
     g.bench_function("staunch", |b| {
         b.iter_custom(|n| async_loop(&rt, n, |i| breaker.call(move || async move { ok(i) })))
     });
+    // The bare tower service, without a breaker: what `ready` + `call` cost by themselves.
+    g.bench_function("bare_tower", |b| {
+        b.iter_custom(|n| {
+            tower_loop(
+                &rt,
+                n,
+                &mut tower::service_fn(|x: u64| std::future::ready(ok(x))),
+            )
+        })
+    });
     let layered = staunch_layer(staunch_consecutive());
     g.bench_function("staunch_tower", |b| {
         b.iter_custom(|n| tower_loop(&rt, n, &mut layered.clone()))
