@@ -600,6 +600,11 @@ impl Shared {
                     }
                 }
                 State::HalfOpen => {
+                    if state::admit_probe(word, self.config.half_open_probes).is_none()
+                        && let Some(rejected) = self.reject_half_open_coarse()
+                    {
+                        return Err(rejected);
+                    }
                     let now = self.clock.now();
                     let now_nanos = self.nanos(now);
                     if let Some(next) = state::admit_probe(word, self.config.half_open_probes) {
@@ -656,6 +661,25 @@ impl Shared {
         let left = (until.saturating_add(self.coarse_lag) - now)
             .min(self.open_for.load(Ordering::Relaxed));
         Some(self.reject(State::Open, Some(left)))
+    }
+
+    /// Rejects in half-open with every probe slot taken on a coarse reading, if it shows the
+    /// probes' lease surely not over: a half-open breaker under load rejects as many calls as
+    /// an open one. `None`: ask the exact clock.
+    fn reject_half_open_coarse(&self) -> Option<CircuitOpen> {
+        // Nanoseconds since the origin, at most `coarse_lag` behind the exact reading.
+        let now = self
+            .clock
+            .coarse_nanos()?
+            .saturating_sub(self.coarse_origin?);
+        let lease_end = self
+            .last_probe_at
+            .load(Ordering::Relaxed)
+            .saturating_add(self.lease_nanos);
+        (now.saturating_add(self.coarse_lag) < lease_end).then(|| {
+            let left = (lease_end - now).min(self.lease_nanos);
+            self.reject(State::HalfOpen, Some(left))
+        })
     }
 
     #[inline]
@@ -1087,6 +1111,29 @@ mod tests {
     }
 
     #[test]
+    fn a_half_open_breaker_with_every_slot_taken_rejects_on_a_coarse_reading() {
+        let config = BreakerConfig::consecutive_failures(1)
+            .with_open_duration(Duration::from_micros(1))
+            .with_half_open_probes(1)
+            .with_probe_lease(HOUR);
+        let breaker = tripped(config, Clock::system());
+        // A microsecond later (real time has passed it by now): the one probe, held.
+        let probe = breaker.try_acquire().expect("the open period is over");
+        assert_eq!(breaker.state(), State::HalfOpen);
+        let rejected = breaker
+            .shared
+            .reject_half_open_coarse()
+            .expect("a coarse reading shows the lease is not over");
+        assert_eq!(rejected.state(), State::HalfOpen);
+        let retry_after = rejected.retry_after().unwrap();
+        assert!(retry_after <= HOUR, "never more than the lease");
+        assert!(retry_after >= HOUR - Duration::from_secs(60));
+        assert_eq!(breaker.try_acquire().unwrap_err().state(), State::HalfOpen);
+        probe.success();
+        assert_eq!(breaker.state(), State::Closed);
+    }
+
+    #[test]
     fn periods_shorter_than_the_lag_and_manual_clocks_read_the_exact_clock() {
         let short = crate::clock::coarse_lag() / 2;
         let breaker = tripped(
@@ -1103,6 +1150,7 @@ mod tests {
         let manual = crate::ManualClock::new();
         let config = BreakerConfig::consecutive_failures(1).with_open_duration(HOUR);
         let breaker = tripped(config, manual.into());
+        assert!(breaker.shared.reject_half_open_coarse().is_none());
         assert!(
             breaker
                 .shared
