@@ -167,6 +167,11 @@
 //! reading in staunch is the `http` classifier's, for a `Retry-After` HTTP-date on a response
 //! without a valid `Date` header.
 //!
+//! One hot path takes a shortcut: a circuit breaker rejecting while open first reads the
+//! kernel's coarse clock (Linux), until some breaker in the process sees tokio's clock paused;
+//! so pause before a breaker trips (`start_paused = true` does). See
+//! [the breaker's time section](breaker#time).
+//!
 //! # Cancel safety
 //!
 //! Every future in staunch can be dropped at any await point, and dropping it is the way to
