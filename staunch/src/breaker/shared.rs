@@ -55,6 +55,10 @@ struct Hot {
     /// The packed state word (see `state::Word`). Every decision starts with one load of it.
     word: AtomicU64,
     path: Path,
+    /// `path == Path::Consecutive`, kept apart: tested first on its own, it keeps LLVM from
+    /// turning the dispatch on `path` into a jump table (an indirect branch) on the
+    /// consecutive rule's path.
+    consecutive: bool,
 }
 
 /// Which inlined path a closed success takes: the rule, and whether calls are timed (only rate
@@ -212,6 +216,7 @@ impl Builder {
                 hot: CachePadded(Hot {
                     word: AtomicU64::new(Word::INITIAL.0),
                     path: Path::of(&config),
+                    consecutive: Path::of(&config) == Path::Consecutive,
                 }),
                 open_until: AtomicU64::new(0),
                 open_until_coarse: AtomicU64::new(0),
@@ -721,15 +726,21 @@ impl Shared {
     #[inline(always)]
     pub(crate) fn complete(&self, permit: RawPermit, outcome: Outcome) {
         if !permit.is_probe() && outcome == Outcome::Success {
-            match self.hot.0.path {
-                Path::Consecutive if self.load().nothing_pending() => return,
-                // A full count window with no failure and no slow call is unchanged by one more
-                // (untimed) success: the flag in the word says so, without the lock or a write.
-                Path::CountWindow if self.load().clean_window() => return,
-                Path::CountWindow | Path::TimeWindow => {
-                    return self.complete_window_success(permit);
+            if self.hot.0.consecutive {
+                if self.load().nothing_pending() {
+                    return;
                 }
-                _ => {}
+            } else {
+                match self.hot.0.path {
+                    // A full count window with no failure and no slow call is unchanged by one
+                    // more (untimed) success: the flag in the word says so, without the lock
+                    // or a write.
+                    Path::CountWindow if self.load().clean_window() => return,
+                    Path::CountWindow | Path::TimeWindow => {
+                        return self.complete_window_success(permit);
+                    }
+                    _ => {}
+                }
             }
         }
         if outcome == Outcome::Ignored && !permit.is_probe() {
