@@ -10,7 +10,7 @@ use staunch::{ManualClock, Retry, RetryConfig};
 
 #[path = "support/telemetry.rs"]
 mod capture;
-use capture::{Events, Metrics};
+use capture::{Events, Metrics, with_events};
 
 fn policy(max_attempts: u32) -> Retry {
     Retry::new(
@@ -28,7 +28,7 @@ fn observe(f: impl FnOnce()) -> (Metrics, Vec<String>) {
     let counters = Metrics::default();
     let events = Events::default();
     metrics::with_local_recorder(&counters, || {
-        tracing::subscriber::with_default(events.clone(), f);
+        with_events(&events, f);
     });
     let events = events.0.lock().unwrap().clone();
     (counters, events)

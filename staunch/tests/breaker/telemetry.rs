@@ -7,7 +7,7 @@ use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
 
 #[path = "../support/telemetry.rs"]
 mod capture;
-use capture::{Events, Metrics};
+use capture::{Events, Metrics, with_events};
 
 use crate::support::SEC;
 
@@ -16,7 +16,7 @@ fn transitions_rejections_and_stale_outcomes_are_counted_and_traced() {
     let metrics = Metrics::default();
     let events = Events::default();
     metrics::with_local_recorder(&metrics, || {
-        tracing::subscriber::with_default(events.clone(), || {
+        with_events(&events, || {
             let clock = ManualClock::new();
             let breaker = CircuitBreaker::builder(
                 BreakerConfig::consecutive_failures(1).with_open_duration(SEC),

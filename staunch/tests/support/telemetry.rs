@@ -63,6 +63,24 @@ impl Recorder for Metrics {
     }
 }
 
+/// Runs `f` with `events` as this thread's subscriber.
+///
+/// tracing caches, per callsite and process-wide, whether any subscriber is interested. While
+/// exactly one dispatcher is registered, a callsite's first registration asks the *registering
+/// thread's* default (tokio-rs/tracing#3611): a sibling test's thread, with no subscriber, can
+/// cache it as never, and this thread's events from it are then dropped. A second dispatcher
+/// kept alive for the capture makes every registration ask all registered dispatchers, and the
+/// rebuild re-asks the callsites registered before.
+pub(crate) fn with_events<R>(events: &Events, f: impl FnOnce() -> R) -> R {
+    let anchor = tracing::Dispatch::new(Events::default());
+    let result = tracing::subscriber::with_default(events.clone(), || {
+        tracing::callsite::rebuild_interest_cache();
+        f()
+    });
+    drop(anchor);
+    result
+}
+
 /// Records every event's fields as `name=value` strings.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Events(pub(crate) Arc<Mutex<Vec<String>>>);
