@@ -61,8 +61,8 @@ where
         match this.kind.project() {
             KindProj::Called { future } => {
                 let result = ready!(future.poll(cx));
-                if let Some(permit) = this.permit.take() {
-                    permit.record(this.classify.classify(&result));
+                if let Some(permit) = this.permit {
+                    permit.record_in_place(this.classify.classify(&result));
                 }
                 Poll::Ready(result.map_err(Into::into))
             }

@@ -361,6 +361,7 @@ impl CircuitBreaker {
     /// # Errors
     ///
     /// [`CircuitOpen`] when the breaker rejects the call.
+    #[inline]
     pub fn try_acquire_owned(&self) -> Result<OwnedPermit, CircuitOpen> {
         self.shared
             .acquire()

@@ -223,8 +223,9 @@ where
                             Err(_) => shared.make_request.reclassify_unanswered(next, class),
                         };
                     }
-                    if let Some(permit) = this.permit.take() {
-                        permit.record(class);
+                    // In place: the next attempt's permit replaces it.
+                    if let Some(permit) = this.permit {
+                        permit.record_in_place(class);
                     }
                     let result = match outcome {
                         Ok(Ok(response)) => Ok(response),
