@@ -294,6 +294,15 @@ fn two_threads_closed_success(c: &mut Criterion) {
     g.bench_function("staunch", |b| {
         b.iter_custom(|n| two_threads(n, || |i| drop(black_box(breaker.call_blocking(|| ok(i))))))
     });
+    // A breaker per thread, nothing shared: the floor for `staunch` with two threads running.
+    g.bench_function("staunch_unshared", |b| {
+        b.iter_custom(|n| {
+            two_threads(n, || {
+                let breaker = staunch_consecutive();
+                move |i| drop(black_box(breaker.call_blocking(|| ok(i))))
+            })
+        })
+    });
     g.bench_function("staunch_permit", |b| {
         b.iter_custom(|n| {
             two_threads(n, || {
