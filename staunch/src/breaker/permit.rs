@@ -196,6 +196,7 @@ impl OwnedPermit {
 
     /// [`record`](Self::record) in place, for a future that keeps its permit until dropped
     /// (moving the permit out of the future first costs a store-forwarding stall per call).
+    #[cfg(feature = "tokio")]
     #[inline]
     pub(crate) fn record_in_place(&mut self, class: Class) {
         self.finish(outcome_of(class));

@@ -88,10 +88,6 @@ pub(crate) struct Shared {
     /// Nanoseconds since `origin` at which the current open period ends. Written before the
     /// word's unpublished flag is cleared, so a reader that sees a published open word sees it.
     open_until: AtomicU64,
-    /// The same instant on the raw monotonic clock, minus `coarse_lag`: while a coarse reading
-    /// is below it, the period is surely not over and a rejection needs no exact reading. Zero
-    /// when time is not known to be real (see `Clock::coarse_nanos`). Written with `open_until`.
-    open_until_coarse: AtomicU64,
     /// The current open period's length in nanoseconds, which a coarse rejection's
     /// `retry_after` never exceeds. Written with `open_until`.
     open_for: AtomicU64,
@@ -107,8 +103,8 @@ pub(crate) struct Shared {
     /// Successes of the rate window counted without its lock (see `pending.rs`).
     pending: Pending,
     /// The raw monotonic reading taken just before `origin`, when coarse readings tell real
-    /// time: a coarse reading minus this is nanoseconds since `origin`, up to a tick early (and
-    /// late by the few nanoseconds between the two readings).
+    /// time: a coarse reading minus this is nanoseconds since `origin`, never more than
+    /// `coarse_lag` behind the exact reading (see `coarse_now`).
     coarse_origin: Option<u64>,
     config: BreakerConfig,
     lease_nanos: u64,
@@ -207,6 +203,7 @@ impl Builder {
         };
         // Anchored: notes a paused tokio clock before any coarse reading is trusted.
         let (origin, coarse_origin) = self.clock.now_anchored();
+        let path = Path::of(&config);
         let pending_cap = match config.rule {
             Rule::CountWindow { size, .. } => size,
             _ => u32::MAX,
@@ -215,11 +212,10 @@ impl Builder {
             shared: Arc::new(Shared {
                 hot: CachePadded(Hot {
                     word: AtomicU64::new(Word::INITIAL.0),
-                    path: Path::of(&config),
-                    consecutive: Path::of(&config) == Path::Consecutive,
+                    path,
+                    consecutive: path == Path::Consecutive,
                 }),
                 open_until: AtomicU64::new(0),
-                open_until_coarse: AtomicU64::new(0),
                 open_for: AtomicU64::new(0),
                 coarse_lag: saturating_nanos(crate::clock::coarse_lag()),
                 last_probe_at: AtomicU64::new(0),
@@ -646,26 +642,16 @@ impl Shared {
         }
     }
 
-    /// Rejects while open on a coarse reading (~7 ns instead of ~30 ns for an exact one), if
+    /// Rejects while open on a coarse reading (~5 ns instead of ~30 ns for an exact one), if
     /// that reading shows the open period surely not over. `None`: ask the exact clock.
     #[inline]
     fn reject_coarse(&self, word: Word) -> Option<CircuitOpen> {
         if word.unpublished() {
             return None;
         }
-        // Acquire on the word (published after this was stored) makes this the current period's.
-        let until = self.open_until_coarse.load(Ordering::Relaxed);
-        if until == 0 {
-            return None;
-        }
-        let now = self.clock.coarse_nanos()?;
-        if now >= until {
-            return None;
-        }
-        // The exact clock is at most `coarse_lag` ahead of `now`, so the period ends within
-        // `until + coarse_lag - now`: never sooner than that, and never later than its length.
-        let left = (until.saturating_add(self.coarse_lag) - now)
-            .min(self.open_for.load(Ordering::Relaxed));
+        // Acquire on the word (published after these were stored) makes them this period's.
+        let until = self.open_until.load(Ordering::Relaxed);
+        let left = self.coarse_left(until, self.open_for.load(Ordering::Relaxed))?;
         Some(self.reject(State::Open, Some(left)))
     }
 
@@ -673,19 +659,33 @@ impl Shared {
     /// probes' lease surely not over: a half-open breaker under load rejects as many calls as
     /// an open one. `None`: ask the exact clock.
     fn reject_half_open_coarse(&self) -> Option<CircuitOpen> {
-        // Nanoseconds since the origin, at most `coarse_lag` behind the exact reading.
-        let now = self
-            .clock
-            .coarse_nanos()?
-            .saturating_sub(self.coarse_origin?);
         let lease_end = self
             .last_probe_at
             .load(Ordering::Relaxed)
             .saturating_add(self.lease_nanos);
-        (now.saturating_add(self.coarse_lag) < lease_end).then(|| {
-            let left = (lease_end - now).min(self.lease_nanos);
-            self.reject(State::HalfOpen, Some(left))
-        })
+        let left = self.coarse_left(lease_end, self.lease_nanos)?;
+        Some(self.reject(State::HalfOpen, Some(left)))
+    }
+
+    /// Nanoseconds since the origin on the coarse clock, if there is one: never more than
+    /// `coarse_lag` behind the exact reading (the coarse clock trails the raw one by less, and
+    /// `coarse_origin` was read before `origin`).
+    #[inline]
+    fn coarse_now(&self) -> Option<u64> {
+        Some(
+            self.clock
+                .coarse_nanos()?
+                .saturating_sub(self.coarse_origin?),
+        )
+    }
+
+    /// How long until `end` (nanoseconds since the origin), if a coarse reading shows it surely
+    /// ahead even allowing for the lag: never less than the exact answer, never more than
+    /// `longest`. `None` when there is no coarse reading or `end` may have passed.
+    #[inline]
+    fn coarse_left(&self, end: u64, longest: u64) -> Option<u64> {
+        let now = self.coarse_now()?;
+        (now.saturating_add(self.coarse_lag) < end).then(|| (end - now).min(longest))
     }
 
     #[inline]
@@ -754,11 +754,11 @@ impl Shared {
     /// is open (see `pending.rs`), else under it.
     #[inline(never)]
     fn complete_window_success(&self, permit: RawPermit) {
-        let counted = match self.config.rule {
-            Rule::TimeWindow { .. } => self
-                .pending
-                .add(permit.generation(), || self.success_nanos()),
-            _ => self.pending.add(permit.generation(), || 0),
+        let counted = if self.hot.0.path == Path::TimeWindow {
+            self.pending
+                .add(permit.generation(), || self.success_nanos())
+        } else {
+            self.pending.add(permit.generation(), || 0)
         };
         if !counted {
             self.complete_slow(permit, Outcome::Success);
@@ -772,10 +772,8 @@ impl Shared {
     /// would make it: the one inexact thing about counting successes without the lock.
     #[inline]
     fn success_nanos(&self) -> u64 {
-        match (self.coarse_origin, self.clock.coarse_nanos()) {
-            (Some(origin), Some(now)) => now.saturating_sub(origin),
-            _ => self.nanos(self.clock.now()),
-        }
+        self.coarse_now()
+            .unwrap_or_else(|| self.nanos(self.clock.now()))
     }
 
     #[cold]
@@ -937,20 +935,11 @@ impl Shared {
     fn publish_open(&self, opened: Word) {
         let trips = self.trips.fetch_add(1, Ordering::Relaxed).saturating_add(1);
         let open_for = saturating_nanos(self.open_duration(trips));
-        // `raw` is read before `now`: the coarse end is never later than the exact one.
-        let (now, raw) = self.clock.now_anchored();
-        let until = self.nanos(now).saturating_add(open_for);
-        // Zero (exact readings only) when the period is shorter than the lag.
-        let until_coarse = raw
-            .and_then(|raw| {
-                let end = raw.saturating_add(open_for).checked_sub(self.coarse_lag)?;
-                (end > raw).then_some(end)
-            })
-            .unwrap_or(0);
-        self.open_until.store(until, Ordering::Release);
+        // Anchored: notes a paused tokio clock before the next coarse rejection trusts one.
+        let (now, _) = self.clock.now_anchored();
+        self.open_until
+            .store(self.nanos(now).saturating_add(open_for), Ordering::Release);
         self.open_for.store(open_for, Ordering::Release);
-        self.open_until_coarse
-            .store(until_coarse, Ordering::Release);
         // Fails harmlessly if the word moved on (a reset, or force) in between.
         let _ = self.cas(opened, opened.published());
     }
