@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::state::Path;
 use crate::ConfigError;
 use crate::backoff::Backoff;
 
@@ -161,7 +162,7 @@ impl BreakerConfig {
     ///
     /// Choose it when a dependency degrades by slowing down before it fails. Measuring a call's
     /// duration reads the clock at admission and at completion; durations are measured in whole
-    /// microseconds (and a call lasting over 9.5 hours may be misjudged).
+    /// microseconds (and a call lasting over 38 hours may be misjudged).
     pub const fn slow_call_rate(rate: f64, slow: Duration, window_size: u32) -> Self {
         let mut config = Self::with_rule(
             Rule::CountWindow {
@@ -273,6 +274,15 @@ impl BreakerConfig {
     /// Whether calls must be timed (a slow-call threshold is set).
     pub(crate) const fn times_calls(&self) -> bool {
         self.slow_call.is_some()
+    }
+
+    /// The hot path this config's calls take (kept in the state word).
+    pub(crate) const fn path(&self) -> Path {
+        match self.rule {
+            _ if self.times_calls() => Path::Timed,
+            Rule::Consecutive { .. } => Path::Consecutive,
+            Rule::CountWindow { .. } | Rule::TimeWindow { .. } => Path::Window,
+        }
     }
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {

@@ -30,7 +30,9 @@
 //! Every transition starts a new *generation*. A permit remembers the generation that admitted
 //! it, and its outcome only counts in that generation: a slow call admitted while closed that
 //! fails after the breaker opened (or after it has opened and closed again) changes nothing. It
-//! is reported as stale (a `tracing` debug event and a `metrics` counter).
+//! is reported as stale (a `tracing` debug event and a `metrics` counter), unless it is a
+//! success that would change nothing in the current generation either (a success into a closed
+//! breaker with nothing to reset is not checked at all: that check would cost every call).
 //!
 //! # Trip rules, and when to choose which
 //!
@@ -112,11 +114,13 @@
 //! # Cost model
 //!
 //! The whole state lives in one packed 64-bit word (state, generation, consecutive failures,
-//! probes in flight, probe successes), changed only by compare-exchange.
+//! probes in flight, probe successes, and two bits for which hot path the rule takes), changed
+//! only by compare-exchange. The inlined paths read nothing else: a closed admission and a
+//! success with nothing to record are each one load and one test of the word.
 //!
 //! | path | cost |
 //! |---|---|
-//! | admission in closed | one atomic load (plus a clock read if slow calls are measured) |
+//! | admission in closed | one atomic load (plus, out of line, a clock read if slow calls are measured) |
 //! | success, consecutive rule, no failures pending | one atomic load; no write, no clock read |
 //! | failure, consecutive rule | one compare-exchange |
 //! | success, count window full of successes (no slow-call rule) | one atomic load; no write |

@@ -5,21 +5,21 @@ use std::mem::ManuallyDrop;
 
 use super::CircuitBreaker;
 use super::shared::{Shared, outcome_of};
-use super::state::Outcome;
+use super::state::{GEN_MASK, Outcome};
 use crate::classify::Class;
 
 /// What a permit remembers, packed in one `u64` so that a [`Permit`] is two words and moves in
-/// registers: the generation that admitted it (bits 0..28), whether it holds a probe slot (bit
-/// 28), and, when calls are timed, when it started (bits 29..64: microseconds since the
-/// breaker's origin, wrapping every 9.5 hours; durations are computed with wrapping
-/// subtraction, so only a call longer than that would be misjudged).
+/// registers: the generation that admitted it (bits 0..26, as wide as the state word's),
+/// whether it holds a probe slot (bit 26), and, when calls are timed, when it started (bits
+/// 27..64: microseconds since the breaker's origin, wrapping every 38 hours; durations are
+/// computed with wrapping subtraction, so only a call longer than that would be misjudged).
 ///
 /// (A 24-byte permit holding an `Option<Instant>` was assembled piecewise on the stack and
 /// copied with vector loads, a store-forwarding stall that tripled the cost of the hot path.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct RawPermit(u64);
 
-const GENERATION_BITS: u32 = 28;
+const GENERATION_BITS: u32 = GEN_MASK.count_ones();
 const PROBE_BIT: u64 = 1 << GENERATION_BITS;
 const STARTED_SHIFT: u32 = GENERATION_BITS + 1;
 /// The mask of the wrapping start time, in microseconds.
@@ -54,7 +54,7 @@ impl RawPermit {
         self.0 & PROBE_BIT != 0
     }
 
-    /// Microseconds from the start to `now_micros`, modulo the 35-bit wrap.
+    /// Microseconds from the start to `now_micros`, modulo the 37-bit wrap.
     pub(crate) const fn micros_until(self, now_micros: u64) -> u64 {
         now_micros.wrapping_sub(self.0 >> STARTED_SHIFT) & STARTED_MASK
     }

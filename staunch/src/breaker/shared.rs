@@ -9,7 +9,7 @@ use super::events::{Counters, Listener, Listeners, Reason, StateChange};
 use super::pending::Pending;
 use super::permit::{OwnedPermit, Permit, RawPermit, STARTED_MASK};
 use super::state::{
-    self, CountWindow, Counts, Outcome, State, TimeWindow, Window, WindowKind, Word,
+    self, CountWindow, Counts, Outcome, Path, State, TimeWindow, Window, WindowKind, Word,
 };
 use super::{BreakerConfig, CircuitOpen, Error};
 use crate::classify::{AllTransient, Class, Classify};
@@ -49,42 +49,11 @@ pub struct CircuitBreaker {
 #[repr(align(128))]
 struct CachePadded<T>(T);
 
-/// The state word and the one byte of configuration the inlined paths branch on, on one line
-/// that only transitions write.
-struct Hot {
-    /// The packed state word (see `state::Word`). Every decision starts with one load of it.
-    word: AtomicU64,
-    path: Path,
-    /// `path == Path::Consecutive`, kept apart: tested first on its own, it keeps LLVM from
-    /// turning the dispatch on `path` into a jump table (an indirect branch) on the
-    /// consecutive rule's path.
-    consecutive: bool,
-}
-
-/// Which inlined path a closed success takes: the rule, and whether calls are timed (only rate
-/// rules time calls). Derived from the config once, so the hot path tests one byte on the
-/// word's line instead of decoding the config's enums on another.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Path {
-    Consecutive,
-    CountWindow,
-    TimeWindow,
-    Timed,
-}
-
-impl Path {
-    fn of(config: &BreakerConfig) -> Self {
-        match config.rule {
-            _ if config.times_calls() => Self::Timed,
-            Rule::Consecutive { .. } => Self::Consecutive,
-            Rule::CountWindow { .. } => Self::CountWindow,
-            Rule::TimeWindow { .. } => Self::TimeWindow,
-        }
-    }
-}
-
 pub(crate) struct Shared {
-    hot: CachePadded<Hot>,
+    /// The packed state word (see `state::Word`), on a line that only transitions write. Every
+    /// decision starts with one load of it; it also carries the rule's hot path, so the inlined
+    /// paths need nothing else.
+    word: CachePadded<AtomicU64>,
     /// Nanoseconds since `origin` at which the current open period ends. Written before the
     /// word's unpublished flag is cleared, so a reader that sees a published open word sees it.
     open_until: AtomicU64,
@@ -203,18 +172,13 @@ impl Builder {
         };
         // Anchored: notes a paused tokio clock before any coarse reading is trusted.
         let (origin, coarse_origin) = self.clock.now_anchored();
-        let path = Path::of(&config);
         let pending_cap = match config.rule {
             Rule::CountWindow { size, .. } => size,
             _ => u32::MAX,
         };
         Ok(CircuitBreaker {
             shared: Arc::new(Shared {
-                hot: CachePadded(Hot {
-                    word: AtomicU64::new(Word::INITIAL.0),
-                    path,
-                    consecutive: path == Path::Consecutive,
-                }),
+                word: CachePadded(AtomicU64::new(Word::INITIAL.with_path(config.path()).0)),
                 open_until: AtomicU64::new(0),
                 open_for: AtomicU64::new(0),
                 coarse_lag: saturating_nanos(crate::clock::coarse_lag()),
@@ -464,10 +428,17 @@ impl CircuitBreaker {
         C: Classify<T, E>,
         F: FnOnce() -> Result<T, E>,
     {
-        let permit = self.try_acquire()?;
-        let result = f();
-        permit.record(classify.classify(&result));
-        result.map_err(Error::Inner)
+        // Closed with untimed calls, apart from the other admissions: the compiler then knows
+        // on this path that the permit holds no probe slot and that admission succeeded, and
+        // tests neither (so the call is inlined on both paths).
+        match self.shared.admit_untimed() {
+            Ok(raw) => run_blocking(Permit::new(&self.shared, raw), classify, f),
+            Err(word) => {
+                unlikely();
+                let raw = self.shared.acquire_slow(word)?;
+                run_blocking(Permit::new(&self.shared, raw), classify, f)
+            }
+        }
     }
 
     /// Forces the breaker open: every call is rejected (with no `retry_after`) until
@@ -510,7 +481,7 @@ impl Shared {
     pub(crate) fn load(&self) -> Word {
         #[cfg(not(loom))]
         {
-            Word(self.hot.0.word.load(Ordering::Acquire))
+            Word(self.word.0.load(Ordering::Acquire))
         }
         // loom 0.7 remembers only the last access to a location when it looks for a conflict, so
         // a plain load by one thread that precedes another thread's load + compare-exchange is
@@ -518,7 +489,7 @@ impl Shared {
         // write, every load of the word is a scheduling point that conflicts with every change.
         #[cfg(loom)]
         {
-            Word(self.hot.0.word.fetch_add(0, Ordering::AcqRel))
+            Word(self.word.0.fetch_add(0, Ordering::AcqRel))
         }
     }
 
@@ -545,32 +516,46 @@ impl Shared {
         (micros & u128::from(STARTED_MASK)) as u64
     }
 
-    #[inline(always)]
-    fn start_time(&self) -> u64 {
-        if self.hot.0.path == Path::Timed {
+    /// When a call admitted on `word` starts, for the permit: only timed calls read the clock.
+    fn start_time(&self, word: Word) -> u64 {
+        if word.path() == Path::Timed {
             self.micros(self.clock.now())
         } else {
             0
         }
     }
 
-    /// Admission. Closed: one load (plus a clock read if calls are timed).
+    /// Admission. Closed with untimed calls: one load and one test of it.
     #[inline(always)]
     pub(crate) fn acquire(&self) -> Result<RawPermit, CircuitOpen> {
-        let word = self.load();
-        if word.is_closed() {
-            return Ok(RawPermit::normal(word.generation(), self.start_time()));
+        match self.admit_untimed() {
+            Ok(raw) => Ok(raw),
+            Err(word) => {
+                unlikely();
+                self.acquire_slow(word)
+            }
         }
-        self.acquire_slow(word)
+    }
+
+    /// The inlined half of admission: closed with untimed calls. `Err`: the word, for
+    /// `acquire_slow`.
+    #[inline(always)]
+    pub(crate) fn admit_untimed(&self) -> Result<RawPermit, Word> {
+        let word = self.load();
+        if word.admits_untimed() {
+            Ok(RawPermit::normal(word.generation(), 0))
+        } else {
+            Err(word)
+        }
     }
 
     // Not `#[cold]`: rejecting while open is this function's common case.
     #[inline(never)]
-    fn acquire_slow(&self, mut word: Word) -> Result<RawPermit, CircuitOpen> {
+    pub(crate) fn acquire_slow(&self, mut word: Word) -> Result<RawPermit, CircuitOpen> {
         loop {
             match word.state() {
                 State::Closed | State::ForcedClosed => {
-                    return Ok(RawPermit::normal(word.generation(), self.start_time()));
+                    return Ok(RawPermit::normal(word.generation(), self.start_time(word)));
                 }
                 State::ForcedOpen => return Err(self.reject(State::ForcedOpen, None)),
                 State::Open => {
@@ -695,9 +680,8 @@ impl Shared {
     }
 
     fn cas(&self, current: Word, next: Word) -> Result<(), Word> {
-        self.hot
+        self.word
             .0
-            .word
             .compare_exchange(current.0, next.0, Ordering::AcqRel, Ordering::Acquire)
             .map(drop)
             .map_err(Word)
@@ -708,7 +692,7 @@ impl Shared {
         let mut current = self.load();
         loop {
             let next = f(current)?;
-            match self.hot.0.word.compare_exchange_weak(
+            match self.word.0.compare_exchange_weak(
                 current.0,
                 next.0,
                 Ordering::AcqRel,
@@ -720,29 +704,20 @@ impl Shared {
         }
     }
 
-    /// Records the outcome of a permit. The closed success with nothing to reset is inlined:
-    /// one load, no write. An untimed success of a rate window that no run of successes can
-    /// trip costs one compare-exchange (see `pending.rs`), out of line so that the inlined part
-    /// stays small enough to inline everywhere.
+    /// Records the outcome of a permit. A success that changes nothing (closed under the
+    /// consecutive rule with no failure pending, or a count window full of successes) is
+    /// inlined: one load and one test of it, no write. It needs no test of the permit either: a
+    /// probe finds the word half-open, unless the breaker has left its generation, and then its
+    /// success is stale and changes nothing too (unreported, like any success that changes
+    /// nothing). Every other success goes out of line, so that the inlined part stays small
+    /// enough to inline everywhere.
     #[inline(always)]
     pub(crate) fn complete(&self, permit: RawPermit, outcome: Outcome) {
-        if !permit.is_probe() && outcome == Outcome::Success {
-            if self.hot.0.consecutive {
-                if self.load().nothing_pending() {
-                    return;
-                }
-            } else {
-                match self.hot.0.path {
-                    // A full count window with no failure and no slow call is unchanged by one
-                    // more (untimed) success: the flag in the word says so, without the lock
-                    // or a write.
-                    Path::CountWindow if self.load().clean_window() => return,
-                    Path::CountWindow | Path::TimeWindow => {
-                        return self.complete_window_success(permit);
-                    }
-                    _ => {}
-                }
+        if outcome == Outcome::Success {
+            if self.load().success_changes_nothing() {
+                return;
             }
+            return self.complete_success(permit);
         }
         if outcome == Outcome::Ignored && !permit.is_probe() {
             return;
@@ -750,16 +725,20 @@ impl Shared {
         self.complete_slow(permit, outcome);
     }
 
-    /// An untimed success of a rate window: counted without the lock when the pending counter
-    /// is open (see `pending.rs`), else under it.
+    /// A success that may change something. An untimed success of a rate window costs one
+    /// compare-exchange while the pending counter is open (see `pending.rs`); a probe, any
+    /// other success, and a sealed counter take the slow path. (It loads the word again rather
+    /// than take it as an argument: keeping it for the call costs the inlined part a copy.)
     #[inline(never)]
-    fn complete_window_success(&self, permit: RawPermit) {
-        let counted = if self.hot.0.path == Path::TimeWindow {
-            self.pending
-                .add(permit.generation(), || self.success_nanos())
-        } else {
-            self.pending.add(permit.generation(), || 0)
-        };
+    fn complete_success(&self, permit: RawPermit) {
+        let counted = !permit.is_probe()
+            && self.load().path() == Path::Window
+            && if matches!(self.config.rule, Rule::TimeWindow { .. }) {
+                self.pending
+                    .add(permit.generation(), || self.success_nanos())
+            } else {
+                self.pending.add(permit.generation(), || 0)
+            };
         if !counted {
             self.complete_slow(permit, Outcome::Success);
         }
@@ -1067,6 +1046,25 @@ impl Drop for WindowGuard<'_> {
         self.shared.reopen_pending(&self.guard);
     }
 }
+
+/// Runs the blocking `f` under `permit` and records its outcome as `classify` says.
+#[inline(always)]
+fn run_blocking<C, F, T, E>(permit: Permit<'_>, classify: C, f: F) -> Result<T, Error<E>>
+where
+    C: Classify<T, E>,
+    F: FnOnce() -> Result<T, E>,
+{
+    let result = f();
+    permit.record(classify.classify(&result));
+    result.map_err(Error::Inner)
+}
+
+/// Marks the branch that calls it as the unlikely one, so that the inlined fast paths are laid
+/// out straight, with no taken jump (a stable stand-in for `std::hint::cold_path`, which is
+/// newer than this crate's minimum Rust).
+#[cold]
+#[inline(always)]
+fn unlikely() {}
 
 /// Maps a [`Class`] to what the breaker counts.
 #[inline]

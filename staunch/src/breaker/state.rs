@@ -83,32 +83,59 @@ impl fmt::Display for State {
 /// compare-exchange changes.
 ///
 /// ```text
-///  63            36 35        20 19         4  3   2  0
-/// +----------------+------------+------------+---+-----+
-/// |  generation    |     b      |     a      | U |state|
-/// +----------------+------------+------------+---+-----+
+///  63          38 37        22 21         6  5   4   3   2  0
+/// +--------------+------------+------------+---+---+---+-----+
+/// |  generation  |     b      |     a      | T | W | U |state|
+/// +--------------+------------+------------+---+---+---+-----+
 /// ```
 ///
 /// - `a`: closed (consecutive rule): failures in a row; closed (count window): 1 when the
 ///   window is full of successes (a success then changes nothing); half-open: probes in flight.
 /// - `b`: half-open: probe successes so far.
 /// - `U`: open, but the open-until instant is not published yet (a trip in progress).
-/// - generation: bumped by every transition (28 bits, wrapping after 2^28 transitions); a
+/// - `W`, `T`: the breaker's [`Path`] bits, set at construction and kept by every
+///   transition: `W` a rate window whose calls are not timed, `T` timed calls (a slow-call
+///   threshold). Neither: the consecutive rule. Kept here, beside the state, so that the hot
+///   paths decide with the one load they already make: a closed, untimed admission is
+///   `word & (state | T) == 0`, and a success with nothing to record under the consecutive rule
+///   is `word & (open bits | T | W | a) == 0`.
+/// - generation: bumped by every transition (26 bits, wrapping after 2^26 transitions); a
 ///   permit remembers the generation that admitted it, and its outcome only counts while the
 ///   generation is unchanged.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Word(pub(crate) u64);
 
+/// Which hot path a breaker's calls take, as the word's `W` and `T` bits: derived once from
+/// the config, the same in every generation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// The consecutive-failures rule: a success with no failure pending writes nothing.
+    Consecutive = 0,
+    /// A count or time window whose calls are not timed: successes may skip the window lock.
+    Window = WINDOW as isize,
+    /// A rule with a slow-call threshold: every admission reads the clock, every outcome takes
+    /// the window lock.
+    Timed = TIMED as isize,
+}
+
 const STATE_MASK: u64 = 0b111;
 const UNPUBLISHED: u64 = 1 << 3;
-const A_SHIFT: u32 = 4;
-const B_SHIFT: u32 = 20;
-const GEN_SHIFT: u32 = 36;
+const WINDOW: u64 = 1 << 4;
+const TIMED: u64 = 1 << 5;
+const PATH_MASK: u64 = WINDOW | TIMED;
+const A_SHIFT: u32 = 6;
+const B_SHIFT: u32 = 22;
+const GEN_SHIFT: u32 = 38;
 const FIELD_MASK: u64 = 0xFFFF;
 pub(crate) const GEN_MASK: u64 = (1 << (64 - GEN_SHIFT)) - 1;
+/// The states that do not admit all (open, half-open, forced open), without the forced-closed
+/// bit (4), which admits all as closed does.
+const NOT_ADMITTING_ALL: u64 = 0b011;
+/// The bits that must all be clear for a success to change nothing under the consecutive rule.
+const SUCCESS_CHANGES: u64 = NOT_ADMITTING_ALL | PATH_MASK | (FIELD_MASK << A_SHIFT);
 
 impl Word {
-    /// Closed, generation 0, nothing counted.
+    /// Closed, generation 0, nothing counted, under the consecutive rule.
     pub(crate) const INITIAL: Self = Self(0);
 
     pub(crate) const fn new(state: State, generation: u32, a: u32, b: u32) -> Self {
@@ -120,14 +147,29 @@ impl Word {
         )
     }
 
+    /// The word with its path bits set to `path`.
+    pub(crate) const fn with_path(self, path: Path) -> Self {
+        Self((self.0 & !PATH_MASK) | path as u64)
+    }
+
+    #[inline]
+    pub(crate) const fn path(self) -> Path {
+        match self.0 & PATH_MASK {
+            0 => Path::Consecutive,
+            WINDOW => Path::Window,
+            _ => Path::Timed,
+        }
+    }
+
     #[inline]
     pub(crate) const fn state(self) -> State {
         State::from_code(self.0 & STATE_MASK)
     }
 
+    /// Closed, and calls are not timed: the admission needs nothing but this word.
     #[inline]
-    pub(crate) const fn is_closed(self) -> bool {
-        self.0 & STATE_MASK == 0
+    pub(crate) const fn admits_untimed(self) -> bool {
+        self.0 & (STATE_MASK | TIMED) == 0
     }
 
     #[inline]
@@ -145,18 +187,19 @@ impl Word {
         ((self.0 >> B_SHIFT) & FIELD_MASK) as u32
     }
 
-    /// Closed (or forced closed) with no consecutive failures pending: a success changes nothing.
+    /// A success changes nothing: closed (or forced closed) under the consecutive rule with no
+    /// failure pending, or with a count window full of successes (untimed).
     #[inline]
-    pub(crate) const fn nothing_pending(self) -> bool {
-        // state closed (0) or forced closed (4) and a == 0
-        (self.0 & (STATE_MASK | (FIELD_MASK << A_SHIFT))) & !4 == 0
+    pub(crate) const fn success_changes_nothing(self) -> bool {
+        let changes = self.0 & SUCCESS_CHANGES;
+        changes == 0 || changes == WINDOW | (1 << A_SHIFT)
     }
 
     /// Count-window rules, closed or forced closed: the window is full of untimed successes (in
     /// `a`), so one more success changes nothing.
     #[inline]
     pub(crate) const fn clean_window(self) -> bool {
-        (self.0 & (STATE_MASK | (FIELD_MASK << A_SHIFT))) & !4 == 1 << A_SHIFT
+        self.0 & (NOT_ADMITTING_ALL | (FIELD_MASK << A_SHIFT)) == 1 << A_SHIFT
     }
 
     pub(crate) const fn with_clean_window(self, clean: bool) -> Self {
@@ -180,15 +223,15 @@ impl Word {
         Self((self.0 & !(FIELD_MASK << B_SHIFT)) | ((b as u64 & FIELD_MASK) << B_SHIFT))
     }
 
-    /// The next generation in `state`, counts cleared. Entering open marks the open-until instant
-    /// as not yet published.
+    /// The next generation in `state`, counts cleared, path kept. Entering open marks the
+    /// open-until instant as not yet published.
     pub(crate) const fn next(self, state: State) -> Self {
         let generation = (self.generation() as u64 + 1) & GEN_MASK;
-        let next = Self::new(state, generation as u32, 0, 0);
+        let next = Self::new(state, generation as u32, 0, 0).0 | (self.0 & PATH_MASK);
         if let State::Open = state {
-            Self(next.0 | UNPUBLISHED)
+            Self(next | UNPUBLISHED)
         } else {
-            next
+            Self(next)
         }
     }
 }
@@ -201,6 +244,7 @@ impl fmt::Debug for Word {
             .field("a", &self.a())
             .field("b", &self.b())
             .field("unpublished", &self.unpublished())
+            .field("path", &self.path())
             .finish()
     }
 }
@@ -572,34 +616,71 @@ impl Window {
 mod tests {
     use super::*;
 
+    const STATES: [State; 5] = [
+        State::Closed,
+        State::Open,
+        State::HalfOpen,
+        State::ForcedOpen,
+        State::ForcedClosed,
+    ];
+    const PATHS: [Path; 3] = [Path::Consecutive, Path::Window, Path::Timed];
+
     #[test]
     fn word_round_trips_every_field() {
-        for state in [
-            State::Closed,
-            State::Open,
-            State::HalfOpen,
-            State::ForcedOpen,
-            State::ForcedClosed,
-        ] {
-            let w = Word::new(state, GEN_MASK as u32, 0xFFFF, 0x1234);
-            assert_eq!(w.state(), state);
-            assert_eq!(w.generation(), GEN_MASK as u32);
-            assert_eq!((w.a(), w.b()), (0xFFFF, 0x1234));
-            assert!(!w.unpublished());
+        for state in STATES {
+            for path in PATHS {
+                let w = Word::new(state, GEN_MASK as u32, 0xFFFF, 0x1234).with_path(path);
+                assert_eq!(w.state(), state);
+                assert_eq!(w.path(), path);
+                assert_eq!(w.generation(), GEN_MASK as u32);
+                assert_eq!((w.a(), w.b()), (0xFFFF, 0x1234));
+                assert!(!w.unpublished());
+            }
         }
-        let open = Word::new(State::Closed, GEN_MASK as u32, 3, 0).next(State::Open);
+        let open = Word::new(State::Closed, GEN_MASK as u32, 3, 0)
+            .with_path(Path::Window)
+            .next(State::Open);
         assert_eq!(open.generation(), 0, "the generation wraps");
         assert!(open.unpublished());
         assert_eq!(open.published().state(), State::Open);
+        assert_eq!(open.path(), Path::Window, "every transition keeps the path");
+        assert_eq!(open.next(State::HalfOpen).with_a(2).path(), Path::Window);
     }
 
     #[test]
-    fn nothing_pending_only_when_admitting_all_with_zero_failures() {
-        assert!(Word::new(State::Closed, 7, 0, 0).nothing_pending());
-        assert!(Word::new(State::ForcedClosed, 7, 0, 0).nothing_pending());
-        assert!(!Word::new(State::Closed, 7, 1, 0).nothing_pending());
-        for s in [State::Open, State::HalfOpen, State::ForcedOpen] {
-            assert!(!Word::new(s, 7, 0, 0).nothing_pending(), "{s:?}");
+    fn only_closed_untimed_admissions_need_nothing_but_the_word() {
+        for state in STATES {
+            for path in PATHS {
+                let w = Word::new(state, 9, 3, 0).with_path(path);
+                let expected = state == State::Closed && path != Path::Timed;
+                assert_eq!(w.admits_untimed(), expected, "{state:?} {path:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_success_changes_nothing_only_when_no_rule_would_record_it() {
+        for state in STATES {
+            for path in PATHS {
+                for a in [0, 1, 2] {
+                    let w = Word::new(state, 7, a, 0).with_path(path);
+                    let expected = state.admits_all()
+                        && match path {
+                            // No failure pending.
+                            Path::Consecutive => a == 0,
+                            // A clean count window (a time window never sets the flag).
+                            Path::Window => a == 1,
+                            // Every timed outcome is judged slow or not, under the lock.
+                            Path::Timed => false,
+                        };
+                    assert_eq!(
+                        w.success_changes_nothing(),
+                        expected,
+                        "{state:?} {path:?} a={a}"
+                    );
+                    assert_eq!(w.clean_window(), state.admits_all() && a == 1);
+                }
+            }
         }
     }
 

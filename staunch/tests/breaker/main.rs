@@ -611,6 +611,40 @@ fn a_permit_from_before_a_reset_is_stale() {
     assert_eq!(rig.state(), State::Closed);
 }
 
+#[test]
+fn a_probe_from_before_a_reset_changes_nothing_when_it_succeeds() {
+    for config in [
+        BreakerConfig::consecutive_failures(2),
+        BreakerConfig::failure_rate_count(0.5, 4).with_minimum_calls(2),
+    ] {
+        // Into a clean closed breaker (the inlined path: no test of the permit).
+        let rig = tripped(config);
+        let probe = rig.breaker.try_acquire().unwrap();
+        assert!(probe.is_probe());
+        rig.breaker.reset();
+        probe.success();
+        rig.fail();
+        assert_eq!(rig.state(), State::Closed, "{config:?}");
+        let clean = rig.breaker.snapshot();
+
+        // Into a closed breaker with a failure counted: the stale probe must neither reset the
+        // failures nor count as a call.
+        let rig = tripped(config);
+        let probe = rig.breaker.try_acquire().unwrap();
+        rig.breaker.reset();
+        rig.fail();
+        probe.success();
+        let after = rig.breaker.snapshot();
+        assert_eq!(
+            (after.consecutive_failures, after.calls, after.failures),
+            (clean.consecutive_failures, clean.calls, clean.failures),
+            "{config:?}"
+        );
+        rig.fail();
+        assert_eq!(rig.state(), State::Open, "{config:?}: the failures add up");
+    }
+}
+
 // ---- observability --------------------------------------------------------------------------
 
 #[test]
