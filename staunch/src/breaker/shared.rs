@@ -395,8 +395,16 @@ impl CircuitBreaker {
         Fut: Future<Output = Result<T, E>>,
     {
         // Admission happens at the first poll, so that a future built early and awaited later
-        // neither holds a probe slot nor starts its slow-call timer in between.
-        let permit = self.try_acquire()?;
+        // neither holds a probe slot nor starts its slow-call timer in between. A rejection
+        // returns from within the slow arm, so the closed path tests no `Result`.
+        let raw = match self.shared.admit_untimed() {
+            Ok(raw) => raw,
+            Err(word) => {
+                unlikely();
+                self.shared.acquire_slow(word)?
+            }
+        };
+        let permit = Permit::new(&self.shared, raw);
         let result = f().await;
         permit.record(classify.classify(&result));
         result.map_err(Error::Inner)
