@@ -557,9 +557,27 @@ impl Shared {
         }
     }
 
-    // Not `#[cold]`: rejecting while open is this function's common case.
+    /// Every admission but the closed, untimed one. Not `#[cold]`: rejecting while open is its
+    /// common case, so it first tries the two rejections that need no transition (forced open;
+    /// open, on a coarse reading) before the state machine's loop.
     #[inline(never)]
-    pub(crate) fn acquire_slow(&self, mut word: Word) -> Result<RawPermit, CircuitOpen> {
+    pub(crate) fn acquire_slow(&self, word: Word) -> Result<RawPermit, CircuitOpen> {
+        match word.state() {
+            State::ForcedOpen => return Err(self.reject(State::ForcedOpen, None)),
+            State::Open => {
+                if let Some(rejected) = self.reject_coarse(word) {
+                    return Err(rejected);
+                }
+            }
+            _ => {}
+        }
+        self.acquire_loop(word)
+    }
+
+    /// Admission by the state machine: closed with timed calls, open (on the exact clock),
+    /// half-open, and every transition an admission makes.
+    #[inline(never)]
+    fn acquire_loop(&self, mut word: Word) -> Result<RawPermit, CircuitOpen> {
         loop {
             match word.state() {
                 State::Closed | State::ForcedClosed => {
