@@ -166,6 +166,7 @@
 //! # Ok(()) }
 //! ```
 
+mod call;
 mod config;
 mod error;
 mod events;
@@ -184,6 +185,7 @@ mod service;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
+pub use call::Call;
 pub use config::BreakerConfig;
 pub use error::{CircuitOpen, Error};
 pub use events::{Reason, StateChange};

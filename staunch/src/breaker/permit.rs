@@ -116,6 +116,12 @@ impl<'a> Permit<'a> {
         self.finish(outcome_of(class));
     }
 
+    /// Gives up the guard: the caller now answers for the outcome (and a probe's slot).
+    #[inline(always)]
+    pub(crate) fn into_raw(self) -> RawPermit {
+        ManuallyDrop::new(self).raw
+    }
+
     #[inline(always)]
     fn finish(self, outcome: Outcome) {
         // Both fields are `Copy`: skipping `Drop` leaks nothing.

@@ -11,7 +11,7 @@ use super::permit::{OwnedPermit, Permit, RawPermit, STARTED_MASK};
 use super::state::{
     self, CountWindow, Counts, Outcome, Path, State, TimeWindow, Window, WindowKind, Word,
 };
-use super::{BreakerConfig, CircuitOpen, Error};
+use super::{BreakerConfig, Call, CircuitOpen, Error};
 use crate::classify::{AllTransient, Class, Classify};
 use crate::loom::{Arc, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, lock};
 use crate::{Clock, ConfigError};
@@ -352,7 +352,7 @@ impl CircuitBreaker {
     /// # Ok(()) }
     /// ```
     #[inline]
-    pub fn call<F, Fut, T, E>(&self, f: F) -> impl Future<Output = Result<T, Error<E>>>
+    pub fn call<F, Fut, T, E>(&self, f: F) -> Call<'_, AllTransient, F, Fut>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -388,26 +388,13 @@ impl CircuitBreaker {
     /// # Ok(()) }
     /// ```
     #[inline]
-    pub async fn call_with<C, F, Fut, T, E>(&self, classify: C, f: F) -> Result<T, Error<E>>
+    pub fn call_with<C, F, Fut, T, E>(&self, classify: C, f: F) -> Call<'_, C, F, Fut>
     where
         C: Classify<T, E>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        // Admission happens at the first poll, so that a future built early and awaited later
-        // neither holds a probe slot nor starts its slow-call timer in between. A rejection
-        // returns from within the slow arm, so the closed path tests no `Result`.
-        let raw = match self.shared.admit_untimed() {
-            Ok(raw) => raw,
-            Err(word) => {
-                unlikely();
-                self.shared.acquire_slow(word)?
-            }
-        };
-        let permit = Permit::new(&self.shared, raw);
-        let result = f().await;
-        permit.record(classify.classify(&result));
-        result.map_err(Error::Inner)
+        Call::new(&self.shared, classify, f)
     }
 
     /// Runs the blocking `f` if the breaker admits it and records its outcome: `Ok` is a
@@ -1090,7 +1077,7 @@ where
 /// newer than this crate's minimum Rust).
 #[cold]
 #[inline(always)]
-fn unlikely() {}
+pub(crate) fn unlikely() {}
 
 /// Maps a [`Class`] to what the breaker counts.
 #[inline]

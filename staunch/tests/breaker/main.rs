@@ -753,6 +753,69 @@ fn async_call_needs_no_runtime() {
     assert_eq!(fut.poll(&mut cx), std::task::Poll::Ready(Ok(3)));
 }
 
+/// Polls `fut` once with a no-op waker, catching a panic.
+fn poll_once<F: std::future::Future>(
+    fut: std::pin::Pin<&mut F>,
+) -> std::thread::Result<std::task::Poll<F::Output>> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(&mut cx)))
+}
+
+#[test]
+fn an_async_call_asks_the_breaker_at_its_first_poll_not_when_built() {
+    let rig = tripped(BreakerConfig::consecutive_failures(1).with_half_open_probes(1));
+    let early = rig.breaker.call(|| async { Ok::<_, ()>(1) });
+    let mut early = std::pin::pin!(early);
+    // Built, not polled: holds no slot, so another caller can probe.
+    let probe = rig.breaker.try_acquire().expect("the slot is free");
+    assert!(probe.is_probe());
+    match poll_once(early.as_mut()).unwrap() {
+        std::task::Poll::Ready(Err(err)) => assert!(err.is_open(), "{err:?}"),
+        other => panic!("polled: asks now, and is rejected while the slot is held: {other:?}"),
+    }
+    drop(probe);
+    let late = std::pin::pin!(rig.breaker.call(|| async { Ok::<_, ()>(2) }));
+    assert_eq!(
+        poll_once(late).unwrap(),
+        std::task::Poll::Ready(Ok(2)),
+        "the dropped probe returned its slot"
+    );
+    assert_eq!(rig.state(), State::Closed);
+}
+
+#[test]
+fn an_async_probe_that_panics_anywhere_returns_its_slot() {
+    type Fut = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u32, u32>>>>;
+    /// Whether polling a probe that runs `f` and classifies with `classify` panicked, and the
+    /// slot is free again afterwards.
+    fn panics_and_frees_its_slot(
+        rig: &Rig,
+        classify: fn(&Result<u32, u32>) -> Class,
+        f: fn() -> Fut,
+    ) -> bool {
+        let panicked = poll_once(std::pin::pin!(rig.breaker.call_with(classify, f))).is_err();
+        panicked && rig.state() == State::HalfOpen && rig.breaker.snapshot().probes_in_flight == 0
+    }
+    let rig = tripped(BreakerConfig::consecutive_failures(1).with_half_open_probes(1));
+    let ok: fn(&Result<u32, u32>) -> Class = |_| Class::Success;
+    let ready: fn() -> Fut = || Box::pin(async { Ok(1) });
+    assert!(
+        panics_and_frees_its_slot(&rig, ok, || panic!("building the future")),
+        "building the future"
+    );
+    assert!(
+        panics_and_frees_its_slot(&rig, ok, || Box::pin(async { panic!("polling it") })),
+        "polling the future"
+    );
+    assert!(
+        panics_and_frees_its_slot(&rig, |_| panic!("classifying"), ready),
+        "classifying the outcome"
+    );
+    let fut = std::pin::pin!(rig.breaker.call_with(ok, ready));
+    assert_eq!(poll_once(fut).unwrap(), std::task::Poll::Ready(Ok(1)));
+    assert_eq!(rig.state(), State::Closed);
+}
+
 use std::future::Future as _;
 
 // ---- configuration --------------------------------------------------------------------------
