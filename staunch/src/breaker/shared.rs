@@ -647,9 +647,14 @@ impl Shared {
         if word.unpublished() {
             return None;
         }
-        // Acquire on the word (published after these were stored) makes them this period's.
-        let until = self.open_until.load(Ordering::Relaxed);
-        let left = self.coarse_left(until, self.open_for.load(Ordering::Relaxed))?;
+        // Acquire on the word (published after these were stored) makes them this period's,
+        // or a later one's: then the breaker has tripped again, and is open all the same.
+        let left = self.coarse_left(|| {
+            (
+                self.open_until.load(Ordering::Relaxed),
+                self.open_for.load(Ordering::Relaxed),
+            )
+        })?;
         Some(self.reject(State::Open, Some(left)))
     }
 
@@ -657,11 +662,13 @@ impl Shared {
     /// probes' lease surely not over: a half-open breaker under load rejects as many calls as
     /// an open one. `None`: ask the exact clock.
     fn reject_half_open_coarse(&self) -> Option<CircuitOpen> {
-        let lease_end = self
-            .last_probe_at
-            .load(Ordering::Relaxed)
-            .saturating_add(self.lease_nanos);
-        let left = self.coarse_left(lease_end, self.lease_nanos)?;
+        let left = self.coarse_left(|| {
+            let lease_end = self
+                .last_probe_at
+                .load(Ordering::Relaxed)
+                .saturating_add(self.lease_nanos);
+            (lease_end, self.lease_nanos)
+        })?;
         Some(self.reject(State::HalfOpen, Some(left)))
     }
 
@@ -679,10 +686,12 @@ impl Shared {
 
     /// How long until `end` (nanoseconds since the origin), if a coarse reading shows it surely
     /// ahead even allowing for the lag: never less than the exact answer, never more than
-    /// `longest`. `None` when there is no coarse reading or `end` may have passed.
+    /// `longest`. `None` when there is no coarse reading or `end` may have passed. `bounds`
+    /// gives `(end, longest)`, read after the clock so that nothing needs keeping across it.
     #[inline]
-    fn coarse_left(&self, end: u64, longest: u64) -> Option<u64> {
+    fn coarse_left(&self, bounds: impl FnOnce() -> (u64, u64)) -> Option<u64> {
         let now = self.coarse_now()?;
+        let (end, longest) = bounds();
         (now.saturating_add(self.coarse_lag) < end).then(|| (end - now).min(longest))
     }
 
