@@ -96,6 +96,14 @@ fn staunch_layer(breaker: CircuitBreaker) -> impl Service<u64, Response = u64> +
         .layer(tower::service_fn(|x: u64| std::future::ready(ok(x))))
 }
 
+/// The layer over a breaker that lives as long as the process (`new_static`): no reference
+/// count per call.
+fn staunch_layer_static() -> impl Service<u64, Response = u64> + Clone {
+    let breaker: &'static CircuitBreaker = Box::leak(Box::new(staunch_consecutive()));
+    staunch::breaker::CircuitBreakerLayer::new_static(breaker)
+        .layer(tower::service_fn(|x: u64| std::future::ready(ok(x))))
+}
+
 // ---- harness helpers --------------------------------------------------------------------------
 
 /// Runs `iters` awaited calls inside one current-thread runtime (so runtime entry is amortised
@@ -152,7 +160,27 @@ where
     })
 }
 
+/// [`two_threads`] with a clone of `svc` per thread: `ready` + `call`, polled once each.
+fn tower_two_threads<S>(iters: u64, svc: &S) -> Duration
+where
+    S: Service<u64> + Clone + Sync,
+{
+    two_threads(iters, || {
+        let mut svc = svc.clone();
+        move |i| {
+            black_box(poll_once(async {
+                let svc = svc.ready().await.ok()?;
+                svc.call(i).await.ok()
+            }));
+        }
+    })
+}
+
 /// Polls a future once with a no-op waker (every inner service here is ready at once).
+/// Inlined, so the future is built where it is polled: passed by value to a call, a large
+/// future is copied with wide loads right after narrow stores (a store-forwarding stall that
+/// once cost the tower entries ~20 ns a call).
+#[inline(always)]
 fn poll_once<F: Future>(f: F) -> bool {
     let f = std::pin::pin!(f);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -217,6 +245,10 @@ fn closed_success_async(c: &mut Criterion) {
     let layered = staunch_layer(staunch_consecutive());
     g.bench_function("staunch_tower", |b| {
         b.iter_custom(|n| tower_loop(&rt, n, &mut layered.clone()))
+    });
+    let layered_static = staunch_layer_static();
+    g.bench_function("staunch_tower_static", |b| {
+        b.iter_custom(|n| tower_loop(&rt, n, &mut layered_static.clone()))
     });
     let recloser = recloser::AsyncRecloser::from(recloser());
     g.bench_function("recloser", |b| {
@@ -333,33 +365,21 @@ fn two_threads_closed_success(c: &mut Criterion) {
     });
     // The tower services are polled once with a no-op waker: their inner service is ready at
     // once, and a runtime per thread would only add the same constant to both.
+    let bare_tower = tower::service_fn(|x: u64| std::future::ready(ok(x)));
+    g.bench_function("bare_tower", |b| {
+        b.iter_custom(|n| tower_two_threads(n, &bare_tower))
+    });
     let layered = staunch_layer(staunch_consecutive());
     g.bench_function("staunch_tower", |b| {
-        b.iter_custom(|n| {
-            two_threads(n, || {
-                let mut svc = layered.clone();
-                move |i| {
-                    black_box(poll_once(async {
-                        let svc = svc.ready().await.ok()?;
-                        svc.call(i).await.ok()
-                    }));
-                }
-            })
-        })
+        b.iter_custom(|n| tower_two_threads(n, &layered))
+    });
+    let layered_static = staunch_layer_static();
+    g.bench_function("staunch_tower_static", |b| {
+        b.iter_custom(|n| tower_two_threads(n, &layered_static))
     });
     let tower_svc = tower_resilience(true, false);
     g.bench_function("tower_resilience", |b| {
-        b.iter_custom(|n| {
-            two_threads(n, || {
-                let mut svc = tower_svc.clone();
-                move |i| {
-                    black_box(poll_once(async {
-                        let svc = svc.ready().await.ok()?;
-                        svc.call(i).await.ok()
-                    }));
-                }
-            })
-        })
+        b.iter_custom(|n| tower_two_threads(n, &tower_svc))
     });
     g.finish();
 }

@@ -141,7 +141,12 @@
 //!
 //! No path allocates (the window is allocated once, at construction). The handle is one `Arc`;
 //! [`call`](CircuitBreaker::call) and [`try_acquire`](CircuitBreaker::try_acquire) borrow it,
-//! so calls do not touch its reference count.
+//! so calls do not touch its reference count. What must be `'static` holds its own clone:
+//! [`try_acquire_owned`](CircuitBreaker::try_acquire_owned) and the tower service's response
+//! futures, one increment and decrement per call, a shared write when threads share the
+//! breaker. For a breaker that lives as long as the process (a `static`, or leaked once at
+//! startup), `CircuitBreakerLayer::new_static` takes a `&'static CircuitBreaker` and its
+//! calls touch no count.
 //!
 //! # Examples
 //!

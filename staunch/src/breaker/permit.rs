@@ -153,13 +153,44 @@ impl fmt::Debug for Permit<'_> {
 /// semantics.
 #[must_use = "a permit dropped without an outcome counts as nothing"]
 pub struct OwnedPermit {
-    breaker: CircuitBreaker,
+    breaker: Handle,
     raw: Option<RawPermit>,
+}
+
+/// How a `'static` holder reaches its breaker: its own clone of the handle (a reference-count
+/// increment and decrement, a shared write when threads share the breaker), or a `&'static`
+/// one (nothing at all).
+#[derive(Clone, Debug)]
+pub(crate) enum Handle {
+    Shared(CircuitBreaker),
+    /// Made by the tower layer's `new_static`.
+    #[cfg(feature = "tower")]
+    Static(&'static CircuitBreaker),
+}
+
+impl Handle {
+    #[inline]
+    pub(crate) fn get(&self) -> &CircuitBreaker {
+        match self {
+            Self::Shared(breaker) => breaker,
+            #[cfg(feature = "tower")]
+            Self::Static(breaker) => breaker,
+        }
+    }
+
+    /// [`CircuitBreaker::try_acquire_owned`] through this handle: no reference count for a
+    /// `&'static` breaker.
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn try_acquire(&self) -> Result<OwnedPermit, super::CircuitOpen> {
+        let raw = self.get().shared.acquire()?;
+        Ok(OwnedPermit::new(self.clone(), raw))
+    }
 }
 
 impl OwnedPermit {
     #[inline]
-    pub(crate) fn new(breaker: CircuitBreaker, raw: RawPermit) -> Self {
+    pub(crate) fn new(breaker: Handle, raw: RawPermit) -> Self {
         Self {
             breaker,
             raw: Some(raw),
@@ -202,7 +233,7 @@ impl OwnedPermit {
 
     /// [`record`](Self::record) in place, for a future that keeps its permit until dropped
     /// (moving the permit out of the future first costs a store-forwarding stall per call).
-    #[cfg(feature = "tokio")]
+    #[cfg(feature = "tower")]
     #[inline]
     pub(crate) fn record_in_place(&mut self, class: Class) {
         self.finish(outcome_of(class));
@@ -211,7 +242,7 @@ impl OwnedPermit {
     #[inline]
     fn finish(&mut self, outcome: Outcome) {
         if let Some(raw) = self.raw.take() {
-            self.breaker.shared.complete(raw, outcome);
+            self.breaker.get().shared.complete(raw, outcome);
         }
     }
 }

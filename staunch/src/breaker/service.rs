@@ -5,6 +5,7 @@ use std::task::{Context, Poll};
 use tower_service::Service;
 
 use super::future::ResponseFuture;
+use super::permit::Handle;
 use super::{BoxError, CircuitBreaker};
 use crate::classify::Classify;
 
@@ -30,13 +31,25 @@ use crate::classify::Classify;
 #[derive(Clone, Debug)]
 pub struct CircuitBreakerService<S, C> {
     inner: S,
-    breaker: CircuitBreaker,
+    breaker: Handle,
     classify: C,
 }
 
 impl<S, C> CircuitBreakerService<S, C> {
-    /// Wraps `inner` with `breaker`, classifying outcomes with `classify`.
+    /// Wraps `inner` with `breaker`, classifying outcomes with `classify`. Each response
+    /// future holds a clone of the handle (see [`new_static`](Self::new_static)).
     pub fn new(inner: S, breaker: CircuitBreaker, classify: C) -> Self {
+        Self::with_handle(inner, Handle::Shared(breaker), classify)
+    }
+
+    /// Wraps `inner` with a breaker that lives as long as the process: response futures hold
+    /// the `&'static` reference, so a call touches no reference count. See
+    /// [`CircuitBreakerLayer::new_static`](super::CircuitBreakerLayer::new_static).
+    pub fn new_static(inner: S, breaker: &'static CircuitBreaker, classify: C) -> Self {
+        Self::with_handle(inner, Handle::Static(breaker), classify)
+    }
+
+    pub(crate) fn with_handle(inner: S, breaker: Handle, classify: C) -> Self {
         Self {
             inner,
             breaker,
@@ -46,7 +59,7 @@ impl<S, C> CircuitBreakerService<S, C> {
 
     /// The breaker.
     pub fn breaker(&self) -> &CircuitBreaker {
-        &self.breaker
+        self.breaker.get()
     }
 
     /// The inner service.
@@ -81,7 +94,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        match self.breaker.try_acquire_owned() {
+        match self.breaker.try_acquire() {
             Ok(permit) => {
                 ResponseFuture::admitted(self.inner.call(request), permit, self.classify.clone())
             }

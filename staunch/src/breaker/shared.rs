@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use super::config::{MAX_GROWTH_STEPS, OpenDuration, Rule};
 use super::events::{Counters, Listener, Listeners, Reason, StateChange};
 use super::pending::Pending;
-use super::permit::{OwnedPermit, Permit, RawPermit, STARTED_MASK};
+use super::permit::{Handle, OwnedPermit, Permit, RawPermit, STARTED_MASK};
 use super::state::{
     self, CountWindow, Counts, Outcome, Path, State, TimeWindow, Window, WindowKind, Word,
 };
@@ -316,7 +316,10 @@ impl CircuitBreaker {
     }
 
     /// Like [`try_acquire`](Self::try_acquire), but the permit holds its own handle, for
-    /// futures and structures that must be `'static`. Costs a reference-count increment.
+    /// futures and structures that must be `'static`. Costs a reference-count increment (and
+    /// a decrement when the permit is done): a shared write when threads share the breaker.
+    /// A breaker that lives as long as the process avoids it: on a `&'static CircuitBreaker`,
+    /// [`try_acquire`](Self::try_acquire) gives a `Permit<'static>`.
     ///
     /// # Errors
     ///
@@ -325,7 +328,7 @@ impl CircuitBreaker {
     pub fn try_acquire_owned(&self) -> Result<OwnedPermit, CircuitOpen> {
         self.shared
             .acquire()
-            .map(|raw| OwnedPermit::new(self.clone(), raw))
+            .map(|raw| OwnedPermit::new(Handle::Shared(self.clone()), raw))
     }
 
     /// Runs `f` if the breaker admits it and records its outcome: `Ok` is a success, every
