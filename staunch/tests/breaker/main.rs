@@ -745,6 +745,20 @@ async fn a_cancelled_probe_future_returns_its_slot() {
     assert_eq!(breaker.state(), State::Closed);
 }
 
+// A call can be spawned on a multi-threaded runtime: `Call` is `Send` when the closure, its
+// future and the classifier are.
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_call_can_be_spawned() {
+    let breaker = CircuitBreaker::new(BreakerConfig::consecutive_failures(1)).unwrap();
+    let task = tokio::spawn({
+        let breaker = breaker.clone();
+        async move { breaker.call(|| async { Ok::<_, ()>(5) }).await }
+    });
+    assert_eq!(task.await.unwrap(), Ok(5));
+    assert_eq!(breaker.state(), State::Closed);
+}
+
 #[test]
 fn async_call_needs_no_runtime() {
     let breaker = CircuitBreaker::new(BreakerConfig::consecutive_failures(1)).unwrap();
