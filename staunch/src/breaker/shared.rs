@@ -564,8 +564,9 @@ impl Shared {
         self.acquire_loop(word)
     }
 
-    /// Admission by the state machine: closed with timed calls, open (on the exact clock),
-    /// half-open, and every transition an admission makes.
+    /// Admission by the state machine: closed with timed calls, open on the exact clock (after
+    /// `acquire_slow`'s coarse reading could not decide), half-open, and every transition an
+    /// admission makes.
     #[inline(never)]
     fn acquire_loop(&self, mut word: Word) -> Result<RawPermit, CircuitOpen> {
         loop {
@@ -575,9 +576,8 @@ impl Shared {
                 }
                 State::ForcedOpen => return Err(self.reject(State::ForcedOpen, None)),
                 State::Open => {
-                    if let Some(rejected) = self.reject_coarse(word) {
-                        return Err(rejected);
-                    }
+                    // `acquire_slow` has tried the coarse reading; only a lost race comes back
+                    // here, and it asks the exact clock.
                     let now = self.clock.now();
                     if word.unpublished() {
                         // A trip is being published this very moment (a few instructions
