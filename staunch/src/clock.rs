@@ -82,7 +82,7 @@ impl Clock {
     }
 
     /// The current instant, and a reading of the raw monotonic clock (in nanoseconds, the base
-    /// of [`coarse_nanos`](Self::coarse_nanos)) taken just before it, when this clock is known
+    /// of [`coarse_nanos`]) taken just before it, when this clock is known
     /// to tell real time. So `raw <= ` the instant, on the raw clock's scale.
     ///
     /// Slower than [`now`](Self::now) (four readings); for construction and state changes.
@@ -119,29 +119,6 @@ impl Clock {
         #[cfg(not(all(target_os = "linux", not(loom))))]
         {
             (self.now(), None)
-        }
-    }
-
-    /// A coarse reading of the raw monotonic clock in nanoseconds (trailing the exact one by up
-    /// to [`coarse_lag`]), when this clock tells real time and the platform has one.
-    #[inline]
-    pub(crate) fn coarse_nanos(&self) -> Option<u64> {
-        #[cfg(all(target_os = "linux", not(loom)))]
-        {
-            #[cfg(feature = "tokio")]
-            if VIRTUAL_TIME_SEEN.load(std::sync::atomic::Ordering::Relaxed) {
-                return None;
-            }
-            if self.manual.is_some() {
-                return None;
-            }
-            Some(timespec_nanos(rustix::time::clock_gettime(
-                rustix::time::ClockId::MonotonicCoarse,
-            )))
-        }
-        #[cfg(not(all(target_os = "linux", not(loom))))]
-        {
-            None
         }
     }
 
@@ -201,6 +178,29 @@ fn system_now() -> Instant {
     #[cfg(not(feature = "tokio"))]
     {
         Instant::now()
+    }
+}
+
+/// A coarse reading of the raw monotonic clock in nanoseconds (trailing the exact one by up to
+/// [`coarse_lag`]), while time in this process is known to be real and the platform has one.
+///
+/// Takes no clock: a caller holds the raw anchor [`Clock::now_anchored`] gave it, which is
+/// `None` for a manual clock, and checks that first.
+#[inline]
+pub(crate) fn coarse_nanos() -> Option<u64> {
+    #[cfg(all(target_os = "linux", not(loom)))]
+    {
+        #[cfg(feature = "tokio")]
+        if VIRTUAL_TIME_SEEN.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        Some(timespec_nanos(rustix::time::clock_gettime(
+            rustix::time::ClockId::MonotonicCoarse,
+        )))
+    }
+    #[cfg(not(all(target_os = "linux", not(loom))))]
+    {
+        None
     }
 }
 

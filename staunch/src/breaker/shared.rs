@@ -680,11 +680,9 @@ impl Shared {
     /// `coarse_origin` was read before `origin`).
     #[inline]
     fn coarse_now(&self) -> Option<u64> {
-        Some(
-            self.clock
-                .coarse_nanos()?
-                .saturating_sub(self.coarse_origin?),
-        )
+        // The anchor first: it is `None` for a manual clock, so no need to ask the clock.
+        let origin = self.coarse_origin?;
+        Some(crate::clock::coarse_nanos()?.saturating_sub(origin))
     }
 
     /// How long until `end` (nanoseconds since the origin), if a coarse reading shows it surely
