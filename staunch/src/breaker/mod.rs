@@ -89,7 +89,7 @@
 //! Rejecting while open (or half-open with every probe slot taken) is the one hot path that
 //! needs the time, and an exact reading costs ~30 ns on a virtual machine. When time is known
 //! to be real (the system clock, on Linux, and tokio's clock not seen paused), the breaker
-//! first reads the kernel's coarse monotonic clock (~5 ns): while it shows the open period (or
+//! first reads the kernel's coarse monotonic clock (3–11 ns there): while it shows the open period (or
 //! the probes' lease) surely not over, allowing two ticks of its lag, the call is rejected at
 //! once; within the last ~8 ms it reads the exact clock. The period ends when the exact clock
 //! says so either way. The breaker notices a paused
@@ -126,7 +126,7 @@
 //! | success, count window full of successes (no slow-call rule) | one atomic load; no write |
 //! | success, window rules, no run of successes can trip the window (no slow-call rule) | one compare-exchange on a counter of its own, no lock; plus one atomic load (count window) or a coarse clock read (time window) |
 //! | other outcomes, window rules | a short lock around the window, which first records the `k` successes counted without it (`O(min(k, size))`); a clock read for time windows and slow calls |
-//! | rejection in open, or in half-open with every slot taken | two loads and a coarse clock read (~5 ns); an exact read near the period's (or lease's) end or when time is not known to be real |
+//! | rejection in open, or in half-open with every slot taken | two loads and a coarse clock read (3–11 ns on a VM); an exact read near the period's (or lease's) end or when time is not known to be real |
 //! | transitions, half-open | compare-exchange loops, clock reads, callbacks (outside any lock) |
 //!
 //! A success can trip a window only by meeting the minimum number of calls, never by raising a
