@@ -89,12 +89,12 @@
 //! Rejecting while open (or half-open with every probe slot taken) is the one hot path that
 //! needs the time, and an exact reading costs ~30 ns on a virtual machine. When time is known
 //! to be real (the system clock, on Linux, and tokio's clock not seen paused), the breaker
-//! first reads the kernel's coarse monotonic clock (3–11 ns there): while it shows the open period (or
-//! the probes' lease) surely not over, allowing two ticks of its lag, the call is rejected at
-//! once; within the last ~8 ms it reads the exact clock. The period ends when the exact clock
-//! says so either way. The breaker notices a paused
-//! tokio clock when it is built or changes state, so pause before it trips (as
-//! `#[tokio::test(start_paused = true)]` does); see [`Clock`](crate::Clock).
+//! first reads the kernel's coarse monotonic clock (3–11 ns there): while it shows the open
+//! period (or the probes' lease) surely not over, allowing two ticks of its lag, the call is
+//! rejected at once; within the last ~8 ms it reads the exact clock. The period ends when the
+//! exact clock says so either way. The breaker notices a paused tokio clock when it is built or
+//! changes state, so pause before it trips (as `#[tokio::test(start_paused = true)]` does); see
+//! [`Clock`](crate::Clock).
 //!
 //! # APIs
 //!
