@@ -82,8 +82,8 @@ impl Clock {
     }
 
     /// The current instant, and a reading of the raw monotonic clock (in nanoseconds, the base
-    /// of [`coarse_nanos`]) taken just before it, when this clock is known
-    /// to tell real time. So `raw <= ` the instant, on the raw clock's scale.
+    /// of [`coarse_nanos`]) taken just before it, when this clock is known to tell real time.
+    /// So `raw <= ` the instant, on the raw clock's scale.
     ///
     /// Slower than [`now`](Self::now) (four readings); for construction and state changes.
     /// Notes a paused tokio clock for the whole process (see the module docs).

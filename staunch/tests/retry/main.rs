@@ -7,11 +7,12 @@ mod support;
 use std::time::Duration;
 
 use staunch::backoff::{Backoff, Jitter};
-use staunch::classify::Class;
-use staunch::retry::{BudgetConfig, CallOptions, RetryBudget};
+use staunch::retry::{CallOptions, RetryBudget};
 use staunch::{CancellationToken, Deadline, ManualClock, Retry, RetryConfig, StopReason};
 use support::{Boom, Counter, fixed, ms};
-use tokio::time::Instant;
+// The async cases, which need the `tokio` feature; the blocking ones run without it.
+#[cfg(feature = "tokio")]
+use {staunch::classify::Class, staunch::retry::BudgetConfig, tokio::time::Instant};
 
 #[test]
 fn zero_attempts_is_a_config_error_not_a_silent_success() {
@@ -25,6 +26,7 @@ fn zero_attempts_is_a_config_error_not_a_silent_success() {
     assert_eq!(err.field(), "multiplier");
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn attempts_are_bounded_and_count_the_first_call() {
     let calls = Counter::default();
@@ -55,6 +57,7 @@ async fn attempts_are_bounded_and_count_the_first_call() {
     );
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn waits_follow_the_seeded_backoff_exactly() {
     let backoff = Backoff::exponential(ms(100))
@@ -87,6 +90,7 @@ async fn waits_follow_the_seeded_backoff_exactly() {
     assert!(gaps.iter().all(|d| *d <= ms(700)));
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn only_retriable_failures_are_retried() {
     let calls = Counter::default();
@@ -104,6 +108,7 @@ async fn only_retriable_failures_are_retried() {
     assert_eq!(err.into_inner(), Some(Boom(2)));
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn ignored_errors_are_returned_without_retry() {
     let calls = Counter::default();
@@ -118,6 +123,7 @@ async fn ignored_errors_are_returned_without_retry() {
     assert_eq!((calls.get(), err.reason()), (1, StopReason::Permanent));
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn a_success_classified_as_failure_is_retried_then_returned_as_is() {
     let calls = Counter::default();
@@ -150,6 +156,7 @@ async fn a_success_classified_as_failure_is_retried_then_returned_as_is() {
     assert_eq!(status.unwrap(), 200);
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn retry_after_hint_sets_the_least_wait() {
     let retry = fixed(ms(10), 3).classify(|r: &Result<(), Boom>| match r {
@@ -174,6 +181,7 @@ async fn retry_after_hint_sets_the_least_wait() {
     );
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn retry_after_longer_than_the_ceiling_stops_instead_of_calling_early() {
     let retry = Retry::new(
@@ -199,6 +207,7 @@ async fn retry_after_longer_than_the_ceiling_stops_instead_of_calling_early() {
     assert_eq!(start.elapsed(), Duration::ZERO, "no sleep at all");
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn never_sleeps_past_the_deadline_and_stops_with_the_last_error() {
     let start = Instant::now();
@@ -221,6 +230,7 @@ async fn never_sleeps_past_the_deadline_and_stops_with_the_last_error() {
     );
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn a_wait_ending_exactly_at_the_deadline_leaves_no_time_and_is_refused() {
     let calls = Counter::default();
@@ -234,6 +244,7 @@ async fn a_wait_ending_exactly_at_the_deadline_leaves_no_time_and_is_refused() {
     assert_eq!((calls.get(), err.reason()), (1, StopReason::Deadline));
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn no_attempt_starts_after_the_deadline() {
     let deadline = Deadline::after(ms(100));
@@ -253,6 +264,7 @@ async fn no_attempt_starts_after_the_deadline() {
     );
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn explicit_and_scoped_deadlines_the_tighter_wins() {
     let calls = Counter::default();
@@ -267,6 +279,7 @@ async fn explicit_and_scoped_deadlines_the_tighter_wins() {
     assert_eq!((calls.get(), err.reason()), (3, StopReason::Deadline));
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn a_long_attempt_that_eats_the_deadline_is_not_followed_by_another() {
     let calls = Counter::default();
@@ -283,6 +296,7 @@ async fn a_long_attempt_that_eats_the_deadline_is_not_followed_by_another() {
     assert_eq!((calls.get(), err.reason()), (1, StopReason::Deadline));
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn dropping_the_future_cancels_mid_sleep() {
     let calls = Counter::default();
@@ -305,6 +319,7 @@ async fn dropping_the_future_cancels_mid_sleep() {
     assert_eq!(calls.get(), 1, "no attempt after the drop");
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn a_token_ends_the_sleep_at_once_and_reports_cancellation() {
     let token = CancellationToken::new();
@@ -336,6 +351,7 @@ async fn a_token_ends_the_sleep_at_once_and_reports_cancellation() {
     );
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn a_token_also_abandons_an_attempt_in_flight() {
     let token = CancellationToken::new();
@@ -437,6 +453,7 @@ fn a_cancelled_token_stops_a_blocking_call_before_it_starts() {
     );
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn a_ratio_budget_caps_amplification_across_calls() {
     const CALLS: u32 = 1000;
@@ -476,6 +493,7 @@ async fn a_ratio_budget_caps_amplification_across_calls() {
     assert!(by_reason[&StopReason::Budget] > 0, "{by_reason:?}");
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn a_token_bucket_stops_retries_once_half_drained() {
     let budget = RetryBudget::new(BudgetConfig::token_bucket(10, 0.1)).unwrap();
@@ -508,6 +526,7 @@ async fn a_token_bucket_stops_retries_once_half_drained() {
     );
 }
 
+#[cfg(feature = "tokio")]
 #[tokio::test(start_paused = true)]
 async fn without_a_budget_every_call_makes_every_attempt() {
     let attempts = Counter::default();
@@ -555,9 +574,12 @@ fn public_types_are_send_sync_and_unpin() {
     unpin::<Retry>();
     unpin::<staunch::Error<std::io::Error>>();
 
-    fn send_future<F: std::future::Future + Send>(_: F) {}
-    let retry = fixed(ms(1), 2);
-    send_future(retry.call(|| async { Ok::<_, Boom>(()) }));
+    #[cfg(feature = "tokio")]
+    {
+        fn send_future<F: std::future::Future + Send>(_: F) {}
+        let retry = fixed(ms(1), 2);
+        send_future(retry.call(|| async { Ok::<_, Boom>(()) }));
+    }
 }
 
 #[cfg(feature = "tower")]
