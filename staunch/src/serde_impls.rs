@@ -17,7 +17,7 @@
 //! | [`Backoff`] | `{ kind = "exponential", initial = "100ms", multiplier = 2.0, max_delay = "10s", jitter = "full", seed = 7 }`; `kind = "linear"` takes `increment`, `kind = "constant"` neither |
 //! | [`RetryConfig`] | `{ max_attempts = 3, backoff = {..}, max_retry_after = "60s" }`, each optional (defaults of [`RetryConfig::new`]) |
 //! | [`BudgetConfig`] | `{ kind = "token_bucket", max_tokens = 10, token_ratio = 0.1 }` or `{ kind = "ratio", ratio = 0.1, min_per_second = 10, window = "10s" }` |
-//! | [`BreakerConfig`] | `{ rule = "consecutive_failures", failures = 5, open_duration = "30s" }`, `rule = "failure_rate_count"` (`failure_rate`, `window_size`), `"failure_rate_time"` (`failure_rate`, `window`, `buckets`), `"slow_call_rate"` (`slow_call_rate`, `slow_call_duration`, `window_size`); all rules take `open_duration` or `open_backoff`, `half_open_probes`, `successes_to_close`, `probe_lease`; window rules take `minimum_calls` |
+//! | [`BreakerConfig`] | `{ rule = "consecutive_failures", failures = 5, open_duration = "30s" }`, `rule = "failure_rate_count"` (`failure_rate`, `window_size`), `"failure_rate_time"` (`failure_rate`, `window`, `buckets`), `"slow_call_rate"` (`slow_call_rate`, `slow_call_duration`, `window_size`); all rules take `open_duration` or `open_backoff`, `half_open_probes`, `successes_to_close`, `probe_lease`, `automatic_half_open` (a bool; feature `tokio`); window rules take `minimum_calls` |
 //! | [`AttemptTimeout`] | `{ fixed = "500ms" }` or `{ fraction = 0.25, min = "50ms", max = "500ms" }` |
 
 use std::fmt;
@@ -362,6 +362,7 @@ struct BreakerSpec {
     half_open_probes: Option<u32>,
     successes_to_close: Option<u32>,
     probe_lease: Option<Dur>,
+    automatic_half_open: Option<bool>,
 }
 
 impl BreakerSpec {
@@ -462,6 +463,25 @@ impl BreakerSpec {
         if let Some(lease) = dur(self.probe_lease) {
             config = config.with_probe_lease(lease);
         }
+        if let Some(automatic) = self.automatic_half_open {
+            config = automatic_half_open(config, automatic)?;
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(feature = "tokio")]
+fn automatic_half_open<E: de::Error>(config: BreakerConfig, on: bool) -> Result<BreakerConfig, E> {
+    Ok(config.with_automatic_half_open(on))
+}
+
+#[cfg(not(feature = "tokio"))]
+fn automatic_half_open<E: de::Error>(config: BreakerConfig, on: bool) -> Result<BreakerConfig, E> {
+    if on {
+        Err(E::custom(
+            "`automatic_half_open` needs staunch's `tokio` feature (its timer is a tokio task); enable the feature or remove the key",
+        ))
+    } else {
         Ok(config)
     }
 }
@@ -680,6 +700,24 @@ mod tests {
     fn breaker_field(config: BreakerConfig) -> &'static str {
         let result: Result<CircuitBreaker, ConfigError> = CircuitBreaker::new(config);
         result.map(drop).unwrap_err().field()
+    }
+
+    #[test]
+    fn automatic_half_open_needs_the_tokio_feature() {
+        let parsed: Result<BreakerConfig, _> =
+            from(r#"{"rule": "consecutive_failures", "failures": 5, "automatic_half_open": true}"#);
+        #[cfg(feature = "tokio")]
+        assert_eq!(
+            parsed.unwrap(),
+            BreakerConfig::consecutive_failures(5).with_automatic_half_open(true)
+        );
+        #[cfg(not(feature = "tokio"))]
+        assert!(parsed.unwrap_err().to_string().contains("`tokio` feature"));
+        let off: BreakerConfig = from(
+            r#"{"rule": "consecutive_failures", "failures": 5, "automatic_half_open": false}"#,
+        )
+        .unwrap();
+        assert_eq!(off, BreakerConfig::consecutive_failures(5));
     }
 
     #[test]

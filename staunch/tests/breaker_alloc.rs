@@ -123,6 +123,31 @@ fn no_allocation_per_call_when_open_or_half_open() {
     assert_eq!(half_open, 0, "half-open probes and rejections");
 }
 
+/// With automatic half-open, a trip spawns the period's timer (one task: not measured here);
+/// the rejections it makes clock-free allocate nothing.
+#[cfg(feature = "tokio")]
+fn no_allocation_per_rejection_with_automatic_half_open() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let _on_the_runtime = runtime.enter();
+    let breaker = CircuitBreaker::new(
+        BreakerConfig::consecutive_failures(1)
+            .with_open_duration(Duration::from_secs(3600))
+            .with_automatic_half_open(true),
+    )
+    .unwrap();
+    breaker.try_acquire().unwrap().failure();
+    let open = allocations(|| {
+        for _ in 0..CALLS {
+            assert!(breaker.try_acquire().is_err());
+            assert!(breaker.call_blocking(|| Ok::<_, ()>(())).is_err());
+        }
+    });
+    assert_eq!(open, 0, "open rejection, automatic half-open");
+}
+
 fn no_allocation_per_transition_without_the_metrics_feature() {
     let clock = ManualClock::new();
     let breaker = build(
@@ -153,6 +178,8 @@ fn no_allocation_per_transition_without_the_metrics_feature() {
 fn main() {
     no_allocation_per_call_in_any_state();
     no_allocation_per_call_when_open_or_half_open();
+    #[cfg(feature = "tokio")]
+    no_allocation_per_rejection_with_automatic_half_open();
     no_allocation_per_transition_without_the_metrics_feature();
     eprintln!("breaker_alloc: no allocation per call in any state");
 }

@@ -54,6 +54,7 @@ pub(crate) enum OpenDuration {
 /// | [`with_minimum_calls`](Self::with_minimum_calls) | the window size (count window), 20 (time window) |
 /// | [`with_buckets`](Self::with_buckets) | 10 (time window) |
 /// | [`with_slow_calls`](Self::with_slow_calls) | off, except for [`slow_call_rate`](Self::slow_call_rate) |
+/// | `with_automatic_half_open` (feature `tokio`) | off (the open period ends at the first call after it) |
 ///
 /// Rates are fractions in `(0, 1]` and trip when the measured rate is *at least* the
 /// threshold (`>=`): a 0.5 threshold trips at 5 failures out of 10.
@@ -83,6 +84,8 @@ pub struct BreakerConfig {
     pub(crate) half_open_probes: u32,
     pub(crate) successes_to_close: u32,
     pub(crate) probe_lease: Duration,
+    #[cfg(feature = "tokio")]
+    pub(crate) automatic_half_open: bool,
 }
 
 /// The slow-call rule: calls lasting at least `threshold` are slow; a slow share of at least
@@ -108,6 +111,8 @@ impl BreakerConfig {
             half_open_probes: 1,
             successes_to_close: 1,
             probe_lease: DEFAULT_LEASE,
+            #[cfg(feature = "tokio")]
+            automatic_half_open: false,
         }
     }
 
@@ -268,6 +273,58 @@ impl BreakerConfig {
     /// from wedging the breaker in half-open. Set it above the slowest call you expect.
     pub const fn with_probe_lease(mut self, lease: Duration) -> Self {
         self.probe_lease = lease;
+        self
+    }
+
+    /// Moves the breaker from open to half-open on a timer when the open period ends, instead of
+    /// at the first call after it (resilience4j's `automaticTransitionFromOpenToHalfOpenEnabled`).
+    /// Default: off.
+    ///
+    /// What it changes:
+    ///
+    /// - [`state`](super::CircuitBreaker::state), snapshots and state-change callbacks see
+    ///   half-open when the period ends, with no traffic needed (the callback runs on the
+    ///   runtime's thread).
+    /// - A rejection while open reads no clock at all (the breaker's cheapest rejection, as
+    ///   cheap as forced open), because the timer, not the caller, ends the period. Its
+    ///   [`retry_after`](super::CircuitOpen::retry_after) is then the remaining time as the
+    ///   timer last measured it: never less than the exact answer, and at most 1/64 of the
+    ///   open duration more (at least 10 ms, at most 1 s), the interval at which the timer
+    ///   measures it.
+    ///
+    /// What it costs: the first probe is admitted when the timer fires, which is a little after
+    /// the period ends (tokio's timer resolution, 1 ms, plus the time the runtime takes to run
+    /// the timer's task), not on the exact instant; and one spawned task per open period, which
+    /// wakes at the interval above.
+    ///
+    /// The timer is a task on the tokio runtime that is current when the breaker trips. Where
+    /// there is none (a blocking call outside a runtime), or with a [`ManualClock`](crate::ManualClock),
+    /// that open period ends at the first call after it, as without this setting. If the runtime
+    /// shuts down before the timer fires, the period falls back to ending at the first call
+    /// after it. A runtime that is alive but stops running tasks (a current-thread runtime
+    /// outside `block_on`) delays the timer, and so the probe, until it runs again: leave this
+    /// off if the breaker is shared with code outside such a runtime.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), staunch::ConfigError> {
+    /// let breaker = CircuitBreaker::new(
+    ///     BreakerConfig::consecutive_failures(1)
+    ///         .with_open_duration(Duration::from_secs(5))
+    ///         .with_automatic_half_open(true),
+    /// )?;
+    /// let _ = breaker.call(|| async { Err::<(), _>("connection refused") }).await;
+    /// assert_eq!(breaker.state(), State::Open);
+    ///
+    /// tokio::time::sleep(Duration::from_millis(5_001)).await;
+    /// assert_eq!(breaker.state(), State::HalfOpen); // no call needed
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub const fn with_automatic_half_open(mut self, automatic: bool) -> Self {
+        self.automatic_half_open = automatic;
         self
     }
 

@@ -72,6 +72,10 @@ impl CircuitOpen {
     /// current probes hold their slots (a slot may free up sooner). `None` when forced open:
     /// only a manual [`reset`](super::CircuitBreaker::reset) admits calls again.
     ///
+    /// Never less than the exact answer. It may be more by up to ~8 ms (a coarse clock
+    /// reading), or, with [automatic half-open](super::BreakerConfig::with_automatic_half_open),
+    /// by up to the interval at which the timer measures the time left.
+    ///
     /// Suitable for a `Retry-After` header.
     pub fn retry_after(&self) -> Option<Duration> {
         let nanos = self.bits >> STATE_BITS;

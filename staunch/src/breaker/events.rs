@@ -12,7 +12,8 @@ use super::State;
 pub enum Reason {
     /// The trip rule fired in closed.
     Tripped,
-    /// The open duration ended and a caller was admitted as a probe.
+    /// The open duration ended: a caller was admitted as the first probe, or, with automatic
+    /// half-open, the timer moved the breaker to half-open.
     OpenElapsed,
     /// Enough probes succeeded.
     ProbesSucceeded,
@@ -43,8 +44,9 @@ impl Reason {
 /// A state change, passed to every [`on_state_change`](super::Builder::on_state_change)
 /// callback.
 ///
-/// Callbacks run on the thread that made the change, after the change is visible and never
-/// under a lock; they may call back into the breaker. Changes made concurrently by different
+/// Callbacks run on the thread that made the change (for the end of an open period with
+/// automatic half-open, the runtime thread that runs its timer), after the change is visible
+/// and never under a lock; they may call back into the breaker. Changes made concurrently by different
 /// threads may reach a callback out of order: order them by [`generation`](Self::generation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StateChange {

@@ -269,3 +269,55 @@ fn loom_pending_time_window_success_racing_expiry() {
         }
     });
 }
+
+#[test]
+fn loom_an_open_timer_racing_a_reset_and_an_admission() {
+    model_bounded(|| {
+        let clock = ManualClock::new();
+        let elapsed = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&elapsed);
+        let breaker =
+            CircuitBreaker::builder(BreakerConfig::consecutive_failures(1).with_open_duration(SEC))
+                .clock(clock.clone().into())
+                .on_state_change(move |change| {
+                    if change.reason == Reason::OpenElapsed {
+                        seen.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+                .build()
+                .unwrap();
+        breaker.try_acquire().unwrap().failure();
+        let generation = breaker.shared.load().generation();
+        breaker.shared.arm_timer_for_test();
+        clock.advance(SEC);
+        // The timer's last tick ends the period, then the dropped timer disarms (a no-op by
+        // then), racing a reset and a caller.
+        let b = breaker.clone();
+        let timer = thread::spawn(move || {
+            assert_eq!(b.shared.open_timer_tick(generation), None);
+            b.shared.disarm_timer(generation);
+        });
+        let b = breaker.clone();
+        let resetter = thread::spawn(move || b.reset());
+        match breaker.try_acquire() {
+            // After the timer fired (the first probe) or after the reset.
+            Ok(permit) => permit.success(),
+            // Before either: rejected on the timer's flag, without a clock.
+            Err(open) => {
+                assert_eq!(open.state(), State::Open);
+                assert!(open.retry_after().is_some());
+            }
+        }
+        timer.join().unwrap();
+        resetter.join().unwrap();
+        assert!(elapsed.load(Ordering::Relaxed) <= 1);
+        let word = breaker.shared.load();
+        assert!(!word.has_timer());
+        // The reset came last or the period ended before it: nothing may revive the old period.
+        assert_eq!(
+            word.state(),
+            State::Closed,
+            "the timer of an old generation changed a later one"
+        );
+    });
+}

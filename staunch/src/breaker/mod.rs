@@ -67,6 +67,14 @@
 //! fleet's probes spread out. A successful close resets the growth. [`CircuitOpen::retry_after`]
 //! says when the next probe will be admitted.
 //!
+//! By default the period ends at the first call after it: that caller reads the clock, finds
+//! the period over, and becomes the first probe, so the breaker reports open until some call
+//! arrives. With [`with_automatic_half_open`](BreakerConfig::with_automatic_half_open)
+//! (feature `tokio`), a timer task ends it instead: the breaker turns half-open on time with no
+//! traffic (health endpoints and callbacks see it), and rejections while open read no clock,
+//! at the price of a first probe a little late (the timer's resolution and scheduling) and one
+//! task per open period.
+//!
 //! # Half-open guarantees
 //!
 //! - At most [`half_open_probes`](BreakerConfig::with_half_open_probes) calls are in flight;
@@ -94,7 +102,8 @@
 //! rejected at once; within the last ~8 ms it reads the exact clock. The period ends when the
 //! exact clock says so either way. The breaker notices a paused tokio clock when it is built or
 //! changes state, so pause before it trips (as `#[tokio::test(start_paused = true)]` does); see
-//! [`Clock`](crate::Clock).
+//! [`Clock`](crate::Clock). With automatic half-open, rejections while open read no clock at all
+//! (the timer runs on tokio's clock, so paused time drives it too).
 //!
 //! # APIs
 //!
@@ -127,6 +136,7 @@
 //! | success, window rules, no run of successes can trip the window (no slow-call rule) | one compare-exchange on a counter of its own, no lock; plus one atomic load (count window) or a coarse clock read (time window) |
 //! | other outcomes, window rules | a short lock around the window, which first records the `k` successes counted without it (`O(min(k, size))`); a clock read for time windows and slow calls |
 //! | rejection in open, or in half-open with every slot taken | two loads and a coarse clock read (3–11 ns on a VM); an exact read near the period's (or lease's) end or when time is not known to be real |
+//! | rejection in open, automatic half-open | two loads, no clock |
 //! | transitions, half-open | compare-exchange loops, clock reads, callbacks (outside any lock) |
 //!
 //! A success can trip a window only by meeting the minimum number of calls, never by raising a
@@ -139,7 +149,8 @@
 //! near a bucket boundary it may land in the bucket before its own and expire that much
 //! sooner.
 //!
-//! No path allocates (the window is allocated once, at construction). The handle is one `Arc`;
+//! No call allocates (the window is allocated once, at construction; with automatic half-open,
+//! a trip spawns its period's timer task). The handle is one `Arc`;
 //! [`call`](CircuitBreaker::call) and [`try_acquire`](CircuitBreaker::try_acquire) borrow it,
 //! so calls do not touch its reference count. What must be `'static` holds its own clone:
 //! [`try_acquire_owned`](CircuitBreaker::try_acquire_owned) and the tower service's response
@@ -179,6 +190,8 @@ mod pending;
 mod permit;
 mod shared;
 mod state;
+#[cfg(all(feature = "tokio", not(loom)))]
+mod timer;
 
 #[cfg(feature = "tower")]
 pub mod future;

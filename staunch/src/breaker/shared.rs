@@ -60,6 +60,9 @@ pub(crate) struct Shared {
     /// The current open period's length in nanoseconds, which a coarse rejection's
     /// `retry_after` never exceeds. Written with `open_until`.
     open_for: AtomicU64,
+    /// Automatic half-open: the open period's time left as its timer last measured it, for the
+    /// `retry_after` of rejections that read no clock (see `open_timer_tick`).
+    open_left: AtomicU64,
     /// How far a coarse reading may trail the exact clock, in nanoseconds.
     coarse_lag: u64,
     /// Nanoseconds since `origin` of the latest probe admission, for the probe lease. Raised
@@ -82,7 +85,19 @@ pub(crate) struct Shared {
     name: &'static str,
     listeners: Listeners,
     counters: Counters,
+    /// This breaker, for the timer an open period spawns (automatic half-open).
+    #[cfg(all(feature = "tokio", not(loom)))]
+    this: std::sync::Weak<Shared>,
 }
+
+/// `Shared::open_left`: the generation above the time left, in whole milliseconds rounded up.
+const LEFT_GEN_SHIFT: u32 = 38;
+const LEFT_MS_MASK: u64 = (1 << LEFT_GEN_SHIFT) - 1;
+/// The bounds of the interval at which an open period's timer re-measures the time left.
+#[cfg(any(all(feature = "tokio", not(loom)), all(test, loom)))]
+const TIMER_INTERVAL_MIN: u64 = 10_000_000;
+#[cfg(any(all(feature = "tokio", not(loom)), all(test, loom)))]
+const TIMER_INTERVAL_MAX: u64 = 1_000_000_000;
 
 /// Builds a [`CircuitBreaker`] with a clock, a name or state-change callbacks.
 ///
@@ -176,31 +191,38 @@ impl Builder {
             Rule::CountWindow { size, .. } => size,
             _ => u32::MAX,
         };
-        Ok(CircuitBreaker {
-            shared: Arc::new(Shared {
-                word: CachePadded(AtomicU64::new(Word::INITIAL.with_path(config.path()).0)),
-                open_until: AtomicU64::new(0),
-                open_for: AtomicU64::new(0),
-                coarse_lag: saturating_nanos(crate::clock::coarse_lag()),
-                last_probe_at: AtomicU64::new(0),
-                trips: AtomicU32::new(0),
-                window: window.map(|kind| {
-                    Mutex::new(Window {
-                        generation: 0,
-                        kind,
-                    })
-                }),
-                pending: Pending::new(pending_cap),
-                coarse_origin,
-                config,
-                lease_nanos: saturating_nanos(config.probe_lease),
-                clock: self.clock,
-                origin,
-                name: self.name,
-                listeners: Listeners(self.listeners),
-                counters: Counters::new(self.name),
+        #[cfg_attr(not(all(feature = "tokio", not(loom))), allow(unused_variables))]
+        let shared = |this| Shared {
+            word: CachePadded(AtomicU64::new(Word::INITIAL.with_path(config.path()).0)),
+            open_until: AtomicU64::new(0),
+            open_for: AtomicU64::new(0),
+            open_left: AtomicU64::new(0),
+            coarse_lag: saturating_nanos(crate::clock::coarse_lag()),
+            last_probe_at: AtomicU64::new(0),
+            trips: AtomicU32::new(0),
+            window: window.map(|kind| {
+                Mutex::new(Window {
+                    generation: 0,
+                    kind,
+                })
             }),
-        })
+            pending: Pending::new(pending_cap),
+            coarse_origin,
+            config,
+            lease_nanos: saturating_nanos(config.probe_lease),
+            clock: self.clock,
+            origin,
+            name: self.name,
+            listeners: Listeners(self.listeners),
+            counters: Counters::new(self.name),
+            #[cfg(all(feature = "tokio", not(loom)))]
+            this,
+        };
+        #[cfg(all(feature = "tokio", not(loom)))]
+        let shared = Arc::new_cyclic(|this| shared(this.clone()));
+        #[cfg(not(all(feature = "tokio", not(loom))))]
+        let shared = Arc::new(shared(()));
+        Ok(CircuitBreaker { shared })
     }
 }
 
@@ -548,13 +570,17 @@ impl Shared {
     }
 
     /// Every admission but the closed, untimed one. Not `#[cold]`: rejecting while open is its
-    /// common case, so it first tries the two rejections that need no transition (forced open;
-    /// open, on a coarse reading) before the state machine's loop.
+    /// common case, so it first tries the rejections that need no transition (forced open;
+    /// open with a timer, on no clock; open, on a coarse reading) before the state machine's
+    /// loop.
     #[inline(never)]
     pub(crate) fn acquire_slow(&self, word: Word) -> Result<RawPermit, CircuitOpen> {
         match word.state() {
             State::ForcedOpen => return Err(self.reject(State::ForcedOpen, None)),
             State::Open => {
+                if word.has_timer() {
+                    return Err(self.reject_on_timer(word));
+                }
                 if let Some(rejected) = self.reject_coarse(word) {
                     return Err(rejected);
                 }
@@ -659,6 +685,20 @@ impl Shared {
             )
         })?;
         Some(self.reject(State::Open, Some(left)))
+    }
+
+    /// Rejects while open with a timer that ends the period: no clock, so `retry_after` is the
+    /// time left as the timer last measured it (an upper bound), or the whole period before
+    /// its first tick.
+    #[inline]
+    fn reject_on_timer(&self, word: Word) -> CircuitOpen {
+        let left = self.open_left.load(Ordering::Relaxed);
+        let nanos = if (left >> LEFT_GEN_SHIFT) as u32 == word.generation() {
+            (left & LEFT_MS_MASK).saturating_mul(1_000_000)
+        } else {
+            self.open_for.load(Ordering::Relaxed)
+        };
+        self.reject(State::Open, Some(nanos))
     }
 
     /// Rejects in half-open with every probe slot taken on a coarse reading, if it shows the
@@ -942,8 +982,80 @@ impl Shared {
         self.open_until
             .store(self.nanos(now).saturating_add(open_for), Ordering::Release);
         self.open_for.store(open_for, Ordering::Release);
-        // Fails harmlessly if the word moved on (a reset, or force) in between.
+        // Both compare-exchanges fail harmlessly if the word moved on (a reset, or force) in
+        // between.
+        #[cfg(all(feature = "tokio", not(loom)))]
+        if let Some(runtime) = self.timer_runtime() {
+            // Flagged before the spawn, so that a timer dropped at once finds the flag to clear.
+            if self
+                .cas(opened, opened.published().with_timer(true))
+                .is_ok()
+            {
+                super::timer::spawn(&runtime, self.this.clone(), opened.generation());
+            }
+            return;
+        }
         let _ = self.cas(opened, opened.published());
+    }
+
+    /// The runtime to run an open period's timer on, with automatic half-open: the current
+    /// one, unless the clock is manual (which no tokio timer follows).
+    #[cfg(all(feature = "tokio", not(loom)))]
+    fn timer_runtime(&self) -> Option<tokio::runtime::Handle> {
+        if !self.config.automatic_half_open || self.clock.is_manual() {
+            return None;
+        }
+        tokio::runtime::Handle::try_current().ok()
+    }
+
+    /// One tick of the timer of the open period of `generation` (see `timer.rs`): ends the
+    /// period if it is over, else records the time left for rejections and says how long to
+    /// sleep. `None`: the timer is done (the period is over, or the breaker has left it).
+    #[cfg(any(all(feature = "tokio", not(loom)), all(test, loom)))]
+    pub(crate) fn open_timer_tick(&self, generation: u32) -> Option<Duration> {
+        let is_ours = |w: Word| w.has_timer() && w.generation() == generation;
+        if !is_ours(self.load()) {
+            return None;
+        }
+        let now = self.clock.now();
+        let now_nanos = self.nanos(now);
+        let until = self.open_until.load(Ordering::Acquire);
+        if now_nanos < until {
+            let left = until - now_nanos;
+            let ms = left.div_ceil(1_000_000).min(LEFT_MS_MASK);
+            self.open_left.store(
+                (u64::from(generation) << LEFT_GEN_SHIFT) | ms,
+                Ordering::Relaxed,
+            );
+            // Re-measured every 1/64 of the period (10 ms to 1 s), which bounds how far
+            // `retry_after` may overstate.
+            let interval = (self.open_for.load(Ordering::Relaxed) / 64)
+                .clamp(TIMER_INTERVAL_MIN, TIMER_INTERVAL_MAX);
+            return Some(Duration::from_nanos(left.min(interval)));
+        }
+        // Half-open with every slot free: the next caller is the first probe.
+        if let Some((from, to)) = self.update(|w| is_ours(w).then(|| w.next(State::HalfOpen))) {
+            self.emit(from, to, Reason::OpenElapsed, now);
+        }
+        None
+    }
+
+    /// loom: flags the current (published) open period as having a timer, as `publish_open`
+    /// does on a runtime.
+    #[cfg(all(test, loom))]
+    pub(crate) fn arm_timer_for_test(&self) {
+        let word = self.load();
+        assert!(word.state() == State::Open && !word.unpublished());
+        self.cas(word, word.with_timer(true)).unwrap();
+    }
+
+    /// Clears the timer flag of the open period of `generation`, if the word is still in it:
+    /// its timer is gone, so rejections read the clock again.
+    #[cfg(any(all(feature = "tokio", not(loom)), all(test, loom)))]
+    pub(crate) fn disarm_timer(&self, generation: u32) {
+        let _ = self.update(|w| {
+            (w.has_timer() && w.generation() == generation).then(|| w.with_timer(false))
+        });
     }
 
     /// The open duration of the `trips`th trip since the last close.
@@ -1185,5 +1297,58 @@ mod tests {
                 .unwrap_err()
                 .is_open()
         );
+    }
+
+    #[cfg(feature = "tokio")]
+    fn automatic(open: Duration) -> CircuitBreaker {
+        CircuitBreaker::new(
+            BreakerConfig::consecutive_failures(1)
+                .with_open_duration(open)
+                .with_automatic_half_open(true),
+        )
+        .unwrap()
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn a_runtime_shutting_down_hands_the_period_back_to_the_callers() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        let breaker = automatic(HOUR);
+        runtime.block_on(async {
+            let _ = breaker.call(|| async { Err::<(), _>("down") }).await;
+        });
+        assert!(breaker.shared.load().has_timer(), "armed in the runtime");
+        assert!(breaker.try_acquire().is_err());
+        drop(runtime);
+        let word = breaker.shared.load();
+        assert_eq!(word.state(), State::Open);
+        assert!(!word.has_timer(), "the dropped timer cleared its flag");
+        let rejected = breaker.try_acquire().unwrap_err();
+        assert!(rejected.retry_after().unwrap() <= HOUR);
+
+        // A trip on a runtime already shut down: the timer is dropped as it is spawned.
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let handle = runtime.handle().clone();
+        drop(runtime);
+        let _inside = handle.enter();
+        let breaker = automatic(HOUR);
+        let _ = breaker.call_blocking(|| Err::<(), _>("down"));
+        let word = breaker.shared.load();
+        assert_eq!(word.state(), State::Open);
+        assert!(!word.has_timer());
+    }
+
+    #[cfg(feature = "tokio")]
+    #[test]
+    fn outside_a_runtime_no_timer_is_armed() {
+        let breaker = automatic(HOUR);
+        let _ = breaker.call_blocking(|| Err::<(), _>("down"));
+        let word = breaker.shared.load();
+        assert_eq!(word.state(), State::Open);
+        assert!(!word.has_timer());
+        assert!(breaker.try_acquire().unwrap_err().retry_after().unwrap() <= HOUR);
     }
 }

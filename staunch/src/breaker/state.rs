@@ -90,7 +90,8 @@ impl fmt::Display for State {
 /// ```
 ///
 /// - `a`: closed (consecutive rule): failures in a row; closed (count window): 1 when the
-///   window is full of successes (a success then changes nothing); half-open: probes in flight.
+///   window is full of successes (a success then changes nothing); half-open: probes in flight;
+///   open: 1 when a timer ends the period (automatic half-open), so rejections read no clock.
 /// - `b`: half-open: probe successes so far.
 /// - `U`: open, but the open-until instant is not published yet (a trip in progress).
 /// - `W`, `T`: the breaker's [`Path`] bits, set at construction and kept by every
@@ -131,6 +132,8 @@ pub(crate) const GEN_MASK: u64 = (1 << (64 - GEN_SHIFT)) - 1;
 /// The states that do not admit all (open, half-open, forced open), without the forced-closed
 /// bit (4), which admits all as closed does.
 const NOT_ADMITTING_ALL: u64 = 0b011;
+/// Open, published, with `a` = 1: a timer ends the period.
+const OPEN_WITH_TIMER: u64 = State::Open.code() | (1 << A_SHIFT);
 /// The bits that must all be clear for a success to change nothing under the consecutive rule.
 const SUCCESS_CHANGES: u64 = NOT_ADMITTING_ALL | PATH_MASK | (FIELD_MASK << A_SHIFT);
 
@@ -215,6 +218,18 @@ impl Word {
         Self(self.0 & !UNPUBLISHED)
     }
 
+    /// Open, with a timer that ends the period (see `timer.rs`): a rejection needs no clock.
+    #[inline]
+    pub(crate) const fn has_timer(self) -> bool {
+        self.0 & (STATE_MASK | UNPUBLISHED | (FIELD_MASK << A_SHIFT)) == OPEN_WITH_TIMER
+    }
+
+    /// The open word with its timer flag set or cleared.
+    #[cfg(any(feature = "tokio", all(test, loom)))]
+    pub(crate) const fn with_timer(self, timer: bool) -> Self {
+        self.with_a(timer as u32)
+    }
+
     pub(crate) const fn with_a(self, a: u32) -> Self {
         Self((self.0 & !(FIELD_MASK << A_SHIFT)) | ((a as u64 & FIELD_MASK) << A_SHIFT))
     }
@@ -244,6 +259,7 @@ impl fmt::Debug for Word {
             .field("a", &self.a())
             .field("b", &self.b())
             .field("unpublished", &self.unpublished())
+            .field("timer", &self.has_timer())
             .field("path", &self.path())
             .finish()
     }

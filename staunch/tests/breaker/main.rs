@@ -936,6 +936,8 @@ fn public_types_are_send_sync_and_unpin() {
     assert_send(&breaker.call(|| async { Ok::<_, ()>(()) }));
 }
 
+#[cfg(feature = "tokio")]
+mod automatic_half_open;
 mod model;
 mod stress;
 mod telemetry;
