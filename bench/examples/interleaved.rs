@@ -60,6 +60,27 @@ fn main() {
     for _ in 0..5 {
         let _ = open.call_blocking(|| err(0));
     }
+    // Automatic half-open: tripped on a runtime that a thread of its own keeps running.
+    let timer_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    let timer_handle = timer_rt.handle().clone();
+    std::thread::spawn(move || timer_rt.block_on(std::future::pending::<()>()));
+    let automatic = {
+        let _on_the_runtime = timer_handle.enter();
+        let breaker = CircuitBreaker::new(
+            BreakerConfig::consecutive_failures(5)
+                .with_open_duration(HOUR)
+                .with_automatic_half_open(true),
+        )
+        .unwrap();
+        for _ in 0..5 {
+            let _ = breaker.call_blocking(|| err(0));
+        }
+        breaker
+    };
+    assert!(automatic.try_acquire().is_err());
     let fs_closed = failsafe();
     let fs_open = failsafe();
     for _ in 0..5 {
@@ -68,9 +89,10 @@ fn main() {
     assert!(open.try_acquire().is_err());
     assert!(!failsafe::CircuitBreaker::is_call_permitted(&fs_open));
 
-    let mut times: [Vec<f64>; 6] = Default::default();
+    let mut times: [Vec<f64>; 7] = Default::default();
     let mut closed_ratio = Vec::new();
     let mut open_ratio = Vec::new();
+    let mut automatic_ratio = Vec::new();
     for _ in 0..ROUNDS {
         let t = [
             slice(|i| drop(black_box(ok(i)))),
@@ -90,6 +112,7 @@ fn main() {
             slice(|_| {
                 black_box(Instant::now());
             }),
+            slice(|i| drop(black_box(automatic.call_blocking(|| ok(i))))),
         ];
         for (all, t) in times.iter_mut().zip(t) {
             all.push(t);
@@ -98,6 +121,7 @@ fn main() {
         let bare = t[0];
         closed_ratio.push((t[2] - bare) / (t[1] - bare).max(0.01));
         open_ratio.push((t[4] - bare) / (t[3] - bare).max(0.01));
+        automatic_ratio.push((t[4] - bare) / (t[6] - bare).max(0.01));
     }
     let names = [
         "bare call",
@@ -106,15 +130,20 @@ fn main() {
         "staunch open rejection",
         "failsafe open rejection",
         "Instant::now()",
+        "staunch open, automatic half-open",
     ];
     println!("ns per call over {ROUNDS} rounds of {SLICE}-call slices: p10 / median / p90");
     for (name, all) in names.iter().zip(times) {
         let (lo, mid, hi) = percentiles(all);
-        println!("  {name:32} {lo:7.2} {mid:7.2} {hi:7.2}");
+        println!("  {name:34} {lo:7.2} {mid:7.2} {hi:7.2}");
     }
     println!("failsafe's overhead / staunch's, per round: p10 / median / p90");
-    for (name, ratios) in [("closed", closed_ratio), ("open", open_ratio)] {
+    for (name, ratios) in [
+        ("closed", closed_ratio),
+        ("open", open_ratio),
+        ("open, automatic half-open", automatic_ratio),
+    ] {
         let (lo, mid, hi) = percentiles(ratios);
-        println!("  {name:32} {lo:6.1}x {mid:6.1}x {hi:6.1}x");
+        println!("  {name:34} {lo:6.1}x {mid:6.1}x {hi:6.1}x");
     }
 }
