@@ -285,25 +285,9 @@ fn open_rejection(c: &mut Criterion) {
     g.bench_function("staunch_forced", |b| {
         b.iter(|| breaker.call_blocking(|| ok(black_box(1))))
     });
-    // Automatic half-open: tripped on a runtime that a thread of its own keeps running, so the
-    // period's timer ticks (once a second, for a 1 h period) while the rejections are measured.
-    let timer_rt = runtime();
-    let timer_handle = timer_rt.handle().clone();
-    std::thread::spawn(move || timer_rt.block_on(std::future::pending::<()>()));
-    let automatic = {
-        let _on_the_runtime = timer_handle.enter();
-        let breaker = CircuitBreaker::new(
-            BreakerConfig::consecutive_failures(5)
-                .with_open_duration(HOUR)
-                .with_automatic_half_open(true),
-        )
-        .unwrap();
-        for _ in 0..5 {
-            let _ = breaker.call_blocking(|| err(0));
-        }
-        breaker
-    };
-    assert!(automatic.try_acquire().is_err());
+    // Its period's timer ticks once a second (for a 1 h period) while the rejections are
+    // measured.
+    let automatic = staunch_bench::tripped_automatic(HOUR);
     g.bench_function("staunch_automatic", |b| {
         b.iter(|| automatic.call_blocking(|| ok(black_box(1))))
     });

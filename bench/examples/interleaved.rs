@@ -60,27 +60,7 @@ fn main() {
     for _ in 0..5 {
         let _ = open.call_blocking(|| err(0));
     }
-    // Automatic half-open: tripped on a runtime that a thread of its own keeps running.
-    let timer_rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .unwrap();
-    let timer_handle = timer_rt.handle().clone();
-    std::thread::spawn(move || timer_rt.block_on(std::future::pending::<()>()));
-    let automatic = {
-        let _on_the_runtime = timer_handle.enter();
-        let breaker = CircuitBreaker::new(
-            BreakerConfig::consecutive_failures(5)
-                .with_open_duration(HOUR)
-                .with_automatic_half_open(true),
-        )
-        .unwrap();
-        for _ in 0..5 {
-            let _ = breaker.call_blocking(|| err(0));
-        }
-        breaker
-    };
-    assert!(automatic.try_acquire().is_err());
+    let automatic = staunch_bench::tripped_automatic(HOUR);
     let fs_closed = failsafe();
     let fs_open = failsafe();
     for _ in 0..5 {

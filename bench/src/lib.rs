@@ -1,1 +1,29 @@
-//! Shared helpers for the criterion benchmarks in `benches/`.
+//! Shared helpers for the criterion benchmarks in `benches/` and the examples in `examples/`.
+
+use std::time::Duration;
+
+use staunch::breaker::{BreakerConfig, CircuitBreaker};
+
+/// A consecutive-failures (5) breaker with automatic half-open, open for `open`: tripped on a
+/// current-thread runtime that a thread of its own keeps running, so that the open period's
+/// timer ticks while its rejections are measured, as it would in a service.
+pub fn tripped_automatic(open: Duration) -> CircuitBreaker {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("a current-thread runtime");
+    let handle = runtime.handle().clone();
+    std::thread::spawn(move || runtime.block_on(std::future::pending::<()>()));
+    let _on_the_runtime = handle.enter();
+    let breaker = CircuitBreaker::new(
+        BreakerConfig::consecutive_failures(5)
+            .with_open_duration(open)
+            .with_automatic_half_open(true),
+    )
+    .expect("a valid config");
+    for _ in 0..5 {
+        let _ = breaker.call_blocking(|| Err::<(), _>(()));
+    }
+    assert!(breaker.try_acquire().is_err(), "tripped");
+    breaker
+}

@@ -1013,8 +1013,7 @@ impl Shared {
     /// sleep. `None`: the timer is done (the period is over, or the breaker has left it).
     #[cfg(any(all(feature = "tokio", not(loom)), all(test, loom)))]
     pub(crate) fn open_timer_tick(&self, generation: u32) -> Option<Duration> {
-        let is_ours = |w: Word| w.has_timer() && w.generation() == generation;
-        if !is_ours(self.load()) {
+        if !self.load().has_timer_of(generation) {
             return None;
         }
         let now = self.clock.now();
@@ -1034,7 +1033,9 @@ impl Shared {
             return Some(Duration::from_nanos(left.min(interval)));
         }
         // Half-open with every slot free: the next caller is the first probe.
-        if let Some((from, to)) = self.update(|w| is_ours(w).then(|| w.next(State::HalfOpen))) {
+        if let Some((from, to)) =
+            self.update(|w| w.has_timer_of(generation).then(|| w.next(State::HalfOpen)))
+        {
             self.emit(from, to, Reason::OpenElapsed, now);
         }
         None
@@ -1053,9 +1054,7 @@ impl Shared {
     /// its timer is gone, so rejections read the clock again.
     #[cfg(any(all(feature = "tokio", not(loom)), all(test, loom)))]
     pub(crate) fn disarm_timer(&self, generation: u32) {
-        let _ = self.update(|w| {
-            (w.has_timer() && w.generation() == generation).then(|| w.with_timer(false))
-        });
+        let _ = self.update(|w| w.has_timer_of(generation).then(|| w.with_timer(false)));
     }
 
     /// The open duration of the `trips`th trip since the last close.

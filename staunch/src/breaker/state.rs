@@ -224,6 +224,13 @@ impl Word {
         self.0 & (STATE_MASK | UNPUBLISHED | (FIELD_MASK << A_SHIFT)) == OPEN_WITH_TIMER
     }
 
+    /// Open, with the timer of the period of `generation`.
+    #[cfg(any(feature = "tokio", all(test, loom)))]
+    #[inline]
+    pub(crate) const fn has_timer_of(self, generation: u32) -> bool {
+        self.has_timer() && self.generation() == generation
+    }
+
     /// The open word with its timer flag set or cleared.
     #[cfg(any(feature = "tokio", all(test, loom)))]
     pub(crate) const fn with_timer(self, timer: bool) -> Self {
