@@ -47,6 +47,7 @@ pin_project! {
 }
 
 impl<S: Service<Req>, Req, P> ResponseFuture<S, Req, P> {
+    #[inline]
     pub(crate) fn called(
         future: S::Future,
         service: S,
@@ -83,6 +84,7 @@ where
 {
     type Output = Result<S::Response, BoxError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let shared = &this.policy.shared;
