@@ -311,8 +311,13 @@ where
                 Next::Wait(delay) => this.state.set(State::Waiting {
                     sleep: tokio::time::sleep(delay),
                 }),
-                Next::Done(outcome) => {
-                    *this.outcome = Some(outcome.map_err(|e| pipeline.finish(e)));
+                // A success needs no fallback: returned at once, not kept for `Done`.
+                Next::Done(Ok(response)) => {
+                    this.state.set(State::Done);
+                    return Poll::Ready(Ok(response));
+                }
+                Next::Done(Err(error)) => {
+                    *this.outcome = Some(Err(pipeline.finish(error)));
                     this.state.set(State::Done);
                 }
             }
