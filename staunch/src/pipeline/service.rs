@@ -48,10 +48,14 @@ where
     type Error = BoxError;
     type Future = ResponseFuture<S, Req, PipelineLayer<C, F, K>>;
 
+    #[inline]
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
+    // Inlined, with the future's `start` and `poll`, so the caller's `.await` receives the
+    // response future in place: out of line it was copied twice more (as `RetryService::call`).
+    #[inline]
     fn call(&mut self, request: Req) -> Self::Future {
         let service = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, service);
