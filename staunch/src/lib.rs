@@ -198,6 +198,7 @@
 //! | `tracing` | no | events for each retry, stop, fallback and breaker state change |
 //! | `metrics` | no | counters for attempts, retries, suppressed retries, outcomes, breaker states |
 //! | `serde` | no | `Deserialize` for the configuration types, durations written as `"250ms"` |
+//! | `reqwest` | no | [`http::Staunch`], a reqwest-middleware middleware running each request through a [`Pipeline`]; implies `http` and `tower` |
 //!
 //! Every feature is additive and zero-cost when off.
 

@@ -8,6 +8,7 @@
 //! | [`IdempotencyGate`], [`Replay`] | retry only requests that are safe to send again |
 //! | [`PropagateDeadlineLayer`], [`ReceiveDeadlineLayer`] | the caller's deadline in a `grpc-timeout` header, out and back in |
 //! | [`encode_timeout`], [`decode_timeout`] | the `grpc-timeout` value codec |
+//! | `Staunch`, `NotRetried` | a reqwest-middleware middleware running each request through a [`Pipeline`](crate::Pipeline) (feature `reqwest`) |
 //!
 //! # A client stack
 //!
@@ -124,6 +125,8 @@ mod deadline_header;
 pub mod future;
 mod grpc_timeout;
 mod idempotency;
+#[cfg(feature = "reqwest")]
+mod reqwest;
 mod retry_after;
 
 pub use classify::HttpClassifier;
@@ -135,4 +138,6 @@ pub use grpc_timeout::{MAX_TIMEOUT, TimeoutValue, decode_timeout, encode_timeout
 #[cfg(feature = "tower")]
 pub use idempotency::{CloneBody, CopyBody, IdempotencyGate};
 pub use idempotency::{ConnectFailure, Replay, SourceChain, is_connect_failure};
+#[cfg(feature = "reqwest")]
+pub use reqwest::{NotRetried, Staunch};
 pub use retry_after::{MAX_RETRY_AFTER, parse_retry_after, retry_after};

@@ -7,3 +7,5 @@ mod mock;
 mod support;
 
 mod pipeline;
+#[cfg(feature = "reqwest")]
+mod reqwest_middleware;
