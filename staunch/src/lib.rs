@@ -52,7 +52,7 @@
 //! | [`fallback`] | a substitute answer for the failures you choose |
 //! | [`pipeline`] | all of the above in the one correct order, for closures and tower services |
 //! | [`classify`] | the one classification of outcomes that every policy shares |
-//! | `http` | HTTP classification, `Retry-After`, the idempotency gate, deadline headers (feature `http`) |
+//! | `http` | HTTP classification, `Retry-After`, the idempotency gate, deadline headers (feature `http`), the reqwest middleware (feature `reqwest`) |
 //!
 //! Each policy works alone, and each has a tower layer (feature `tower`).
 //!
@@ -193,12 +193,12 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `tokio` | yes | async runners, attempt timeouts and the pipeline; time from `tokio::time` |
-//! | `tower` | no | a `Layer`/`Service` per policy, and [`pipeline::PipelineLayer`] |
-//! | `http` | no | HTTP classification, `Retry-After` parsing, the deadline header |
+//! | `tower` | no | a `Layer`/`Service` per policy, and [`pipeline::PipelineLayer`]: with `http`, the client door for hyper-util, tonic channels and any tower HTTP client |
+//! | `http` | no | HTTP classification, `Retry-After` parsing, the deadline header; with `tower`, the server door for axum, tonic and hyper ([`http::ReceiveDeadlineLayer`]) |
 //! | `tracing` | no | events for each retry, stop, fallback and breaker state change |
 //! | `metrics` | no | counters for attempts, retries, suppressed retries, outcomes, breaker states |
 //! | `serde` | no | `Deserialize` for the configuration types, durations written as `"250ms"` |
-//! | `reqwest` | no | [`http::Staunch`], a reqwest-middleware middleware running each request through a [`Pipeline`]; implies `http` and `tower` |
+//! | `reqwest` | no | the reqwest door: [`http::Staunch`], a reqwest-middleware middleware running each request through a [`Pipeline`]; implies `http` and `tower` |
 //!
 //! Every feature is additive and zero-cost when off.
 
