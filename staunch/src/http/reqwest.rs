@@ -61,6 +61,13 @@ use crate::{ConfigError, Deadline, Pipeline};
 /// pipeline left with the default classifier counts only errors as failures, so a `503` would
 /// be neither retried nor seen by the breaker.
 ///
+/// # What the timers cover
+///
+/// An attempt ends when the response's head arrives, so the attempt timeout and the deadline
+/// bound the exchange up to the status and headers. Reading the body afterwards is the
+/// caller's to bound: `tokio::time::timeout(deadline.remaining(), response.bytes())`, or
+/// reqwest's own `timeout`.
+///
 /// # Errors
 ///
 /// A response the pipeline gave up on (a `503` after the last attempt) comes back as the
