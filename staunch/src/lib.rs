@@ -201,6 +201,10 @@
 //!
 //! Every feature is additive and zero-cost when off.
 
+// On docs.rs (and with `RUSTDOCFLAGS="--cfg docsrs"` on nightly), each item gated on a feature
+// says which one it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod backoff;
 pub mod breaker;
 mod cancel;
