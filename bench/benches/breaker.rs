@@ -405,7 +405,7 @@ fn rate_window_closed_success(c: &mut Criterion) {
         b.iter(|| {
             i += 1;
             mixed.call_blocking(|| {
-                if i % 100 == 0 {
+                if i.is_multiple_of(100) {
                     err(i)
                 } else {
                     ok(black_box(i))

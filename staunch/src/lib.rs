@@ -202,6 +202,10 @@
 //!
 //! Every feature is additive and zero-cost when off.
 
+// On docs.rs (and with `RUSTDOCFLAGS="--cfg docsrs"` on nightly), each item gated on a feature
+// says which one it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod backoff;
 pub mod breaker;
 mod cancel;
@@ -231,6 +235,9 @@ pub use retry::{Retry, RetryConfig};
 #[cfg(feature = "serde")]
 pub use serde_impls::{Dur, parse_duration};
 
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+// The crate's README (its crates.io page) runs as doctests, so its examples cannot drift. The
+// file is inside the package, so the published crate's doctests pass too. Its examples are
+// async programs.
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -86,7 +86,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| bad("the number is malformed"))?;
         let part = digits * unit_nanos;
-        if part % scale != 0 {
+        if !part.is_multiple_of(scale) {
             return Err(bad("it is finer than a nanosecond"));
         }
         nanos = nanos

@@ -418,13 +418,13 @@ impl BreakerConfig {
                 }
             }
         }
-        if let Some(rate) = self.failure_rate {
-            if !rate_ok(rate) {
-                return Err(ConfigError::new(
-                    "failure_rate",
-                    format!("{rate} is not allowed; use a fraction in (0, 1], such as 0.5 for 50%"),
-                ));
-            }
+        if let Some(rate) = self.failure_rate
+            && !rate_ok(rate)
+        {
+            return Err(ConfigError::new(
+                "failure_rate",
+                format!("{rate} is not allowed; use a fraction in (0, 1], such as 0.5 for 50%"),
+            ));
         }
         if let Some(slow) = self.slow_call {
             if !rate_ok(slow.rate) {

@@ -146,10 +146,8 @@ impl Counters {
     }
 
     #[inline]
-    #[cfg_attr(
-        not(any(feature = "tracing", feature = "metrics")),
-        allow(unused_variables)
-    )]
+    // The name and generation are only for the `tracing` event; the counter carries its labels.
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
     pub(crate) fn stale(&self, name: &'static str, generation: u32) {
         #[cfg(feature = "metrics")]
         self.stale.increment(1);

@@ -1210,7 +1210,7 @@ pub(crate) fn outcome_of(class: Class) -> Outcome {
     }
 }
 
-#[cfg(all(test, not(loom), target_os = "linux"))]
+#[cfg(all(test, not(any(loom, staunch_std_clock)), target_os = "linux"))]
 mod tests {
     use super::*;
 

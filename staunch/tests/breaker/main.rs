@@ -492,6 +492,24 @@ fn a_late_outcome_never_drives_a_window_transition() {
 }
 
 #[test]
+fn a_success_admitted_before_a_trip_does_not_close_a_half_open_breaker() {
+    let rig = Rig::new(BreakerConfig::consecutive_failures(1).with_open_duration(SEC));
+    let late = rig.breaker.try_acquire().unwrap();
+    rig.fail(); // trips
+    rig.clock.advance(SEC);
+    let probe = rig.breaker.try_acquire().unwrap();
+    assert_eq!(rig.state(), State::HalfOpen);
+    late.success();
+    assert_eq!(
+        rig.state(),
+        State::HalfOpen,
+        "only a probe's outcome decides"
+    );
+    probe.success();
+    assert_eq!(rig.state(), State::Closed);
+}
+
+#[test]
 fn a_late_probe_success_does_not_close_a_reopened_breaker() {
     let rig = tripped(BreakerConfig::consecutive_failures(1).with_half_open_probes(2));
     let a = rig.breaker.try_acquire().unwrap();
