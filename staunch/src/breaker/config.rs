@@ -237,6 +237,16 @@ impl BreakerConfig {
     /// successful close (or [`reset`](super::CircuitBreaker::reset)) starts again at the first
     /// delay. Growth stops after 64 trips. Default: off.
     ///
+    /// The first delay must not be zero: a backoff whose first base delay is zero (an initial
+    /// delay of zero) is rejected, as a zero fixed duration is, because the breaker would admit
+    /// the call right after a trip. Jitter may still draw a duration near zero: full jitter
+    /// draws from `[0, base]`, and `Proportional(1.0)` from `[0, 2 base]`. Such draws are
+    /// allowed (spreading a fleet's probes from zero up is what full jitter is for), and a draw
+    /// of zero is raised to 1 ns, so a trip always rejects the calls of its own instant. For a
+    /// guaranteed minimum open time, use [`Jitter::Equal`](crate::backoff::Jitter::Equal) (at
+    /// least half the base delay) or [`Jitter::Proportional(f)`](crate::backoff::Jitter::Proportional)
+    /// with `f < 1` (at least `(1 - f)` times it).
+    ///
     /// ```
     /// use std::time::Duration;
     /// use staunch::backoff::{Backoff, Jitter};
@@ -453,6 +463,14 @@ impl BreakerConfig {
             OpenDuration::Fixed(_) => {}
             OpenDuration::Growing(backoff) => {
                 backoff.validate()?;
+                // Every delay of a backoff whose first base delay is zero is zero (exponential,
+                // constant) or starts at zero (linear): the first trip would admit the next call.
+                if backoff.base_delay(1).is_zero() {
+                    return Err(ConfigError::new(
+                        "open_backoff",
+                        "a growing open duration whose first delay is zero never rejects after the first trip; use a non-zero initial delay, such as 5 s",
+                    ));
+                }
             }
         }
         if self.half_open_probes == 0 || self.half_open_probes > FIELD_MAX {

@@ -90,6 +90,9 @@ pub(crate) struct Shared {
     this: std::sync::Weak<Shared>,
 }
 
+/// The shortest open period: what a jittered open duration that draws zero is raised to.
+const MIN_OPEN: Duration = Duration::from_nanos(1);
+
 /// `Shared::open_left`: the generation above the time left, in whole milliseconds rounded up.
 const LEFT_GEN_SHIFT: u32 = 38;
 const LEFT_MS_MASK: u64 = (1 << LEFT_GEN_SHIFT) - 1;
@@ -463,20 +466,23 @@ impl CircuitBreaker {
 
     /// Forces the breaker open: every call is rejected (with no `retry_after`) until
     /// [`reset`](Self::reset) or [`force_closed`](Self::force_closed). Outstanding permits
-    /// become stale.
+    /// become stale. On a breaker already forced open it changes nothing (and tells no
+    /// subscriber).
     pub fn force_open(&self) {
         self.shared.force(State::ForcedOpen);
     }
 
-    /// Forces the breaker closed (disables it): every call is admitted and outcomes are still
-    /// recorded (visible in the [`snapshot`](Self::snapshot)), but nothing trips until
-    /// [`reset`](Self::reset).
+    /// Forces the breaker closed: every call is admitted and outcomes are still recorded
+    /// (visible in the [`snapshot`](Self::snapshot)), but nothing trips until
+    /// [`reset`](Self::reset). On a breaker already forced closed it changes nothing: the
+    /// counts recorded so far stay.
     pub fn force_closed(&self) {
         self.shared.force(State::ForcedClosed);
     }
 
     /// Closes the breaker with every count cleared and the open-duration growth reset, whatever
-    /// its state. Outstanding permits become stale.
+    /// its state. Outstanding permits become stale. On a closed breaker this clears the counts
+    /// but is no state change: subscribers, `tracing` and `metrics` hear of nothing.
     pub fn reset(&self) {
         self.shared.force(State::Closed);
     }
@@ -1057,7 +1063,9 @@ impl Shared {
         let _ = self.update(|w| w.has_timer_of(generation).then(|| w.with_timer(false)));
     }
 
-    /// The open duration of the `trips`th trip since the last close.
+    /// The open duration of the `trips`th trip since the last close. A jittered draw of zero
+    /// (full jitter draws from `[0, base]`) is raised to 1 ns, so that a trip always rejects
+    /// the calls of its own instant, as a fixed duration (never zero) does.
     fn open_duration(&self, trips: u32) -> Duration {
         match self.config.open {
             OpenDuration::Fixed(d) => d,
@@ -1068,6 +1076,7 @@ impl Shared {
                     .ok()
                     .and_then(|mut delays| delays.nth(step - 1))
                     .unwrap_or_else(|| backoff.base_delay(trips))
+                    .max(MIN_OPEN)
             }
         }
     }
@@ -1094,14 +1103,18 @@ impl Shared {
         // Under the window lock, which seals the pending successes: none counted after this
         // leaves the generation lands in it unreported (see `pending.rs`).
         let window = self.window.as_ref().map(|w| self.lock_window(w));
-        let (from, to) = self
-            .update(|w| Some(w.next(target)))
-            .unwrap_or((Word::INITIAL, Word::INITIAL));
+        // Forcing the state the breaker is in changes nothing; a reset while closed still
+        // clears the counts (a new generation), but the state does not change.
+        let changed = self
+            .update(|w| (w.state() != target || target == State::Closed).then(|| w.next(target)));
         drop(window);
+        let Some((from, to)) = changed else { return };
         if target == State::Closed {
             self.trips.store(0, Ordering::Relaxed);
         }
-        self.emit(from, to, Reason::Manual, self.clock.now());
+        if from.state() != to.state() {
+            self.emit(from, to, Reason::Manual, self.clock.now());
+        }
     }
 
     fn snapshot(&self) -> Snapshot {

@@ -562,6 +562,29 @@ fn jittered_open_durations_spread_and_stay_capped() {
     );
 }
 
+/// Defect 2 of issue 15: a jittered open duration may draw zero (full jitter draws from
+/// `[0, base]`); the breaker still rejects the calls of the instant it tripped.
+#[test]
+fn a_jittered_open_duration_that_draws_zero_still_rejects_at_once() {
+    let drawing_zero = (0..1000)
+        .map(|seed| {
+            Backoff::exponential(Duration::from_nanos(1))
+                .with_jitter(Jitter::Full)
+                .with_seed(seed)
+        })
+        .find(|b| b.delays().unwrap().next() == Some(Duration::ZERO))
+        .expect("half the seeds draw 0 from [0, 1 ns]");
+    let rig = Rig::new(BreakerConfig::consecutive_failures(1).with_open_backoff(drawing_zero));
+    rig.fail();
+    let open = rig
+        .breaker
+        .try_acquire()
+        .expect_err("the call right after the trip is rejected");
+    assert_eq!(open.retry_after(), Some(Duration::from_nanos(1)));
+    rig.clock.advance(Duration::from_nanos(1));
+    assert!(rig.breaker.try_acquire().unwrap().is_probe());
+}
+
 // ---- manual control -------------------------------------------------------------------------
 
 #[test]
@@ -598,6 +621,47 @@ fn force_open_force_closed_and_reset() {
             Reason::Manual,
             Reason::Manual,
             Reason::Tripped
+        ]
+    );
+}
+
+/// Defect 1 of issue 15: a manual transition to the state the breaker is already in changes
+/// nothing, so it tells nobody.
+#[test]
+fn a_manual_transition_to_the_current_state_emits_no_state_change() {
+    let rig = Rig::new(BreakerConfig::consecutive_failures(3));
+    rig.run("FF");
+    rig.breaker.reset(); // closed already: the counts clear, the state does not change
+    assert_eq!(rig.transitions(), []);
+    assert_eq!(
+        rig.breaker.snapshot().consecutive_failures,
+        0,
+        "reset clears the counts"
+    );
+    rig.fail();
+    assert_eq!(rig.state(), State::Closed, "one failure since the reset");
+
+    rig.breaker.force_open();
+    let generation = rig.breaker.snapshot().generation;
+    rig.breaker.force_open();
+    assert_eq!(
+        rig.breaker.snapshot().generation,
+        generation,
+        "nothing changed"
+    );
+    rig.breaker.force_closed();
+    rig.fail();
+    rig.breaker.force_closed();
+    assert_eq!(
+        rig.breaker.snapshot().consecutive_failures,
+        1,
+        "a second force_closed keeps what the first one records"
+    );
+    assert_eq!(
+        rig.transitions(),
+        [
+            (State::Closed, State::ForcedOpen, Reason::Manual),
+            (State::ForcedOpen, State::ForcedClosed, Reason::Manual),
         ]
     );
 }
@@ -905,6 +969,25 @@ fn invalid_configs_are_errors_at_construction() {
             BreakerConfig::consecutive_failures(1)
                 .with_open_backoff(Backoff::exponential(SEC).with_multiplier(0.5)),
             "multiplier",
+        ),
+        // Defect 2 of issue 15: a growing open duration whose first delay is zero.
+        (
+            BreakerConfig::consecutive_failures(1)
+                .with_open_backoff(Backoff::exponential(Duration::ZERO)),
+            "open_backoff",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1).with_open_backoff(
+                Backoff::linear(Duration::ZERO)
+                    .with_increment(SEC)
+                    .with_jitter(Jitter::None),
+            ),
+            "open_backoff",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1)
+                .with_open_backoff(Backoff::constant(Duration::ZERO).with_jitter(Jitter::Equal)),
+            "open_backoff",
         ),
     ];
     for (config, field) in cases {

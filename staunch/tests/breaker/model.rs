@@ -151,6 +151,13 @@ impl Model {
         self.successes = 0;
     }
 
+    /// A manual override: forcing the state the breaker is in changes nothing.
+    fn force(&mut self, state: State) {
+        if self.state != state {
+            self.enter(state);
+        }
+    }
+
     fn trip(&mut self, now: Instant) {
         self.enter(State::Open);
         self.trips += 1;
@@ -379,8 +386,8 @@ proptest! {
                 }
                 Op::Finish(..) | Op::Drop(_) => {}
                 Op::Advance(ms) => clock.advance(Duration::from_millis(ms)),
-                Op::ForceOpen => { breaker.force_open(); model.enter(State::ForcedOpen); }
-                Op::ForceClosed => { breaker.force_closed(); model.enter(State::ForcedClosed); }
+                Op::ForceOpen => { breaker.force_open(); model.force(State::ForcedOpen); }
+                Op::ForceClosed => { breaker.force_closed(); model.force(State::ForcedClosed); }
                 Op::Reset => { breaker.reset(); model.close(); }
             }
             prop_assert_eq!(breaker.state(), model.state, "step {}: {:?}", step, op);

@@ -72,3 +72,36 @@ fn transitions_rejections_and_stale_outcomes_are_counted_and_traced() {
         "{events:#?}"
     );
 }
+
+/// Defect 1 of issue 15: a manual transition to the current state is no state change, so it
+/// counts no transition, sets no gauge and traces no event.
+#[test]
+fn a_manual_transition_to_the_current_state_is_neither_counted_nor_traced() {
+    let metrics = Metrics::default();
+    let events = Events::default();
+    metrics::with_local_recorder(&metrics, || {
+        with_events(&events, || {
+            let breaker = CircuitBreaker::builder(BreakerConfig::consecutive_failures(1))
+                .clock(ManualClock::new().into())
+                .name("idle")
+                .build()
+                .unwrap();
+            breaker.reset();
+            breaker.force_open();
+            breaker.force_open();
+        });
+    });
+    let transitions = |to: &str| {
+        metrics.counter(&format!(
+            "staunch_breaker_transitions_total{{breaker=idle,reason=manual,to={to}}}"
+        ))
+    };
+    assert_eq!(transitions("closed"), 0);
+    assert_eq!(transitions("forced_open"), 1);
+    let events = events.0.lock().unwrap().clone();
+    let changes = events
+        .iter()
+        .filter(|e| e.contains("state changed"))
+        .count();
+    assert_eq!(changes, 1, "{events:#?}");
+}
