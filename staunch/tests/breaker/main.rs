@@ -970,6 +970,39 @@ fn invalid_configs_are_errors_at_construction() {
                 .with_open_backoff(Backoff::exponential(SEC).with_multiplier(0.5)),
             "multiplier",
         ),
+        (BreakerConfig::failure_count_time(0, SEC), "failure_count"),
+        (
+            BreakerConfig::failure_count_time(3, Duration::ZERO),
+            "window",
+        ),
+        (
+            BreakerConfig::failure_rate_count(0.5, 10).with_failure_count(11),
+            "failure_count",
+        ),
+        (
+            BreakerConfig::consecutive_failures(3).with_failure_count(2),
+            "failure_count",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1).with_count_reset_interval(Duration::ZERO),
+            "count_reset_interval",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1).with_half_open_max_wait(Duration::ZERO),
+            "half_open_max_wait",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1).with_successes_to_close_out_of(3, 2),
+            "successes_out_of",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1).with_successes_to_close_out_of(0, 2),
+            "successes_to_close",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1).with_successes_to_close_out_of(3, 70_000),
+            "successes_out_of",
+        ),
         // Defect 2 of issue 15: a growing open duration whose first delay is zero.
         (
             BreakerConfig::consecutive_failures(1)
@@ -997,6 +1030,53 @@ fn invalid_configs_are_errors_at_construction() {
     }
 }
 
+/// Bad input never panics: the largest durations and counts build (or are refused with an
+/// error) and serve calls in every state.
+#[test]
+fn extreme_settings_never_panic() {
+    let configs = [
+        BreakerConfig::consecutive_failures(1)
+            .with_count_reset_interval(Duration::MAX)
+            .with_half_open_max_wait(Duration::MAX)
+            .with_probe_lease(Duration::MAX)
+            .with_open_duration(Duration::from_nanos(1)),
+        BreakerConfig::failure_count_time(u32::MAX, Duration::MAX).with_minimum_calls(u32::MAX),
+        BreakerConfig::failure_count_time(1, Duration::from_nanos(1))
+            .with_count_reset_interval(Duration::from_nanos(1))
+            .with_buckets(1),
+        BreakerConfig::failure_rate_count(1.0, 1)
+            .with_failure_count(1)
+            .with_successes_to_close_out_of(1, 65_535)
+            .with_half_open_probes(65_535)
+            .with_half_open_max_wait(Duration::from_nanos(1))
+            .with_open_duration(Duration::MAX),
+        BreakerConfig::consecutive_failures(1).with_successes_to_close_out_of(u32::MAX, u32::MAX),
+    ];
+    for config in configs {
+        let clock = staunch::ManualClock::new();
+        let Ok(breaker) = CircuitBreaker::builder(config)
+            .clock(clock.clone().into())
+            .build()
+        else {
+            continue;
+        };
+        for i in 0..200u32 {
+            // From a nanosecond to centuries: periods, waits and leases end on every scale.
+            clock.advance(Duration::from_nanos(1 << (i % 64)));
+            if let Ok(permit) = breaker.try_acquire() {
+                if i % 3 == 0 {
+                    permit.success()
+                } else {
+                    permit.failure()
+                }
+            }
+            let _ = breaker.snapshot();
+        }
+        breaker.disable();
+        breaker.reset();
+    }
+}
+
 // ---- compile-time checks --------------------------------------------------------------------
 
 #[test]
@@ -1021,6 +1101,10 @@ fn public_types_are_send_sync_and_unpin() {
 
 #[cfg(feature = "tokio")]
 mod automatic_half_open;
+mod disabled;
+mod failure_count;
+mod half_open;
+mod interval;
 mod model;
 mod stress;
 mod telemetry;

@@ -143,7 +143,7 @@ impl Model {
     }
 
     fn enter(&mut self, state: State) {
-        self.generation = (self.generation + 1) & ((1 << 26) - 1);
+        self.generation = (self.generation + 1) & ((1 << 25) - 1);
         self.state = state;
         self.consecutive = 0;
         self.window.clear();
