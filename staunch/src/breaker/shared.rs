@@ -685,13 +685,21 @@ impl Shared {
         loop {
             match word.state() {
                 State::Closed | State::ForcedClosed | State::Disabled => {
-                    if word.periodic()
-                        && let Some(now) = self.closed_period_over(word)
-                    {
-                        // The first admission after a period's end starts the next one.
-                        self.roll_period(word, now);
-                        word = self.load();
-                        continue;
+                    if word.periodic() && word.state() == State::Closed && !word.unpublished() {
+                        let now = self.success_nanos();
+                        if reached(now, self.period_end.load(Ordering::Acquire)) {
+                            // The first admission after a period's end starts the next one.
+                            self.roll_period(word, now);
+                            word = self.load();
+                            continue;
+                        }
+                        // The end just read may be that of a period started since `word` was
+                        // loaded: then admit in that period, not the one that has ended.
+                        let current = self.load();
+                        if current.generation() != word.generation() {
+                            word = current;
+                            continue;
+                        }
                     }
                     if word.state() == State::Disabled {
                         return Ok(RawPermit::normal(word.generation(), 0));
