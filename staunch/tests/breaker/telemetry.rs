@@ -105,3 +105,53 @@ fn a_manual_transition_to_the_current_state_is_neither_counted_nor_traced() {
         .count();
     assert_eq!(changes, 1, "{events:#?}");
 }
+
+/// The half-open maximum wait re-opens with its own reason; disabling sets the gauge to 5; a
+/// new period of a count-reset interval is no transition.
+#[test]
+fn a_half_open_timeout_a_disable_and_a_new_period_are_told_apart() {
+    let metrics = Metrics::default();
+    let events = Events::default();
+    metrics::with_local_recorder(&metrics, || {
+        with_events(&events, || {
+            let clock = ManualClock::new();
+            let breaker = CircuitBreaker::builder(
+                BreakerConfig::consecutive_failures(1)
+                    .with_open_duration(SEC)
+                    .with_half_open_max_wait(SEC)
+                    .with_count_reset_interval(SEC),
+            )
+            .clock(clock.clone().into())
+            .name("wait")
+            .build()
+            .unwrap();
+            clock.advance(SEC); // a new period at the next call
+            breaker.try_acquire().unwrap().failure(); // trips
+            clock.advance(SEC);
+            let _probe = breaker.try_acquire().unwrap();
+            clock.advance(SEC);
+            assert!(breaker.try_acquire().is_err()); // the wait is over: open again
+            breaker.disable();
+        });
+    });
+    let transitions = |to: &str, reason: &str| {
+        metrics.counter(&format!(
+            "staunch_breaker_transitions_total{{breaker=wait,reason={reason},to={to}}}"
+        ))
+    };
+    assert_eq!(transitions("open", "tripped"), 1);
+    assert_eq!(transitions("open", "half_open_timed_out"), 1);
+    assert_eq!(transitions("disabled", "manual"), 1);
+    assert_eq!(transitions("closed", "manual"), 0);
+    assert_eq!(
+        metrics.gauge("staunch_breaker_state{breaker=wait}"),
+        Some(5.0)
+    );
+    let events = events.0.lock().unwrap().clone();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("reason=half_open_timed_out") && e.contains("to=open")),
+        "{events:#?}"
+    );
+}
