@@ -37,6 +37,16 @@ fn poll_once<F: std::future::Future>(f: F) -> Poll<F::Output> {
     f.as_mut().poll(&mut Context::from_waker(Waker::noop()))
 }
 
+/// The `i`th call through a permit: a failure every third call, else a success.
+fn permit_call(breaker: &CircuitBreaker, i: usize) {
+    let permit = breaker.try_acquire().unwrap();
+    if i % 3 == 0 {
+        permit.failure()
+    } else {
+        permit.success()
+    }
+}
+
 fn no_allocation_per_call_in_any_state() {
     let clock = ManualClock::new();
     let configs = [
@@ -71,12 +81,7 @@ fn no_allocation_per_call_in_any_state() {
         let breaker = build(config, &clock);
         let closed = allocations(|| {
             for i in 0..CALLS {
-                let permit = breaker.try_acquire().unwrap();
-                if i % 3 == 0 {
-                    permit.failure()
-                } else {
-                    permit.success()
-                }
+                permit_call(&breaker, i);
                 let _ = breaker.call_blocking(|| Ok::<_, ()>(i));
                 assert!(poll_once(breaker.call(|| async { Err::<(), _>(()) })).is_ready());
                 clock.advance(MS);
@@ -105,12 +110,7 @@ fn no_allocation_per_call_in_any_state() {
         breaker.disable();
         let disabled = allocations(|| {
             for i in 0..CALLS {
-                let permit = breaker.try_acquire().unwrap();
-                if i % 3 == 0 {
-                    permit.failure()
-                } else {
-                    permit.success()
-                }
+                permit_call(&breaker, i);
                 let _ = breaker.snapshot();
             }
         });

@@ -6,23 +6,13 @@ use std::time::Duration;
 use staunch::backoff::{Backoff, Jitter};
 use staunch::breaker::{BreakerConfig, Reason, State};
 
-use crate::support::{MS, Rig, SEC};
-
-/// Trips `config` (open 1 s) and lets the open period end: the next call is the first probe.
-fn half_open(config: BreakerConfig) -> Rig {
-    let rig = Rig::new(config.with_open_duration(SEC));
-    while rig.state() == State::Closed {
-        rig.fail();
-    }
-    rig.clock.advance(SEC);
-    rig
-}
+use crate::support::{MS, Rig, SEC, tripped};
 
 // ---- maximum wait ---------------------------------------------------------------------------
 
 #[test]
 fn a_breaker_still_half_open_after_the_maximum_wait_reopens() {
-    let rig = half_open(
+    let rig = tripped(
         BreakerConfig::consecutive_failures(1)
             .with_probe_lease(60 * SEC)
             .with_half_open_max_wait(5 * SEC),
@@ -53,7 +43,7 @@ fn a_breaker_still_half_open_after_the_maximum_wait_reopens() {
 
 #[test]
 fn a_probe_outcome_after_the_maximum_wait_reopens_instead_of_counting() {
-    let rig = half_open(
+    let rig = tripped(
         BreakerConfig::consecutive_failures(1)
             .with_half_open_probes(2)
             .with_successes_to_close(2)
@@ -73,7 +63,7 @@ fn a_probe_outcome_after_the_maximum_wait_reopens_instead_of_counting() {
 
 #[test]
 fn the_maximum_wait_counts_from_turning_half_open_across_lease_reclaims() {
-    let rig = half_open(
+    let rig = tripped(
         BreakerConfig::consecutive_failures(1)
             .with_probe_lease(2 * SEC)
             .with_half_open_max_wait(5 * SEC),
@@ -120,7 +110,7 @@ fn a_half_open_timeout_grows_the_open_duration_like_a_probe_failure() {
 
 #[test]
 fn without_a_maximum_wait_half_open_waits_for_its_probes() {
-    let rig = half_open(BreakerConfig::consecutive_failures(1).with_probe_lease(60 * SEC));
+    let rig = tripped(BreakerConfig::consecutive_failures(1).with_probe_lease(60 * SEC));
     let probe = rig.breaker.try_acquire().unwrap();
     rig.clock.advance(Duration::from_secs(59));
     assert_eq!(
@@ -134,7 +124,7 @@ fn without_a_maximum_wait_half_open_waits_for_its_probes() {
 // ---- ratio decisions ------------------------------------------------------------------------
 
 fn three_of_five() -> Rig {
-    half_open(
+    tripped(
         BreakerConfig::consecutive_failures(1)
             .with_half_open_probes(5)
             .with_successes_to_close_out_of(3, 5),
@@ -212,7 +202,7 @@ fn ignored_and_dropped_probes_are_no_outcome_for_the_ratio() {
 
 #[test]
 fn a_lease_reclaim_starts_the_ratio_again() {
-    let rig = half_open(
+    let rig = tripped(
         BreakerConfig::consecutive_failures(1)
             .with_half_open_probes(3)
             .with_successes_to_close_out_of(2, 3)
@@ -229,7 +219,7 @@ fn a_lease_reclaim_starts_the_ratio_again() {
 
 #[test]
 fn successes_to_close_alone_reopens_on_the_first_failure() {
-    let rig = half_open(
+    let rig = tripped(
         BreakerConfig::consecutive_failures(1)
             .with_half_open_probes(5)
             .with_successes_to_close_out_of(3, 5)

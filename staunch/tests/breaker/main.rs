@@ -8,7 +8,7 @@ use std::time::Duration;
 use staunch::backoff::{Backoff, Jitter};
 use staunch::breaker::{BreakerConfig, CircuitBreaker, CircuitOpen, Reason, State};
 use staunch::classify::Class;
-use support::{MS, Rig, SEC};
+use support::{MS, Rig, SEC, tripped};
 
 // ---- consecutive failures -------------------------------------------------------------------
 
@@ -348,15 +348,6 @@ fn slow_rate_and_failure_rate_trip_independently() {
 }
 
 // ---- half-open ------------------------------------------------------------------------------
-
-fn tripped(config: BreakerConfig) -> Rig {
-    let rig = Rig::new(config.with_open_duration(SEC));
-    while rig.state() == State::Closed {
-        rig.fail();
-    }
-    rig.clock.advance(SEC);
-    rig
-}
 
 #[test]
 fn half_open_admits_at_most_the_probe_limit() {
