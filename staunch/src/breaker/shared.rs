@@ -72,9 +72,10 @@ pub(crate) struct Shared {
     /// Trips since the breaker last closed, for the growing open duration.
     trips: AtomicU32,
     /// Count-reset interval: nanoseconds since `origin` at which the current closed period ends.
-    /// Advanced (by compare-exchange, so by one caller) before the word starts the next
-    /// period's generation; stored before the unpublished flag of a newly closed word is
-    /// cleared, as `open_until` is for an open one.
+    /// Stored by whoever starts a closed generation (a close, a reset, or the one admission
+    /// whose compare-exchange starts the next period) before it clears the word's unpublished
+    /// flag, as `open_until` is for an open period; only ever raised, so a late writer cannot
+    /// shorten a newer period.
     period_end: AtomicU64,
     /// The count-reset interval in nanoseconds (0: none).
     interval_nanos: u64,
@@ -686,7 +687,7 @@ impl Shared {
             match word.state() {
                 State::Closed | State::ForcedClosed | State::Disabled => {
                     if word.periodic() && word.state() == State::Closed && !word.unpublished() {
-                        let now = self.success_nanos();
+                        let now = self.quick_nanos();
                         if reached(now, self.period_end.load(Ordering::Acquire)) {
                             // The first admission after a period's end starts the next one.
                             self.roll_period(word, now);
@@ -875,7 +876,7 @@ impl Shared {
         if !word.periodic() || word.state() != State::Closed || word.unpublished() {
             return None;
         }
-        let now = self.success_nanos();
+        let now = self.quick_nanos();
         reached(now, self.period_end.load(Ordering::Acquire)).then_some(now)
     }
 
@@ -916,7 +917,7 @@ impl Shared {
     /// After a transition to closed: with a count-reset interval, the first period starts now.
     fn publish_closed(&self, closed: Word) {
         if closed.periodic() {
-            let now = self.success_nanos();
+            let now = self.quick_nanos();
             self.publish_period(closed, now.saturating_add(self.interval_nanos));
         }
     }
@@ -1004,24 +1005,25 @@ impl Shared {
             && self.load().path() == Path::Window
             && if matches!(self.config.rule, Rule::TimeWindow { .. }) {
                 self.pending
-                    .add(permit.generation(), || self.success_nanos())
+                    .add(permit.generation(), || self.quick_nanos())
             } else {
                 self.pending.add(permit.generation(), || 0)
             };
-        // (Disabled keeps the pending counter sealed: its successes end in `complete_slow`,
-        // which records nothing.)
         if !counted {
             self.complete_slow(permit, Outcome::Success);
         }
     }
 
-    /// When an untimed success of a time window happened, in nanoseconds since `origin`: a
-    /// coarse reading when there is one (~7 ns instead of ~30 ns). It may be up to a tick (4 ms
-    /// at 250 Hz) early, so near a bucket boundary a success may be counted
-    /// in the bucket before its own, and expire up to that much sooner than an exact reading
-    /// would make it: the one inexact thing about counting successes without the lock.
+    /// Now, in nanoseconds since `origin`, for the decisions that may run up to a tick late: a
+    /// coarse reading when there is one (~7 ns instead of ~30 ns).
+    ///
+    /// When an untimed success of a time window happened: it may be up to a tick (4 ms at
+    /// 250 Hz) early, so near a bucket boundary a success may be counted in the bucket before
+    /// its own, and expire up to that much sooner than an exact reading would make it: the one
+    /// inexact thing about counting successes without the lock. Where a count-reset interval's
+    /// periods start and end: a period ends up to a tick late.
     #[inline]
-    fn success_nanos(&self) -> u64 {
+    fn quick_nanos(&self) -> u64 {
         self.coarse_now()
             .unwrap_or_else(|| self.nanos(self.clock.now()))
     }
