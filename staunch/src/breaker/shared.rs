@@ -1004,8 +1004,7 @@ impl Shared {
         let counted = !permit.is_probe()
             && self.load().path() == Path::Window
             && if matches!(self.config.rule, Rule::TimeWindow { .. }) {
-                self.pending
-                    .add(permit.generation(), || self.quick_nanos())
+                self.pending.add(permit.generation(), || self.quick_nanos())
             } else {
                 self.pending.add(permit.generation(), || 0)
             };
