@@ -47,7 +47,7 @@
 //! |---|---|
 //! | [`backoff`] | delays between attempts: constant, linear, exponential; five jitter kinds |
 //! | [`retry`] | bounded retries with classification, Retry-After, deadlines, cancellation, budgets |
-//! | [`breaker`] | a circuit breaker with four trip rules, bounded half-open probes, lock-free when closed |
+//! | [`breaker`] | a circuit breaker with five trip rules, bounded half-open probes, lock-free when closed |
 //! | [`deadline`] | an absolute deadline in scope for a whole request; per-attempt timeouts cut from it |
 //! | [`fallback`] | a substitute answer for the failures you choose |
 //! | [`pipeline`] | all of the above in the one correct order, for closures and tower services |
