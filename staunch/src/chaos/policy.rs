@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
+use super::call::{Boxed, Injected};
 use super::config::{ChaosConfig, Inject, NoInjection};
 use super::switch::{ChaosSwitch, Shared};
 use super::{Call, Injection, events};
@@ -104,10 +105,11 @@ impl<E, R> Chaos<E, R> {
         E: Inject<Er>,
         R: Inject<T>,
     {
-        match injection {
-            Injection::None => Call::run(op()),
-            injection => self.inject(injection, op),
-        }
+        let (injected, replaced) = match injection {
+            Injection::None => (None, false),
+            injection => self.inject(injection),
+        };
+        Call::new(injected, replaced, op)
     }
 
     /// Runs `op` through the policy: draws the injection when called (not when first polled,
@@ -122,34 +124,44 @@ impl<E, R> Chaos<E, R> {
         E: Inject<Er>,
         R: Inject<T>,
     {
-        self.apply(self.decide(), op)
+        // Off: one load and a branch. Whether on or off, the future is built in one place below,
+        // from what the branch leaves in registers.
+        let (injected, replaced) = if self.shared.is_enabled() {
+            self.inject(self.shared.decide_enabled(None))
+        } else {
+            (None, false)
+        };
+        Call::new(injected, replaced, op)
     }
 
-    fn inject<Op, Fut, T, Er>(&self, injection: Injection, op: Op) -> Call<Fut>
+    /// What `injection` puts before the call, and whether it replaces the call.
+    #[inline(never)]
+    fn inject<T, Er>(&self, injection: Injection) -> (Boxed<Result<T, Er>>, bool)
     where
-        Op: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, Er>>,
         E: Inject<Er>,
         R: Inject<T>,
     {
         let delay = injection.delay().unwrap_or(Duration::ZERO);
-        let (done, call) = match injection {
+        let (done, outcome) = match injection {
             Injection::Error => match self.error.inject() {
-                Some(error) => (injection, Call::injected(Duration::ZERO, Err(error))),
-                None => (Injection::None, Call::run(op())),
+                Some(error) => (injection, Some(Err(error))),
+                None => (Injection::None, None),
             },
             Injection::Result | Injection::DelayedResult(_) => match self.result.inject() {
-                Some(result) => (injection, Call::injected(delay, Ok(result))),
-                None if delay.is_zero() => (Injection::None, Call::run(op())),
-                None => (Injection::Delay(delay), Call::delayed(delay, op())),
+                Some(result) => (injection, Some(Ok(result))),
+                None if delay.is_zero() => (Injection::None, None),
+                None => (Injection::Delay(delay), None),
             },
-            Injection::Delay(_) => (injection, Call::delayed(delay, op())),
-            Injection::None => (injection, Call::run(op())),
+            _ => (injection, None),
         };
         if done.is_injected() {
             events::injected(self.shared.name(), done);
         }
-        call
+        let replaced = outcome.is_some();
+        (
+            Injected::new(done.delay().unwrap_or(Duration::ZERO), outcome),
+            replaced,
+        )
     }
 }
 

@@ -72,7 +72,9 @@ impl Shared {
         self.decide_enabled(Some(key))
     }
 
-    fn decide_enabled(&self, key: Option<u64>) -> Injection {
+    // Out of line, so that the check above inlines into every call as one load and a branch.
+    #[inline(never)]
+    pub(crate) fn decide_enabled(&self, key: Option<u64>) -> Injection {
         let key = key.unwrap_or_else(|| self.next_key.fetch_add(1, Ordering::Relaxed));
         let mut rng = fastrand::Rng::with_seed(decide::call_seed(self.seed, key));
         decide::decide(self.rates(), self.delay, &mut rng)
