@@ -3,7 +3,7 @@
 //!
 //! The service is `Shop`. Its `quote` asks a pricing dependency for a price through a tower
 //! stack: staunch's pipeline (a circuit breaker, a 200 ms attempt timeout, a fallback price)
-//! over a chaos layer, innermost, that the shop builds off. Nothing is injected in production;
+//! with a chaos layer innermost (`Pipeline::layer_with_chaos`), that the shop builds off. Nothing is injected in production;
 //! a test (or an admin endpoint in staging) takes the shop's `ChaosSwitch` and turns it on.
 //!
 //! The tests at the bottom are the point: `cargo test -p staunch --features chaos,tower --example
@@ -26,7 +26,7 @@ mod shop {
 
     use staunch::Pipeline;
     use staunch::breaker::{BreakerConfig, CircuitBreaker};
-    use staunch::chaos::{Chaos, ChaosConfig, ChaosLayer, ChaosSwitch};
+    use staunch::chaos::{Chaos, ChaosConfig, ChaosSwitch};
     use staunch::deadline::AttemptTimeout;
     use staunch::retry::BoxError;
     use tower::util::BoxCloneService;
@@ -100,9 +100,7 @@ mod shop {
                 }
             });
             // Chaos innermost: the pipeline meets injected faults as it would meet real ones.
-            let pricing = pipeline
-                .layer()
-                .layer(ChaosLayer::new(chaos).layer(dependency));
+            let pricing = pipeline.layer_with_chaos(chaos).layer(dependency);
             Ok(Self {
                 pricing: BoxCloneService::new(pricing),
                 chaos: switch,

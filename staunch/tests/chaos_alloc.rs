@@ -1,6 +1,6 @@
 //! Heap allocations per call through a chaos policy, counted by a global allocator: the proof
 //! that a policy that is off (or on with nothing to inject) allocates nothing, through the
-//! closure API, the tower service and inside a pipeline.
+//! closure API, the tower service and inside a pipeline (`Pipeline::call_with_chaos`).
 //!
 //! As in `retry_alloc.rs`: `stats_alloc` counts every thread of the process, so this binary has
 //! no harness (`harness = false`) and makes its measurements in turn on its only thread, on a
@@ -81,6 +81,10 @@ fn main() {
             assert_eq!(pipeline.call(|| chaos.call(op)).await.ok(), Some(7));
         });
         rows.push((format!("Pipeline::call around Chaos::call, {name}"), piped));
+        let facade = count(&rt, || async {
+            assert_eq!(pipeline.call_with_chaos(&chaos, op).await.ok(), Some(7));
+        });
+        rows.push((format!("Pipeline::call_with_chaos, {name}"), facade));
 
         #[cfg(feature = "tower")]
         {

@@ -14,9 +14,10 @@
 //! injected fault exactly as it would a real one: an injected delay runs inside the attempt
 //! timeout and times out like a slow dependency; an injected error has the operation's own
 //! error type, so the classifier classifies it, the breaker counts it, retry retries it and the
-//! fallback covers it. With a [`Pipeline`](crate::Pipeline), call the operation through the
-//! policy, `pipeline.call(|| chaos.call(&mut op))`, or put a [`ChaosLayer`] below the
-//! pipeline's layer (feature `tower`).
+//! fallback covers it. With a [`Pipeline`](crate::Pipeline), that is
+//! [`Pipeline::call_with_chaos`](crate::Pipeline::call_with_chaos) (the same as
+//! `pipeline.call(|| chaos.call(&mut op))`), or, for a tower service,
+//! `Pipeline::layer_with_chaos`: the pipeline's layer over a [`ChaosLayer`] (feature `tower`).
 //!
 //! # How the kinds combine
 //!
@@ -88,7 +89,7 @@
 //! let pricing = Pipeline::new()
 //!     .attempt_timeout(AttemptTimeout::fixed(Duration::from_millis(500)))?
 //!     .fallback(|_err| async { 9.99 });
-//! let price = || pricing.call(|| chaos.call(|| async { Ok::<f64, std::io::Error>(12.50) }));
+//! let price = || pricing.call_with_chaos(&chaos, || async { Ok::<f64, std::io::Error>(12.50) });
 //!
 //! // In the test.
 //! let switch = chaos.switch();

@@ -155,6 +155,43 @@ async fn each_attempt_draws_its_own_injection() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn call_with_chaos_puts_the_policy_innermost() {
+    let calls = Counter::default();
+    let cb = breaker(3);
+    let pipeline = Pipeline::new()
+        .retry(fixed(ms(10), 3))
+        .retry_if(|e: &Boom| e.0 != 404)
+        .breaker(cb.clone())
+        .attempt_timeout(AttemptTimeout::fixed(ms(100)))
+        .unwrap();
+    let chaos = Chaos::new(
+        ChaosConfig::new()
+            .with_error(0.0, || Boom(404))
+            .with_delay(1.0, Duration::from_secs(1)),
+    )
+    .unwrap();
+    let op = || async { Ok::<_, Boom>(calls.bump()) };
+    // Delayed past the attempt timeout, every attempt: timeouts, retried, counted.
+    let start = Instant::now();
+    let err = pipeline.call_with_chaos(&chaos, op).await.unwrap_err();
+    assert_eq!((err.reason(), err.attempts()), (StopReason::Exhausted, 3));
+    assert!(err.is_timeout());
+    assert_eq!(start.elapsed(), ms(100 * 3 + 10 * 2));
+    assert_eq!(cb.state(), State::Open, "three timeouts in a row");
+    cb.reset();
+    // A permanent injected error: classified by the pipeline's classifier, not retried.
+    let switch = chaos.switch();
+    switch.set_delay_rate(0.0).unwrap();
+    switch.set_error_rate(1.0).unwrap();
+    let err = pipeline.call_with_chaos(&chaos, op).await.unwrap_err();
+    assert_eq!((err.reason(), err.attempts()), (StopReason::Permanent, 1));
+    assert_eq!(err.into_inner(), Some(Boom(404)));
+    switch.disable();
+    assert_eq!(pipeline.call_with_chaos(&chaos, op).await.unwrap(), 1);
+    assert_eq!(calls.get(), 1);
+}
+
 #[cfg(feature = "tower")]
 mod tower_stack {
     use staunch::chaos::ChaosLayer;
@@ -212,6 +249,43 @@ mod tower_stack {
 
         switch.disable();
         cb.reset();
+        assert_eq!(svc.ready().await.unwrap().call(7).await.unwrap(), 7);
+        assert_eq!(calls.get(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn layer_with_chaos_puts_the_policy_under_the_pipeline() {
+        let calls = Counter::default();
+        let pipeline = Pipeline::new()
+            .attempt_timeout(AttemptTimeout::fixed(ms(100)))
+            .unwrap()
+            .fallback(|_err| async { 0 });
+        let chaos = Chaos::new(ChaosConfig::new().with_delay(1.0, Duration::from_secs(1))).unwrap();
+        let switch = chaos.switch();
+        let svc = service_fn({
+            let calls = calls.clone();
+            move |request: u32| {
+                let calls = calls.clone();
+                async move {
+                    calls.bump();
+                    Ok::<_, Boom>(request)
+                }
+            }
+        });
+        let mut svc = pipeline.layer_with_chaos(chaos).layer(svc);
+        let start = Instant::now();
+        assert_eq!(
+            svc.ready().await.unwrap().call(7).await.unwrap(),
+            0,
+            "the fallback"
+        );
+        assert_eq!(
+            start.elapsed(),
+            ms(100),
+            "the delay timed out inside the attempt"
+        );
+        assert_eq!(calls.get(), 0);
+        switch.disable();
         assert_eq!(svc.ready().await.unwrap().call(7).await.unwrap(), 7);
         assert_eq!(calls.get(), 1);
     }
