@@ -1,5 +1,7 @@
 //! [`ChaosLayer`]: a chaos policy around a tower `Service`.
 
+use std::fmt;
+
 use tower_layer::Layer;
 
 use super::{Chaos, ChaosService, NoInjection};
@@ -30,7 +32,7 @@ use super::{Chaos, ChaosService, NoInjection};
 /// # let _ = (svc, switch);
 /// # Ok::<(), staunch::ConfigError>(())
 /// ```
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ChaosLayer<E = NoInjection, R = NoInjection> {
     chaos: Chaos<E, R>,
 }
@@ -52,5 +54,12 @@ impl<S, E: Clone, R: Clone> Layer<S> for ChaosLayer<E, R> {
 
     fn layer(&self, inner: S) -> Self::Service {
         ChaosService::new(inner, self.chaos.clone())
+    }
+}
+
+// By hand: the makers are closures, which are not `Debug`.
+impl<E, R> fmt::Debug for ChaosLayer<E, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("ChaosLayer").field(&self.chaos).finish()
     }
 }

@@ -59,7 +59,7 @@
 //! While the policy is off, a call pays one atomic load: no draw, no clock, no allocation, the
 //! operation's future polled as is. While on, a call that draws nothing to inject pays an
 //! atomic increment (none when keyed) and a few draws from a generator on the stack; an
-//! injected delay allocates its timer.
+//! injection allocates one box for its delay's timer and its error or substitute.
 //!
 //! # Telemetry
 //!

@@ -1,5 +1,6 @@
 //! [`ChaosService`]: a tower `Service` with faults injected into its calls.
 
+use std::fmt;
 use std::task::{Context, Poll};
 
 use tower_service::Service;
@@ -20,7 +21,7 @@ use super::{Call, Chaos, Inject};
 ///
 /// The inner service's error type, unchanged: an injected error is one of its values, so the
 /// layers above classify it as they would a real one.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ChaosService<S, E, R> {
     inner: S,
     chaos: Chaos<E, R>,
@@ -72,5 +73,15 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let inner = &mut self.inner;
         self.chaos.call(move || inner.call(request))
+    }
+}
+
+// By hand: the makers are closures, which are not `Debug`.
+impl<S: fmt::Debug, E, R> fmt::Debug for ChaosService<S, E, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChaosService")
+            .field("inner", &self.inner)
+            .field("chaos", &self.chaos)
+            .finish()
     }
 }

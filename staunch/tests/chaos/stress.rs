@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Barrier;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use staunch::chaos::{Chaos, ChaosConfig, Injection};
@@ -30,23 +31,32 @@ fn tally(injections: impl IntoIterator<Item = Injection>) -> HashMap<Injection, 
 fn concurrent_calls_draw_the_keyed_sequence_and_an_off_call_takes_no_key() {
     let chaos = Chaos::new(config()).unwrap();
     let switch = chaos.switch();
-    let barrier = Barrier::new(THREADS + 1);
+    // Every thread draws its first half with the policy on, its second half while the switch
+    // flips.
+    let (start, halfway) = (Barrier::new(THREADS + 1), Barrier::new(THREADS + 1));
+    let finished = AtomicUsize::new(0);
     let drawn: Vec<Injection> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..THREADS)
             .map(|_| {
-                let (chaos, barrier) = (chaos.clone(), &barrier);
+                let chaos = chaos.clone();
+                let (start, halfway, finished) = (&start, &halfway, &finished);
                 scope.spawn(move || {
-                    barrier.wait();
-                    (0..CALLS_PER_THREAD)
-                        .map(|_| chaos.decide())
-                        .collect::<Vec<_>>()
+                    start.wait();
+                    let mut drawn: Vec<Injection> =
+                        (0..CALLS_PER_THREAD / 2).map(|_| chaos.decide()).collect();
+                    halfway.wait();
+                    drawn.extend((CALLS_PER_THREAD / 2..CALLS_PER_THREAD).map(|_| chaos.decide()));
+                    finished.fetch_add(1, Ordering::Relaxed);
+                    drawn
                 })
             })
             .collect();
-        // Flip the switch while they draw.
-        barrier.wait();
-        for i in 0..2_000 {
-            switch.set_enabled(i % 2 == 1);
+        start.wait();
+        halfway.wait();
+        let mut on = false;
+        while finished.load(Ordering::Relaxed) < THREADS {
+            switch.set_enabled(on);
+            on = !on;
             std::thread::yield_now();
         }
         switch.enable();
@@ -57,7 +67,7 @@ fn concurrent_calls_draw_the_keyed_sequence_and_an_off_call_takes_no_key() {
     });
     assert_eq!(drawn.len(), THREADS * CALLS_PER_THREAD);
     let on: Vec<Injection> = drawn.into_iter().filter(|i| i.is_injected()).collect();
-    assert!(!on.is_empty());
+    assert!(on.len() >= THREADS * CALLS_PER_THREAD / 2, "{}", on.len());
     let reference = Chaos::new(config()).unwrap();
     let expected = (0..on.len() as u64).map(|key| reference.decide_keyed(key));
     assert_eq!(

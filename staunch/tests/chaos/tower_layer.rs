@@ -108,3 +108,17 @@ fn futures_poll<F: std::future::Future>(future: std::pin::Pin<&mut F>) -> Option
         std::task::Poll::Pending => None,
     }
 }
+
+#[test]
+fn the_layer_is_debug_with_closures_for_makers() {
+    let chaos = Chaos::new(
+        ChaosConfig::new()
+            .with_error(0.5, || Boom(0))
+            .with_name("db"),
+    )
+    .unwrap();
+    let layer = ChaosLayer::new(chaos);
+    assert!(format!("{layer:?}").contains("db"), "{layer:?}");
+    let svc = layer.layer(tower::service_fn(|r: u32| async move { Ok::<_, Boom>(r) }));
+    let _ = svc.chaos();
+}
