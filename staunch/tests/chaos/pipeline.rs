@@ -201,6 +201,20 @@ mod tower_stack {
 
     use super::*;
 
+    /// A service that answers its request and counts the calls that reach it.
+    fn echo(
+        calls: &Counter,
+    ) -> impl tower::Service<u32, Response = u32, Error = Boom, Future: Send> + Clone + use<> {
+        let calls = calls.clone();
+        service_fn(move |request: u32| {
+            let calls = calls.clone();
+            async move {
+                calls.bump();
+                Ok::<_, Boom>(request)
+            }
+        })
+    }
+
     #[tokio::test(start_paused = true)]
     async fn under_the_pipelines_layer_a_delay_times_out_and_an_error_is_counted() {
         let calls = Counter::default();
@@ -217,16 +231,7 @@ mod tower_stack {
         )
         .unwrap();
         let switch = chaos.switch();
-        let svc = service_fn({
-            let calls = calls.clone();
-            move |request: u32| {
-                let calls = calls.clone();
-                async move {
-                    calls.bump();
-                    Ok::<_, Boom>(request)
-                }
-            }
-        });
+        let svc = echo(&calls);
         let mut svc = pipeline.layer().layer(ChaosLayer::new(chaos).layer(svc));
         let err: BoxError = svc.ready().await.unwrap().call(1).await.unwrap_err();
         let stop = err.downcast_ref::<Stopped>().unwrap();
@@ -262,16 +267,7 @@ mod tower_stack {
             .fallback(|_err| async { 0 });
         let chaos = Chaos::new(ChaosConfig::new().with_delay(1.0, Duration::from_secs(1))).unwrap();
         let switch = chaos.switch();
-        let svc = service_fn({
-            let calls = calls.clone();
-            move |request: u32| {
-                let calls = calls.clone();
-                async move {
-                    calls.bump();
-                    Ok::<_, Boom>(request)
-                }
-            }
-        });
+        let svc = echo(&calls);
         let mut svc = pipeline.layer_with_chaos(chaos).layer(svc);
         let start = Instant::now();
         assert_eq!(
