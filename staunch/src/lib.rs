@@ -53,6 +53,7 @@
 //! | [`pipeline`] | all of the above in the one correct order, for closures and tower services |
 //! | [`classify`] | the one classification of outcomes that every policy shares |
 //! | `http` | HTTP classification, `Retry-After`, the idempotency gate, deadline headers (feature `http`), the reqwest middleware (feature `reqwest`) |
+//! | `chaos` | fault injection: errors, delays and substitute results on purpose, switchable at run time (feature `chaos`) |
 //!
 //! Each policy works alone, and each has a tower layer (feature `tower`).
 //!
@@ -156,7 +157,9 @@
 //! deadline outside retry, so retry knows the time left; retry outside the breaker, so an open
 //! circuit ends the loop at once instead of burning attempts; the timeout inside the breaker, so a
 //! slow dependency counts as failing. The [`pipeline`] module explains each position and how to
-//! choose attempt timeouts (the timeout hierarchy).
+//! choose attempt timeouts (the timeout hierarchy). Fault injection, when you test with it, goes
+//! innermost, just around the call, so that every policy above meets an injected fault as it
+//! would a real one (see the `chaos` module, feature `chaos`).
 //!
 //! # Time
 //!
@@ -199,6 +202,7 @@
 //! | `metrics` | no | counters for attempts, retries, suppressed retries, outcomes, breaker states |
 //! | `serde` | no | `Deserialize` for the configuration types, durations written as `"250ms"` |
 //! | `reqwest` | no | the reqwest door: [`http::Staunch`], a reqwest-middleware middleware running each request through a [`Pipeline`]; implies `http` and `tower` |
+//! | `chaos` | no | fault injection (errors, delays, substitutes) with a run-time switch; implies `tokio` |
 //!
 //! Every feature is additive and zero-cost when off.
 
@@ -209,6 +213,8 @@
 pub mod backoff;
 pub mod breaker;
 mod cancel;
+#[cfg(feature = "chaos")]
+pub mod chaos;
 pub mod classify;
 mod clock;
 pub mod deadline;
