@@ -209,6 +209,9 @@ mod clock;
 pub mod deadline;
 mod error;
 pub mod fallback;
+// Under loom (built without `tokio`), only the latency estimate, for its model tests.
+#[cfg(any(feature = "tokio", loom))]
+pub mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
 pub(crate) mod loom;
