@@ -102,10 +102,16 @@ mod config;
 mod estimate;
 #[cfg(feature = "tokio")]
 mod events;
+#[cfg(feature = "tower")]
+pub mod future;
+#[cfg(feature = "tower")]
+mod layer;
 #[cfg(feature = "tokio")]
 mod policy;
 #[cfg(feature = "tokio")]
 pub(crate) mod race;
+#[cfg(feature = "tower")]
+mod service;
 #[cfg(feature = "tokio")]
 pub(crate) mod state;
 
@@ -113,5 +119,9 @@ pub(crate) mod state;
 pub use config::{HedgeConfig, HedgeDelay, MAX_ATTEMPTS};
 #[cfg(feature = "tokio")]
 pub use events::{HedgeEvent, HedgeEventKind, Trigger};
+#[cfg(feature = "tower")]
+pub use layer::HedgeLayer;
 #[cfg(feature = "tokio")]
 pub use policy::Hedge;
+#[cfg(feature = "tower")]
+pub use service::HedgeService;

@@ -4,6 +4,8 @@
 #![cfg(feature = "tokio")]
 
 mod support;
+#[cfg(feature = "tower")]
+mod tower_layer;
 
 use std::time::Duration;
 
