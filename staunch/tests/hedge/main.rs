@@ -3,7 +3,12 @@
 //! attempts it started.
 #![cfg(feature = "tokio")]
 
+#[cfg(all(feature = "tracing", feature = "metrics"))]
+#[path = "../support/telemetry.rs"]
+mod capture;
 mod support;
+#[cfg(all(feature = "tracing", feature = "metrics"))]
+mod telemetry;
 #[cfg(feature = "tower")]
 mod tower_layer;
 
