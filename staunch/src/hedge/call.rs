@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::Hedge;
-use super::race::{Driver, Race, Settled};
+use super::race::{Driver, First, Race, Settled};
 use super::state::Core;
 use crate::classify::Classify;
 use crate::retry::CallOptions;
@@ -104,18 +104,29 @@ impl<C> Hedge<C> {
         Fut: Future<Output = Settled<T, E>>,
     {
         let cancelled = cancel.is_some_and(CancellationToken::is_cancelled);
-        let core = Core::begin(self, deadline, cancelled, true)?;
-        let first = attempt();
+        let mut core = Core::begin(self, deadline, cancelled, true)?;
+        // The first attempt, pinned here and polled once before anything else is built: a
+        // call whose first attempt answers at once needs no race, timer or token.
+        let mut first = pin!(attempt());
+        let seen = match poll_fn(|cx| Poll::Ready(first.as_mut().poll(cx))).await {
+            Poll::Ready(settled) if !settled.class.is_failure() => {
+                return core.won_at_once(self, settled.result, settled.class);
+            }
+            Poll::Ready(settled) => First::Settled(settled),
+            Poll::Pending => First::Pending,
+        };
         let mut race = pin!(Race::new(core, first));
         let mut driver = Attempts(attempt);
+        let mut seen = Some(seen);
         match cancel {
-            None => poll_fn(|cx| race.as_mut().poll_race(cx, self, &mut driver)).await,
+            None => poll_fn(|cx| step(race.as_mut(), cx, self, &mut driver, &mut seen)).await,
             Some(token) => {
                 let mut fired = pin!(token.cancelled());
                 poll_fn(|cx| {
                     // The attempts first: an answer ready together with the cancellation wins.
-                    if let Poll::Ready(outcome) = race.as_mut().poll_race(cx, self, &mut driver) {
-                        return Poll::Ready(outcome);
+                    let polled = step(race.as_mut(), cx, self, &mut driver, &mut seen);
+                    if polled.is_ready() {
+                        return polled;
                     }
                     fired
                         .as_mut()
@@ -125,6 +136,25 @@ impl<C> Hedge<C> {
                 .await
             }
         }
+    }
+}
+
+/// Polls the race, the first time with what was `seen` of the first attempt.
+#[inline]
+fn step<C, A, D, T, E>(
+    race: Pin<&mut Race<A, D::Hedge, Result<T, E>>>,
+    cx: &mut Context<'_>,
+    hedge: &Hedge<C>,
+    driver: &mut D,
+    seen: &mut Option<First<T, E>>,
+) -> Poll<Result<T, Error<E>>>
+where
+    A: Future<Output = D::Output>,
+    D: Driver<Value = T, Error = E>,
+{
+    match seen.take() {
+        Some(seen) => race.poll_after(cx, hedge, driver, seen),
+        None => race.poll_race(cx, hedge, driver),
     }
 }
 

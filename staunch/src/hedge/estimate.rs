@@ -72,9 +72,11 @@ pub(crate) const HALF_LIFE: u64 = 1024;
 #[cfg(loom)]
 pub(crate) const HALF_LIFE: u64 = 2;
 
-/// Samples between two recomputations of the published delay.
+/// Samples between two recomputations of the published delay: the walk costs about a
+/// microsecond, a few nanoseconds per sample at this rate, and a quarter of a half-life of new
+/// samples moves a percentile little.
 #[cfg(not(loom))]
-pub(crate) const REFRESH: u64 = 32;
+pub(crate) const REFRESH: u64 = 256;
 #[cfg(loom)]
 pub(crate) const REFRESH: u64 = 1;
 

@@ -274,6 +274,29 @@ impl Core {
         self.failed(hedge, index, class, refused)
     }
 
+    /// The first attempt answered at its first poll with `result`, which is not a failure
+    /// (`class`): the call is won, before it ever waited (no clock was read: the sample is
+    /// zero).
+    #[inline]
+    pub(crate) fn won_at_once<C, T, E>(
+        &mut self,
+        hedge: &Hedge<C>,
+        result: Result<T, E>,
+        class: Class,
+    ) -> Result<T, Error<E>> {
+        self.sample_first(hedge, None);
+        self.settle(hedge, 0, class, None);
+        match result {
+            Ok(value) => Ok(value),
+            Err(e) => self.finish(
+                hedge,
+                Err(e),
+                StopReason::Permanent,
+                crate::Clock::system().now(),
+            ),
+        }
+    }
+
     /// [`settle`](Self::settle) for a failure: out of line, as the common path never gets here.
     #[cold]
     #[inline(never)]
