@@ -1,8 +1,27 @@
 //! Shared helpers for the criterion benchmarks in `benches/` and the examples in `examples/`.
 
-use std::time::Duration;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use staunch::breaker::{BreakerConfig, CircuitBreaker};
+use tokio::runtime::Runtime;
+
+/// Runs `iters` calls of `call` back to back inside one `block_on`, and times them. Each
+/// result is reduced to its value, as a caller's `match` would: what every contender returns
+/// then reaches `black_box` as the same 16 bytes, whatever the size of its error type.
+pub fn time_async<E>(
+    rt: &Runtime,
+    iters: u64,
+    mut call: impl AsyncFnMut() -> Result<u64, E>,
+) -> Duration {
+    rt.block_on(async {
+        let start = Instant::now();
+        for _ in 0..iters {
+            black_box(call().await.ok());
+        }
+        start.elapsed()
+    })
+}
 
 /// A consecutive-failures (5) breaker with automatic half-open, open for `open`: tripped on a
 /// current-thread runtime that a thread of its own keeps running, so that the open period's
