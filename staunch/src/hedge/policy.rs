@@ -109,6 +109,27 @@ impl<C> Hedge<C> {
         }
     }
 
+    /// Takes the classifier out, leaving the rest of the policy (for the pipeline).
+    pub(crate) fn split_classifier(self) -> (Hedge, C) {
+        let Self {
+            config,
+            classifier,
+            budget,
+            estimate,
+            hook,
+            name,
+        } = self;
+        let rest = Hedge {
+            config,
+            classifier: AllTransient,
+            budget,
+            estimate,
+            hook,
+            name,
+        };
+        (rest, classifier)
+    }
+
     /// Sends the next attempt after the errors for which `predicate` returns `true`; the
     /// others end the call.
     pub fn retry_if<F>(self, predicate: F) -> Hedge<RetryIf<F>> {

@@ -6,6 +6,7 @@
 #[cfg(all(feature = "tracing", feature = "metrics"))]
 #[path = "../support/telemetry.rs"]
 mod capture;
+mod pipeline;
 mod support;
 #[cfg(all(feature = "tracing", feature = "metrics"))]
 mod telemetry;
