@@ -140,3 +140,141 @@ async fn retry_and_hedge_replace_each_other() {
         "{retried:?}"
     );
 }
+
+#[cfg(feature = "tower")]
+mod tower_layer {
+    use std::sync::{Arc, Mutex};
+
+    use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
+    use staunch::retry::Stopped;
+    use staunch::{Pipeline, StopReason};
+    use tokio::time::Instant;
+    use tower::{Service, ServiceExt, service_fn};
+
+    use crate::support::{Fail, Script, Step, fixed, ms};
+
+    /// A service answering each call as the script's next attempt, noting the requests.
+    fn scripted(
+        script: &Script,
+        requests: &Arc<Mutex<Vec<String>>>,
+    ) -> impl Service<
+        String,
+        Response = u32,
+        Error = Fail,
+        Future = impl Future<Output = Result<u32, Fail>> + Send + 'static,
+    > + Clone
+    + Send
+    + 'static {
+        let (script, requests) = (script.clone(), requests.clone());
+        service_fn(move |request: String| {
+            requests.lock().unwrap().push(request);
+            script.attempt()
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_pipeline_layer_hedges_too() {
+        let breaker = CircuitBreaker::new(BreakerConfig::consecutive_failures(1)).unwrap();
+        let pipeline = Pipeline::new()
+            .hedge(fixed(ms(20), 2))
+            .breaker(breaker.clone());
+        let script = Script::new([Step::transient(1000), Step::ok(5)]);
+        let requests = Arc::default();
+        let mut svc = tower::Layer::layer(&pipeline.layer(), scripted(&script, &requests));
+        let start = Instant::now();
+        let response = svc.ready().await.unwrap().call("key".into()).await.unwrap();
+        assert_eq!((response, start.elapsed()), (1, ms(25)));
+        assert_eq!(*requests.lock().unwrap(), ["key", "key"]);
+        assert_eq!(script.dropped(), [Some(ms(25)), None]);
+        tokio::time::sleep(ms(2000)).await;
+        assert_eq!(
+            breaker.state(),
+            State::Closed,
+            "the dropped failure was never counted"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn through_the_layer_no_hedge_goes_out_while_the_breaker_refuses() {
+        let breaker = CircuitBreaker::new(
+            BreakerConfig::consecutive_failures(1)
+                .with_open_duration(ms(100))
+                .with_half_open_probes(1),
+        )
+        .unwrap();
+        let _ = breaker.call(|| async { Err::<(), _>("down") }).await;
+        tokio::time::sleep(ms(100)).await;
+        let pipeline = Pipeline::new()
+            .hedge(fixed(ms(20), 3))
+            .breaker(breaker.clone());
+        let script = Script::new([Step::ok(100), Step::ok(1), Step::ok(1)]);
+        let requests = Arc::default();
+        let mut svc = tower::Layer::layer(&pipeline.layer(), scripted(&script, &requests));
+        let response = svc.ready().await.unwrap().call("key".into()).await.unwrap();
+        assert_eq!(response, 0);
+        assert_eq!(requests.lock().unwrap().len(), 1);
+        assert_eq!(breaker.state(), State::Closed);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn through_the_layer_no_attempt_outlives_the_deadline_and_the_fallback_answers() {
+        let pipeline = Pipeline::new().hedge(fixed(ms(20), 5)).timeout(ms(50));
+        let script = Script::new([Step::ok(1000); 5]);
+        let requests = Arc::default();
+        let mut svc = tower::Layer::layer(&pipeline.layer(), scripted(&script, &requests));
+        let err = svc
+            .ready()
+            .await
+            .unwrap()
+            .call("key".into())
+            .await
+            .unwrap_err();
+        let stopped = err.downcast_ref::<Stopped>().expect("a Stopped");
+        assert_eq!(
+            (stopped.reason(), stopped.attempts()),
+            (StopReason::Deadline, 3)
+        );
+        assert_eq!(script.dropped(), [Some(ms(50)); 3]);
+
+        let with_fallback = pipeline.fallback_value(7u32);
+        let script = Script::new([Step::ok(1000); 5]);
+        let mut svc = tower::Layer::layer(&with_fallback.layer(), scripted(&script, &requests));
+        let response = svc.ready().await.unwrap().call("key".into()).await.unwrap();
+        assert_eq!(response, 7);
+    }
+
+    #[cfg(feature = "http")]
+    #[tokio::test(start_paused = true)]
+    async fn through_the_layer_with_the_gate_a_post_is_never_hedged() {
+        use http::{Method, Request};
+        use staunch::http::IdempotencyGate;
+
+        // The POST's one attempt, then the GET's slow first and its fast hedge.
+        let script = Script::new([Step::ok(100), Step::ok(100), Step::ok(1)]);
+        let methods = Arc::new(Mutex::new(Vec::new()));
+        let inner = service_fn({
+            let (script, methods) = (script.clone(), methods.clone());
+            move |request: Request<String>| {
+                methods.lock().unwrap().push(request.method().clone());
+                script.attempt()
+            }
+        });
+        let layer = Pipeline::new()
+            .hedge(fixed(ms(20), 2))
+            .layer()
+            .with_retry_request(IdempotencyGate::new());
+        let mut svc = tower::Layer::layer(&layer, inner);
+        for method in [Method::POST, Method::GET] {
+            let request = Request::builder()
+                .method(method)
+                .body(String::from("{}"))
+                .unwrap();
+            svc.ready().await.unwrap().call(request).await.unwrap();
+        }
+        assert_eq!(
+            *methods.lock().unwrap(),
+            [Method::POST, Method::GET, Method::GET],
+            "the slow POST waited; the slow GET was hedged"
+        );
+    }
+}
