@@ -4,11 +4,9 @@ use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
-
 use super::Hedge;
-use super::race::{Driver, First, Race, Settled};
-use super::state::Core;
+use super::race::{Driver, Race, Seen, Settled};
+use super::state::{Begun, Core};
 use crate::classify::Classify;
 use crate::retry::CallOptions;
 use crate::{CancellationToken, Deadline, Error};
@@ -39,7 +37,7 @@ impl<C> Hedge<C> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run_classified(None, None, classified(self, op)).await
+        self.drive(None, None, Calls { hedge: self, op }).await
     }
 
     /// [`call`](Self::call) with an explicit deadline (the tighter of it and the one in scope
@@ -83,10 +81,10 @@ impl<C> Hedge<C> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run_classified(
+        self.drive(
             options.deadline,
             options.cancel.as_ref(),
-            classified(self, op),
+            Calls { hedge: self, op },
         )
         .await
     }
@@ -97,26 +95,59 @@ impl<C> Hedge<C> {
         &self,
         deadline: Option<Deadline>,
         cancel: Option<&CancellationToken>,
-        mut attempt: A,
+        attempt: A,
     ) -> Result<T, Error<E>>
     where
         A: FnMut() -> Fut,
         Fut: Future<Output = Settled<T, E>>,
     {
+        self.drive(deadline, cancel, Attempts(attempt)).await
+    }
+
+    /// The hedged call over the attempts `driver` starts and settles.
+    async fn drive<D, T, E>(
+        &self,
+        deadline: Option<Deadline>,
+        cancel: Option<&CancellationToken>,
+        mut driver: D,
+    ) -> Result<T, Error<E>>
+    where
+        D: Driver<Value = T, Error = E> + First,
+    {
         let cancelled = cancel.is_some_and(CancellationToken::is_cancelled);
-        let mut core = Core::begin(self, deadline, cancelled, true)?;
+        let begun = Begun::begin(self, deadline, cancelled, true)?;
         // The first attempt, pinned here and polled once before anything else is built: a
         // call whose first attempt answers at once needs no race, timer or token.
-        let mut first = pin!(attempt());
+        let mut first = pin!(driver.first());
         let seen = match poll_fn(|cx| Poll::Ready(first.as_mut().poll(cx))).await {
-            Poll::Ready(settled) if !settled.class.is_failure() => {
-                return core.won_at_once(self, settled.result, settled.class);
+            Poll::Ready(output) => {
+                let settled = driver.settle(output);
+                if !settled.class.is_failure() {
+                    return begun.won_at_once(self, settled.result, settled.class);
+                }
+                Seen::Settled(settled)
             }
-            Poll::Ready(settled) => First::Settled(settled),
-            Poll::Pending => First::Pending,
+            Poll::Pending => Seen::Pending,
         };
+        self.race(Core::after(begun), first, seen, cancel, driver)
+            .await
+    }
+
+    /// The rest of a call whose first attempt did not answer at once: the race. An `async fn`
+    /// of its own, so that the code of the common path above stays small.
+    async fn race<D, A, T, E>(
+        &self,
+        core: Core,
+        first: A,
+        seen: Seen<T, E>,
+        cancel: Option<&CancellationToken>,
+        mut driver: D,
+    ) -> Result<T, Error<E>>
+    where
+        D: Driver<Value = T, Error = E>,
+        A: Future<Output = D::Output>,
+    {
         let mut race = pin!(Race::new(core, first));
-        let mut driver = Attempts(attempt);
         let mut seen = Some(seen);
         match cancel {
             None => poll_fn(|cx| step(race.as_mut(), cx, self, &mut driver, &mut seen)).await,
@@ -139,6 +170,11 @@ impl<C> Hedge<C> {
     }
 }
 
+/// A closure driver's first attempt, which always starts (a later one may not).
+trait First: Driver {
+    fn first(&mut self) -> Self::Hedge;
+}
+
 /// Polls the race, the first time with what was `seen` of the first attempt.
 #[inline]
 fn step<C, A, D, T, E>(
@@ -146,7 +182,7 @@ fn step<C, A, D, T, E>(
     cx: &mut Context<'_>,
     hedge: &Hedge<C>,
     driver: &mut D,
-    seen: &mut Option<First<T, E>>,
+    seen: &mut Option<Seen<T, E>>,
 ) -> Poll<Result<T, Error<E>>>
 where
     A: Future<Output = D::Output>,
@@ -158,7 +194,7 @@ where
     }
 }
 
-/// The attempts of a closure: each call of `A` starts one.
+/// The attempts of a closure that classify themselves: each call of `A` starts one.
 struct Attempts<A>(A);
 
 impl<A, Fut, T, E> Driver for Attempts<A>
@@ -182,48 +218,58 @@ where
     }
 }
 
-/// The attempts of `op`, each classified by `hedge`'s classifier once it settles.
-fn classified<'a, C, T, E, F, Fut>(
+impl<A, Fut, T, E> First for Attempts<A>
+where
+    A: FnMut() -> Fut,
+    Fut: Future<Output = Settled<T, E>>,
+{
+    #[inline]
+    fn first(&mut self) -> Fut {
+        (self.0)()
+    }
+}
+
+/// The attempts of `op`, each classified by the policy's classifier once it settles.
+struct Calls<'a, C, F> {
     hedge: &'a Hedge<C>,
-    mut op: F,
-) -> impl FnMut() -> Classified<'a, C, Fut>
+    op: F,
+}
+
+impl<C, F, Fut, T, E> Driver for Calls<'_, C, F>
 where
     C: Classify<T, E>,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    move || Classified {
-        hedge,
-        attempt: op(),
-    }
-}
-
-pin_project! {
-    /// An attempt that classifies its result; made by [`classified`].
-    struct Classified<'a, C, Fut> {
-        hedge: &'a Hedge<C>,
-        #[pin]
-        attempt: Fut,
-    }
-}
-
-impl<C, T, E, Fut> Future for Classified<'_, C, Fut>
-where
-    C: Classify<T, E>,
-    Fut: Future<Output = Result<T, E>>,
-{
-    type Output = Settled<T, E>;
+    type Output = Result<T, E>;
+    type Value = T;
+    type Error = E;
+    type Hedge = Fut;
 
     #[inline]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        this.attempt.poll(cx).map(|result| {
-            let class = this.hedge.classifier.classify(&result);
-            Settled {
-                result,
-                class,
-                refused: None,
-            }
-        })
+    fn settle(&mut self, result: Result<T, E>) -> Settled<T, E> {
+        let class = self.hedge.classifier.classify(&result);
+        Settled {
+            result,
+            class,
+            refused: None,
+        }
+    }
+
+    #[inline]
+    fn launch(&mut self, _last: bool) -> Option<Fut> {
+        Some((self.op)())
+    }
+}
+
+impl<C, F, Fut, T, E> First for Calls<'_, C, F>
+where
+    C: Classify<T, E>,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    #[inline]
+    fn first(&mut self) -> Fut {
+        (self.op)()
     }
 }

@@ -35,15 +35,19 @@
 //! slow was cut short), the percentile is above what was seen, and the delay is the ceiling.
 //! Without censored samples, this is the plain nearest-rank percentile.
 //!
-//! Old samples fade by count, not time: every [`HALF_LIFE`] samples, every count is halved
-//! (rounding alternately up and down, so that no bias builds), so a sample's weight halves with
-//! each `HALF_LIFE` newer ones and the estimate follows a change within a few thousand calls.
-//! No clock is read to record.
+//! Old samples fade by count, not time: once the counts weigh two [`HALF_LIFE`]s, every count is
+//! halved (rounding alternately up and down, so that no bias builds), so a sample's weight
+//! halves with each `HALF_LIFE` or so newer ones and the estimate follows a change within a few
+//! thousand calls. No clock is read to record.
 //!
-//! Reading the percentile walks the buckets (~800 loads), too much for every call: the walk runs
-//! every [`REFRESH`] samples, by the thread whose sample completes the batch, guarded by a flag
-//! that others skip rather than wait on, and publishes the clamped delay in one atomic that
-//! every call loads.
+//! Recording is one atomic increment of the sample's bucket, for one latency in [`SAMPLE`] once
+//! the estimate has `min_samples` (a random sample of the latencies is as good an estimate, and
+//! costs the calls that answer at once a quarter as much). Reading the percentile walks the
+//! buckets (~800 loads), too much for every call: the walk runs once every [`REFRESH`] samples
+//! recorded on a thread (a thread-local count, so that no shared counter bounces between cores),
+//! guarded by a flag that others skip rather than wait on, and publishes the clamped delay in
+//! one atomic that every call loads. Until the estimate has `min_samples`, every latency is
+//! recorded, and a shared count of them decides the first walk.
 
 use std::fmt;
 use std::time::Duration;
@@ -77,8 +81,13 @@ pub(crate) const HALF_LIFE: u64 = 2;
 /// samples moves a percentile little.
 #[cfg(not(loom))]
 pub(crate) const REFRESH: u64 = 256;
-#[cfg(loom)]
-pub(crate) const REFRESH: u64 = 1;
+
+/// Once the estimate has `min_samples`, one latency in this many is recorded (by a count of the
+/// thread's latencies, which knows nothing of their values, so the sample stays fair): the
+/// shared increment is the only cost a call that answers at once pays for an adaptive delay,
+/// and a quarter of it is a quarter of that.
+#[cfg(not(loom))]
+pub(crate) const SAMPLE: u64 = 4;
 
 /// The bucket of a latency of `micros` microseconds.
 fn bucket(micros: u64) -> usize {
@@ -115,10 +124,10 @@ pub(crate) struct LatencyEstimate {
     events: [AtomicU32; BUCKETS],
     /// Lower bounds: first attempts dropped after running this long.
     censored: [AtomicU32; BUCKETS],
-    /// Samples recorded since construction (never decays).
-    recorded: AtomicU64,
-    /// `recorded` at the last halving.
-    halved_at: AtomicU64,
+    /// Samples recorded before the estimate had `min_samples` (counted only until then).
+    early: AtomicU64,
+    /// Whether the estimate has had `min_samples` samples and published a percentile.
+    ready: AtomicBool,
     /// Halvings so far: odd and even ones round opposite ways.
     halvings: AtomicU64,
     /// The delay to use, in nanoseconds, clamped to `[min, max]`.
@@ -137,8 +146,8 @@ impl LatencyEstimate {
         Self {
             events: std::array::from_fn(|_| AtomicU32::new(0)),
             censored: std::array::from_fn(|_| AtomicU32::new(0)),
-            recorded: AtomicU64::new(0),
-            halved_at: AtomicU64::new(0),
+            early: AtomicU64::new(0),
+            ready: AtomicBool::new(false),
             halvings: AtomicU64::new(0),
             published: AtomicU64::new(nanos(max)),
             busy: AtomicBool::new(false),
@@ -156,8 +165,9 @@ impl LatencyEstimate {
         Duration::from_nanos(self.published.load(Ordering::Relaxed))
     }
 
-    /// Records a latency seen to the end: an atomic increment of its bucket and of the sample
-    /// count, plus, once every [`REFRESH`] samples, the walk that publishes a new delay.
+    /// Records a latency seen to the end: one atomic increment of its bucket, plus, once every
+    /// [`REFRESH`] samples on this thread, the walk that publishes a new delay (and, until the
+    /// estimate has `min_samples`, an increment of the count of early samples).
     #[inline]
     pub(crate) fn record(&self, latency: Duration) {
         self.add(&self.events, latency);
@@ -173,24 +183,39 @@ impl LatencyEstimate {
     #[inline]
     fn add(&self, counts: &[AtomicU32; BUCKETS], latency: Duration) {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
-        // Saturating: a bucket holding 4 billion samples has long since been halved.
-        let _ = counts[bucket(micros)]
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| c.checked_add(1));
-        let n = self.recorded.fetch_add(1, Ordering::Relaxed) + 1;
-        if n % REFRESH == 0 || n == self.min_samples {
-            self.refresh(n);
+        // No overflow: the halving keeps the counts' sum near two half-lives of samples, far
+        // from 2^32.
+        if self.ready.load(Ordering::Relaxed) {
+            let n = tick();
+            if n % SAMPLE != 0 {
+                return;
+            }
+            counts[bucket(micros)].fetch_add(1, Ordering::Relaxed);
+            if n % (SAMPLE * REFRESH) == 0 {
+                self.refresh();
+            }
+        } else {
+            counts[bucket(micros)].fetch_add(1, Ordering::Relaxed);
+            if self.early.fetch_add(1, Ordering::Relaxed) + 1 >= self.min_samples {
+                self.refresh();
+            }
         }
     }
 
-    /// Halves the counts if a half-life has passed, then publishes the clamped percentile.
+    /// Halves the counts if they weigh two half-lives, then publishes the clamped percentile.
     /// Skipped if another thread is at it: its result is as good.
     #[cold]
-    fn refresh(&self, recorded: u64) {
+    fn refresh(&self) {
         if self.busy.swap(true, Ordering::Acquire) {
             return;
         }
-        let halved_at = self.halved_at.load(Ordering::Relaxed);
-        if recorded.saturating_sub(halved_at) >= HALF_LIFE {
+        let total: u64 = self
+            .events
+            .iter()
+            .chain(&self.censored)
+            .map(|c| u64::from(c.load(Ordering::Relaxed)))
+            .sum();
+        if total >= 2 * HALF_LIFE {
             let up = self.halvings.fetch_add(1, Ordering::Relaxed) % 2 == 0;
             for count in self.events.iter().chain(&self.censored) {
                 // Per bucket atomic: an increment racing with the halving is kept, before or
@@ -199,14 +224,12 @@ impl LatencyEstimate {
                     Some(if up { c - c / 2 } else { c / 2 })
                 });
             }
-            self.halved_at.store(recorded, Ordering::Relaxed);
         }
-        if recorded >= self.min_samples {
-            let delay = self.percentile_micros().map_or(self.max, |value| {
-                Duration::from_micros(value).clamp(self.min, self.max)
-            });
-            self.published.store(nanos(delay), Ordering::Relaxed);
-        }
+        let delay = self.percentile_micros().map_or(self.max, |value| {
+            Duration::from_micros(value).clamp(self.min, self.max)
+        });
+        self.published.store(nanos(delay), Ordering::Relaxed);
+        self.ready.store(true, Ordering::Relaxed);
         self.busy.store(false, Ordering::Release);
     }
 
@@ -245,12 +268,36 @@ impl LatencyEstimate {
         }
         None
     }
+}
 
-    /// Samples recorded so far.
-    #[cfg(test)]
-    pub(crate) fn recorded(&self) -> u64 {
-        self.recorded.load(Ordering::Relaxed)
+/// The count of latencies offered on this thread, this one included: the latencies of all
+/// estimates on a thread are counted together (each estimate still sees one in [`SAMPLE`] of
+/// its own on average, and refreshes every [`REFRESH`] of its samples), with no shared counter
+/// to bounce between cores.
+#[cfg(not(loom))]
+#[inline]
+fn tick() -> u64 {
+    thread_local! {
+        static OFFERED: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     }
+    OFFERED
+        .try_with(|offered| {
+            let n = offered.get().wrapping_add(1);
+            offered.set(n);
+            n
+        })
+        // During thread teardown: record, and refresh now and then.
+        .unwrap_or(SAMPLE)
+}
+
+/// Under loom, every latency is recorded and refreshes.
+#[cfg(loom)]
+const SAMPLE: u64 = 1;
+#[cfg(loom)]
+const REFRESH: u64 = 1;
+#[cfg(loom)]
+fn tick() -> u64 {
+    1
 }
 
 fn nanos(d: Duration) -> u64 {
@@ -262,7 +309,7 @@ impl fmt::Debug for LatencyEstimate {
         f.debug_struct("LatencyEstimate")
             .field("percentile", &self.percentile)
             .field("delay", &self.delay())
-            .field("recorded", &self.recorded.load(Ordering::Relaxed))
+            .field("ready", &self.ready.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
 }
@@ -370,9 +417,10 @@ mod tests {
         ];
         for (name, draw) in shapes {
             for percentile in [50.0, 90.0, 95.0, 99.0] {
-                // Fewer samples than a half-life, so that every sample counts fully.
+                // Fewer samples than a half-life, so that every sample counts fully, and never
+                // `min_samples`, so that every one is recorded.
                 let n = HALF_LIFE as usize - 1;
-                let estimate = LatencyEstimate::new(percentile, us(0), us(u64::MAX / 2), 1);
+                let estimate = LatencyEstimate::new(percentile, us(0), us(u64::MAX / 2), u32::MAX);
                 let mut samples: Vec<u64> = (0..n).map(|_| draw(&mut rng)).collect();
                 for &s in &samples {
                     estimate.record(us(s));
@@ -410,7 +458,6 @@ mod tests {
             .map(|c| u64::from(c.load(Ordering::Relaxed)))
             .sum();
         assert!(total <= 2 * HALF_LIFE + REFRESH, "{total}");
-        assert_eq!(estimate.recorded(), 9 * HALF_LIFE);
     }
 
     /// First attempts cut short by a hedge: 80% answer in 5-15 ms, 20% take 900 ms-1.1 s. A
@@ -429,7 +476,7 @@ mod tests {
             }
         };
         for delay in [20_000u64, 100_000, 500_000] {
-            let estimate = LatencyEstimate::new(90.0, us(0), us(10_000_000), 1);
+            let estimate = LatencyEstimate::new(90.0, us(0), us(10_000_000), u32::MAX);
             let mut truth = Vec::new();
             let mut cut = 0;
             for _ in 0..HALF_LIFE - 1 {
@@ -470,8 +517,27 @@ mod tests {
     }
 
     #[test]
+    fn once_ready_one_latency_in_four_is_recorded() {
+        let estimate = LatencyEstimate::new(50.0, us(0), us(1_000_000), 10);
+        for _ in 0..10 {
+            estimate.record(us(1_000));
+        }
+        assert!(estimate.ready.load(Ordering::Relaxed));
+        // This test's thread counts its own latencies: 400 more make 100 samples.
+        for _ in 0..400 {
+            estimate.record(us(1_000));
+        }
+        let total: u64 = estimate
+            .events
+            .iter()
+            .map(|c| u64::from(c.load(Ordering::Relaxed)))
+            .sum();
+        assert_eq!(total, 10 + 400 / SAMPLE);
+    }
+
+    #[test]
     fn concurrent_records_lose_nothing_and_publish_within_bounds() {
-        let estimate = std::sync::Arc::new(LatencyEstimate::new(90.0, us(100), us(900), 1));
+        let estimate = std::sync::Arc::new(LatencyEstimate::new(90.0, us(100), us(900), 100));
         let per_thread = 200u64; // fewer than a half-life in all: nothing is halved
         std::thread::scope(|s| {
             for t in 0..4u64 {
@@ -490,8 +556,13 @@ mod tests {
             .iter()
             .map(|c| u64::from(c.load(Ordering::Relaxed)))
             .sum();
-        assert_eq!(total, 4 * per_thread);
-        assert_eq!(estimate.recorded(), 4 * per_thread);
+        // Every latency until the estimate was ready (at least 100), then one in four per
+        // thread (each thread's count starts at zero).
+        let after = 4 * per_thread - 100;
+        assert!(
+            (100 + after / SAMPLE - 4..=4 * per_thread).contains(&total),
+            "{total}"
+        );
     }
 }
 
@@ -528,7 +599,7 @@ mod loom_tests {
                 .sum();
             // Two samples; at most one halving, rounding up first: 2 → 1, or 1 and 1 → 1 and 1.
             assert!((1..=2).contains(&total), "{total}");
-            assert_eq!(estimate.recorded.load(Ordering::Relaxed), 2);
+            assert!(estimate.ready.load(Ordering::Relaxed));
         });
     }
 }

@@ -12,7 +12,7 @@ use tower_service::Service;
 use super::HedgeLayer;
 use super::layer::Shared;
 use super::race::{Driver, Race, Settled};
-use super::state::Core;
+use super::state::{Begun, Core};
 use crate::classify::Classify;
 use crate::deadline::Enter;
 use crate::retry::{BoxError, MakeRetryRequest, Stopped};
@@ -53,7 +53,7 @@ where
         policy: HedgeLayer<C, K>,
     ) -> Self {
         let deadline = Deadline::current();
-        match Core::begin(&policy.shared.hedge, None, false, template.is_some()) {
+        match Begun::begin(&policy.shared.hedge, None, false, template.is_some()).map(Core::after) {
             Ok(core) => Self {
                 race: Some(Race::new(core, ready.call(request))),
                 service,

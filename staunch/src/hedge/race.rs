@@ -125,7 +125,7 @@ impl<H, R> Rest<H, R> {
 }
 
 /// What was already seen of the first attempt in this poll, before the race takes over.
-pub(crate) enum First<T, E> {
+pub(crate) enum Seen<T, E> {
     /// Not polled in this poll yet.
     Unpolled,
     /// Polled: not ready.
@@ -181,27 +181,23 @@ where
     {
         let mut this = self.as_mut().project();
         if this.rest.is_some() || this.timer.is_some() {
-            return self.poll_after(cx, hedge, driver, First::Unpolled);
+            return self.poll_after(cx, hedge, driver, Seen::Unpolled);
         }
         let Some(first) = this.first.as_mut().as_pin_mut() else {
-            return self.poll_after(cx, hedge, driver, First::Unpolled);
+            return self.poll_after(cx, hedge, driver, Seen::Unpolled);
         };
         let Poll::Ready(output) = first.poll(cx) else {
-            return self.poll_after(cx, hedge, driver, First::Pending);
+            return self.poll_after(cx, hedge, driver, Seen::Pending);
         };
         let settled = driver.settle(output);
         if settled.class.is_failure() {
-            return self.poll_after(cx, hedge, driver, First::Settled(settled));
+            return self.poll_after(cx, hedge, driver, Seen::Settled(settled));
         }
         this.first.set(None);
-        if this.core.has_waited() {
-            let at = hedge.estimate.is_some().then(now);
-            this.core.sample_first(hedge, at);
-            this.core.settle(hedge, 0, settled.class, settled.refused);
-            Poll::Ready(win_result(hedge, this.core, settled.result))
-        } else {
-            Poll::Ready(this.core.won_at_once(hedge, settled.result, settled.class))
-        }
+        let at = (this.core.has_waited() && hedge.estimate.is_some()).then(now);
+        this.core.sample_first(hedge, at);
+        this.core.settle(hedge, 0, settled.class, settled.refused);
+        Poll::Ready(win_result(hedge, this.core, settled.result))
     }
 
     /// Polls every attempt in flight (in the order they started, so that of two answers ready
@@ -214,7 +210,7 @@ where
         cx: &mut Context<'_>,
         hedge: &Hedge<C>,
         driver: &mut D,
-        mut first: First<T, E>,
+        mut first: Seen<T, E>,
     ) -> Poll<Outcome<T, E>>
     where
         D: Driver<Output = A::Output, Hedge = H, Value = T, Error = E>,
@@ -223,10 +219,10 @@ where
         loop {
             let mut launch = false;
             // The first attempt.
-            let settled = match std::mem::replace(&mut first, First::Unpolled) {
-                First::Settled(settled) => Some(settled),
-                First::Pending => None,
-                First::Unpolled => match this.first.as_mut().as_pin_mut().map(|f| f.poll(cx)) {
+            let settled = match std::mem::replace(&mut first, Seen::Unpolled) {
+                Seen::Settled(settled) => Some(settled),
+                Seen::Pending => None,
+                Seen::Unpolled => match this.first.as_mut().as_pin_mut().map(|f| f.poll(cx)) {
                     Some(Poll::Ready(output)) => Some(driver.settle(output)),
                     _ => None,
                 },

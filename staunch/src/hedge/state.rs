@@ -59,13 +59,27 @@ pub(crate) struct Core {
     failed: Vec<Class>,
 }
 
-impl Core {
+/// A call whose first attempt has not settled: all that a call whose first attempt answers at
+/// once needs (17 bytes). The closure runner builds the full [`Core`] only when the first
+/// attempt waits or fails, as retry builds its `CallState` only after a failure: building it
+/// on every call cost more than the rest of that path.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Begun {
+    deadline: Option<Deadline>,
+    limit: u8,
+}
+
+impl Begun {
     /// Starts a call, or refuses to: cancelled, or no time left before the first attempt. On
     /// success the first attempt counts as started.
     ///
     /// `copyable` is whether further attempts can be made at all (a tower request that cannot
     /// be copied makes the first attempt the only one).
-    #[inline]
+    ///
+    /// Always inlined, as is [`won_at_once`](Self::won_at_once): they are the whole cost of
+    /// the common path, and shared by every operation type, the inliner would otherwise keep
+    /// them out of line once two call them.
+    #[inline(always)]
     pub(crate) fn begin<C, E>(
         hedge: &Hedge<C>,
         explicit: Option<Deadline>,
@@ -92,18 +106,58 @@ impl Core {
         }
         Ok(Self {
             deadline,
-            started_at: None,
-            next_at: None,
-            started: 1,
-            in_flight: 1,
             limit: if copyable {
                 hedge.config.max_attempts as u8
             } else {
                 1
             },
+        })
+    }
+
+    /// The first attempt answered at its first poll with `result`, which is not a failure
+    /// (`class`): the call is won, before it ever waited (no clock was read: the sample is
+    /// zero).
+    #[inline(always)]
+    pub(crate) fn won_at_once<C, T, E>(
+        self,
+        hedge: &Hedge<C>,
+        result: Result<T, E>,
+        class: Class,
+    ) -> Result<T, Error<E>> {
+        if let Some(estimate) = &hedge.estimate {
+            estimate.record(Duration::ZERO);
+        }
+        if let Some(budget) = &hedge.budget {
+            if class != Class::Ignored {
+                budget.record(false);
+            }
+        }
+        match result {
+            Ok(value) => Ok(value),
+            Err(e) => Core::after(self).finish(
+                hedge,
+                Err(e),
+                StopReason::Permanent,
+                crate::Clock::system().now(),
+            ),
+        }
+    }
+}
+
+impl Core {
+    /// The state of a call whose first attempt has started.
+    #[inline]
+    pub(crate) fn after(begun: Begun) -> Self {
+        Self {
+            deadline: begun.deadline,
+            started_at: None,
+            next_at: None,
+            started: 1,
+            in_flight: 1,
+            limit: begun.limit,
             stopped: None,
             failed: Vec::new(),
-        })
+        }
     }
 
     /// Attempts started so far.
@@ -274,29 +328,6 @@ impl Core {
         self.failed(hedge, index, class, refused)
     }
 
-    /// The first attempt answered at its first poll with `result`, which is not a failure
-    /// (`class`): the call is won, before it ever waited (no clock was read: the sample is
-    /// zero).
-    #[inline]
-    pub(crate) fn won_at_once<C, T, E>(
-        &mut self,
-        hedge: &Hedge<C>,
-        result: Result<T, E>,
-        class: Class,
-    ) -> Result<T, Error<E>> {
-        self.sample_first(hedge, None);
-        self.settle(hedge, 0, class, None);
-        match result {
-            Ok(value) => Ok(value),
-            Err(e) => self.finish(
-                hedge,
-                Err(e),
-                StopReason::Permanent,
-                crate::Clock::system().now(),
-            ),
-        }
-    }
-
     /// [`settle`](Self::settle) for a failure: out of line, as the common path never gets here.
     #[cold]
     #[inline(never)]
@@ -428,7 +459,7 @@ mod tests {
     }
 
     fn core(hedge: &Hedge, deadline: Option<Deadline>) -> Core {
-        Core::begin::<_, ()>(hedge, deadline, false, true).unwrap()
+        Core::after(Begun::begin::<_, ()>(hedge, deadline, false, true).unwrap())
     }
 
     #[test]
@@ -596,12 +627,12 @@ mod tests {
     #[test]
     fn a_call_refuses_to_start_when_cancelled_or_out_of_time() {
         let h = hedge(2);
-        let err = Core::begin::<_, ()>(&h, None, true, true).unwrap_err();
+        let err = Begun::begin::<_, ()>(&h, None, true, true).unwrap_err();
         assert_eq!((err.reason(), err.attempts()), (StopReason::Cancelled, 0));
         let past = Deadline::at(Instant::now() - ms(1));
-        let err = Core::begin::<_, ()>(&h, Some(past), false, true).unwrap_err();
+        let err = Begun::begin::<_, ()>(&h, Some(past), false, true).unwrap_err();
         assert_eq!(err.reason(), StopReason::Deadline);
-        let c = Core::begin::<_, ()>(&h, None, false, false).unwrap();
+        let c = Core::after(Begun::begin::<_, ()>(&h, None, false, false).unwrap());
         assert_eq!(c.limit, 1, "no copy of the request: no hedge");
     }
 }

@@ -17,7 +17,7 @@ use crate::breaker::{CircuitBreaker, OwnedPermit};
 use crate::classify::{Class, Classify};
 use crate::deadline::{Elapsed, Enter};
 use crate::hedge::race::Race;
-use crate::hedge::state::Core;
+use crate::hedge::state::{Begun, Core};
 use crate::retry::state::{CallState, Next};
 use crate::retry::{BoxError, MakeRetryRequest, Reclassify, Stopped};
 use crate::{Deadline, Error, Failure};
@@ -157,7 +157,8 @@ where
         let mut service = service;
         let template = policy.shared.make_request.hedge_request(&request);
         let begun = pipeline.hedge.as_ref().map(|hedge| {
-            Core::begin::<_, Failure<S::Error>>(hedge, deadline, false, template.is_some())
+            Begun::begin::<_, Failure<S::Error>>(hedge, deadline, false, template.is_some())
+                .map(Core::after)
         });
         let (state, outcome) = match begun {
             Some(Ok(core)) => {
