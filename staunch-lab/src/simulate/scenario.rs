@@ -323,34 +323,32 @@ enum DistributionKind {
     Mixture,
 }
 
+/// A latency distribution as written; a part of a mixture is one too, with a `weight`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DistributionSpec {
     distribution: DistributionKind,
+    weight: Option<f64>,
     value: Option<Dur>,
     mean: Option<Dur>,
     sd: Option<Dur>,
     min: Option<Dur>,
     max: Option<Dur>,
-    parts: Option<Vec<PartSpec>>,
-}
-
-/// A part of a mixture: a weight, and a distribution that is not itself a mixture.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PartSpec {
-    weight: f64,
-    distribution: DistributionKind,
-    value: Option<Dur>,
-    mean: Option<Dur>,
-    sd: Option<Dur>,
-    min: Option<Dur>,
-    max: Option<Dur>,
+    parts: Option<Vec<DistributionSpec>>,
 }
 
 impl DistributionSpec {
     /// The latency this spec describes; the message names what is missing or misplaced.
     fn latency(self) -> Result<Latency, String> {
+        if self.weight.is_some() {
+            return Err("`weight` is for the parts of a mixture".to_owned());
+        }
+        self.unweighted()
+    }
+
+    /// [`latency`](Self::latency), whether or not a weight was given (a part's is read
+    /// before).
+    fn unweighted(self) -> Result<Latency, String> {
         let given = [
             ("value", self.value.is_some()),
             ("mean", self.mean.is_some()),
@@ -403,10 +401,12 @@ impl DistributionSpec {
                 }
                 let mut mixture = Vec::with_capacity(parts.len());
                 for (i, part) in parts.into_iter().enumerate() {
-                    if !(part.weight.is_finite() && part.weight > 0.0) {
+                    let Some(weight) = part.weight else {
+                        return Err(format!("parts[{i}] needs a `weight`"));
+                    };
+                    if !(weight.is_finite() && weight > 0.0) {
                         return Err(format!(
-                            "parts[{i}].weight: {} is not allowed; use a number above 0 (weights are shares of their sum)",
-                            part.weight
+                            "parts[{i}].weight: {weight} is not allowed; use a number above 0 (weights are shares of their sum)"
                         ));
                     }
                     if let DistributionKind::Mixture = part.distribution {
@@ -414,17 +414,8 @@ impl DistributionSpec {
                             "parts[{i}]: a mixture cannot hold a mixture; list its parts here"
                         ));
                     }
-                    let spec = DistributionSpec {
-                        distribution: part.distribution,
-                        value: part.value,
-                        mean: part.mean,
-                        sd: part.sd,
-                        min: part.min,
-                        max: part.max,
-                        parts: None,
-                    };
-                    let latency = spec.latency().map_err(|e| format!("parts[{i}]: {e}"))?;
-                    mixture.push((part.weight, latency));
+                    let latency = part.unweighted().map_err(|e| format!("parts[{i}]: {e}"))?;
+                    mixture.push((weight, latency));
                 }
                 Latency::Mixture(mixture)
             }
