@@ -17,11 +17,8 @@
 //!
 //! Run with `cargo bench -p staunch-bench --bench hedge`; BENCHMARKS.md has the numbers.
 
-use std::future::Future;
 use std::hint::black_box;
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -29,7 +26,7 @@ use staunch::backoff::Backoff;
 use staunch::hedge::{Hedge, HedgeConfig, HedgeDelay, HedgeLayer};
 use staunch::retry::RetryLayer;
 use staunch::{Retry, RetryConfig};
-use staunch_bench::time_async;
+use staunch_bench::{AfterWaiting, time_async, tower_hedge};
 use tokio::runtime::Runtime;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
@@ -68,56 +65,9 @@ fn at_once() -> std::future::Ready<Result<u64, io::Error>> {
     std::future::ready(Ok(black_box(1)))
 }
 
-/// `Pending` once, waking itself, then ready.
-struct AfterWaiting(bool);
-
-impl Future for AfterWaiting {
-    type Output = Result<u64, io::Error>;
-
-    #[inline]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if self.0 {
-            return Poll::Ready(Ok(black_box(1)));
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
-
 #[inline]
 fn after_waiting() -> AfterWaiting {
-    AfterWaiting(false)
-}
-
-/// `tower::hedge`'s policy: every request may be cloned and hedged.
-#[derive(Clone, Debug)]
-struct TowerPolicy;
-
-impl tower::hedge::Policy<u64> for TowerPolicy {
-    fn clone_request(&self, request: &u64) -> Option<u64> {
-        Some(*request)
-    }
-
-    fn can_retry(&self, _: &u64) -> bool {
-        true
-    }
-}
-
-/// `tower::hedge` around `service`, hedging at the p95 of a histogram primed with 50 ms.
-fn tower_hedge<S>(service: S) -> tower::hedge::Hedge<S, TowerPolicy>
-where
-    S: Service<u64> + Clone,
-    S::Error: Into<tower::BoxError>,
-{
-    tower::hedge::Hedge::new_with_mock_latencies(
-        service,
-        TowerPolicy,
-        10,
-        0.95,
-        Duration::from_secs(3600),
-        &[50; 100],
-    )
+    AfterWaiting::default()
 }
 
 fn closures(c: &mut Criterion) {

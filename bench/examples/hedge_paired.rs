@@ -19,6 +19,7 @@ use staunch::backoff::Backoff;
 use staunch::hedge::{Hedge, HedgeConfig, HedgeDelay, HedgeLayer};
 use staunch::retry::RetryLayer;
 use staunch::{Retry, RetryConfig};
+use staunch_bench::{AfterWaiting, tower_hedge};
 use tokio::runtime::Runtime;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
@@ -43,40 +44,8 @@ fn at_once() -> std::future::Ready<Result<u64, io::Error>> {
     std::future::ready(Ok(black_box(1)))
 }
 
-/// `Pending` once, waking itself, then ready: a hedging policy arms its timer, then drops it.
-struct AfterWaiting(bool);
-
-impl std::future::Future for AfterWaiting {
-    type Output = Result<u64, io::Error>;
-
-    fn poll(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Self::Output> {
-        if self.0 {
-            return std::task::Poll::Ready(Ok(black_box(1)));
-        }
-        self.0 = true;
-        cx.waker().wake_by_ref();
-        std::task::Poll::Pending
-    }
-}
-
 fn after_waiting() -> AfterWaiting {
-    AfterWaiting(false)
-}
-
-#[derive(Clone, Debug)]
-struct TowerPolicy;
-
-impl tower::hedge::Policy<u64> for TowerPolicy {
-    fn clone_request(&self, request: &u64) -> Option<u64> {
-        Some(*request)
-    }
-
-    fn can_retry(&self, _: &u64) -> bool {
-        true
-    }
+    AfterWaiting::default()
 }
 
 fn percentiles(mut v: Vec<f64>) -> (f64, f64, f64) {
@@ -105,14 +74,7 @@ fn main() {
     let mut bare_svc = service;
     let mut retry_svc = RetryLayer::new(retry.clone()).layer(service);
     let mut hedge_svc = HedgeLayer::new(fixed.clone()).layer(service);
-    let mut tower_svc = tower::hedge::Hedge::new_with_mock_latencies(
-        service,
-        TowerPolicy,
-        10,
-        0.95,
-        Duration::from_secs(3600),
-        &[50; 100],
-    );
+    let mut tower_svc = tower_hedge(service);
 
     let names = [
         "bare call",

@@ -79,13 +79,7 @@ where
         let pipeline = &policy.shared.pipeline;
         // The deadline of the whole call, kept so that every later poll (and every retried
         // attempt) runs in it, wherever the future is polled.
-        let deadline = match pipeline.timeout {
-            Some(timeout) => {
-                let mine = Deadline::after_from(pipeline.retry.clock.now(), timeout);
-                Some(Deadline::current().map_or(mine, |outer| outer.min(mine)))
-            }
-            None => Deadline::current(),
-        };
+        let deadline = call_deadline(pipeline);
         let _scope = deadline.map(Enter::new);
         let mut service = service;
         let mut request = Some(request);
@@ -146,13 +140,7 @@ where
     /// request is copied up front for the hedges (no copy, no hedge).
     pub(super) fn start_hedged(service: S, request: Req, policy: PipelineLayer<C, F, K>) -> Self {
         let pipeline = &policy.shared.pipeline;
-        let deadline = match pipeline.timeout {
-            Some(timeout) => {
-                let mine = Deadline::after_from(pipeline.retry.clock.now(), timeout);
-                Some(Deadline::current().map_or(mine, |outer| outer.min(mine)))
-            }
-            None => Deadline::current(),
-        };
+        let deadline = call_deadline(pipeline);
         let _scope = deadline.map(Enter::new);
         let mut service = service;
         let template = policy.shared.make_request.hedge_request(&request);
@@ -188,6 +176,19 @@ where
             outcome,
             policy,
         }
+    }
+}
+
+/// The deadline of a whole call: the pipeline's timeout from now, or the caller's deadline if
+/// that is tighter.
+#[inline]
+fn call_deadline<C, F>(pipeline: &super::Pipeline<C, F>) -> Option<Deadline> {
+    match pipeline.timeout {
+        Some(timeout) => {
+            let mine = Deadline::after_from(pipeline.retry.clock.now(), timeout);
+            Some(Deadline::current().map_or(mine, |outer| outer.min(mine)))
+        }
+        None => Deadline::current(),
     }
 }
 

@@ -46,14 +46,7 @@ async fn an_attempt_dropped_for_a_winner_records_nothing_in_the_breaker() {
 
 #[tokio::test(start_paused = true)]
 async fn no_hedge_is_sent_while_the_breaker_refuses() {
-    let breaker = CircuitBreaker::new(
-        BreakerConfig::consecutive_failures(1)
-            .with_open_duration(ms(100))
-            .with_half_open_probes(1),
-    )
-    .unwrap();
-    let _ = breaker.call(|| async { Err::<(), _>("down") }).await;
-    tokio::time::sleep(ms(100)).await;
+    let breaker = half_open_with_one_probe().await;
     let events = Arc::new(Mutex::new(Vec::new()));
     let hedge = fixed(ms(20), 3).on_hedge({
         let events = events.clone();
@@ -78,6 +71,20 @@ async fn no_hedge_is_sent_while_the_breaker_refuses() {
         State::Closed,
         "the probe's success closed it"
     );
+}
+
+/// A breaker tripped by one failure, whose 100 ms open period has just ended: the next call is
+/// its one half-open probe.
+async fn half_open_with_one_probe() -> CircuitBreaker {
+    let breaker = CircuitBreaker::new(
+        BreakerConfig::consecutive_failures(1)
+            .with_open_duration(ms(100))
+            .with_half_open_probes(1),
+    )
+    .unwrap();
+    let _ = breaker.call(|| async { Err::<(), _>("down") }).await;
+    tokio::time::sleep(ms(100)).await;
+    breaker
 }
 
 #[tokio::test(start_paused = true)]
@@ -143,34 +150,16 @@ async fn retry_and_hedge_replace_each_other() {
 
 #[cfg(feature = "tower")]
 mod tower_layer {
-    use std::sync::{Arc, Mutex};
+    use std::sync::Arc;
 
     use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
     use staunch::retry::Stopped;
     use staunch::{Pipeline, StopReason};
     use tokio::time::Instant;
-    use tower::{Service, ServiceExt, service_fn};
+    use tower::{Service, ServiceExt};
 
-    use crate::support::{Fail, Script, Step, fixed, ms};
-
-    /// A service answering each call as the script's next attempt, noting the requests.
-    fn scripted(
-        script: &Script,
-        requests: &Arc<Mutex<Vec<String>>>,
-    ) -> impl Service<
-        String,
-        Response = u32,
-        Error = Fail,
-        Future = impl Future<Output = Result<u32, Fail>> + Send + 'static,
-    > + Clone
-    + Send
-    + 'static {
-        let (script, requests) = (script.clone(), requests.clone());
-        service_fn(move |request: String| {
-            requests.lock().unwrap().push(request);
-            script.attempt()
-        })
-    }
+    use super::half_open_with_one_probe;
+    use crate::support::{Script, Step, fixed, ms, scripted};
 
     #[tokio::test(start_paused = true)]
     async fn the_pipeline_layer_hedges_too() {
@@ -196,14 +185,7 @@ mod tower_layer {
 
     #[tokio::test(start_paused = true)]
     async fn through_the_layer_no_hedge_goes_out_while_the_breaker_refuses() {
-        let breaker = CircuitBreaker::new(
-            BreakerConfig::consecutive_failures(1)
-                .with_open_duration(ms(100))
-                .with_half_open_probes(1),
-        )
-        .unwrap();
-        let _ = breaker.call(|| async { Err::<(), _>("down") }).await;
-        tokio::time::sleep(ms(100)).await;
+        let breaker = half_open_with_one_probe().await;
         let pipeline = Pipeline::new()
             .hedge(fixed(ms(20), 3))
             .breaker(breaker.clone());
@@ -251,8 +233,8 @@ mod tower_layer {
 
         // The POST's one attempt, then the GET's slow first and its fast hedge.
         let script = Script::new([Step::ok(100), Step::ok(100), Step::ok(1)]);
-        let methods = Arc::new(Mutex::new(Vec::new()));
-        let inner = service_fn({
+        let methods = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let inner = tower::service_fn({
             let (script, methods) = (script.clone(), methods.clone());
             move |request: Request<String>| {
                 methods.lock().unwrap().push(request.method().clone());

@@ -197,3 +197,23 @@ impl Drop for Guard {
         }
     }
 }
+
+/// A tower service answering each call as `script`'s next attempt, noting the requests.
+#[cfg(feature = "tower")]
+pub(crate) fn scripted(
+    script: &Script,
+    requests: &Arc<Mutex<Vec<String>>>,
+) -> impl tower::Service<
+    String,
+    Response = u32,
+    Error = Fail,
+    Future = impl Future<Output = Result<u32, Fail>> + Send + 'static,
+> + Clone
++ Send
++ 'static {
+    let (script, requests) = (script.clone(), requests.clone());
+    tower::service_fn(move |request: String| {
+        requests.lock().unwrap().push(request);
+        script.attempt()
+    })
+}

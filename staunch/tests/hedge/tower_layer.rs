@@ -1,34 +1,15 @@
 //! The hedge layer through tower services.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use staunch::classify::Class;
 use staunch::hedge::{Hedge, HedgeConfig, HedgeDelay, HedgeLayer};
 use staunch::retry::{MakeRetryRequest, Stopped};
 use staunch::{Deadline, StopReason};
 use tokio::time::Instant;
-use tower::{Layer, Service, ServiceExt, service_fn};
+use tower::{Layer, Service, ServiceExt};
 
-use crate::support::{Fail, Script, Step, fixed, ms};
-
-/// A service answering each call as the script's next attempt, noting the requests it got.
-fn scripted(
-    script: &Script,
-    requests: &Arc<Mutex<Vec<String>>>,
-) -> impl Service<
-    String,
-    Response = u32,
-    Error = Fail,
-    Future = impl Future<Output = Result<u32, Fail>> + Send + 'static,
-> + Clone
-+ Send
-+ 'static {
-    let (script, requests) = (script.clone(), requests.clone());
-    service_fn(move |request: String| {
-        requests.lock().unwrap().push(request);
-        script.attempt()
-    })
-}
+use crate::support::{Script, Step, fixed, ms, scripted};
 
 #[tokio::test(start_paused = true)]
 async fn a_slow_call_is_hedged_on_a_clone_with_a_copy_of_the_request() {
