@@ -44,7 +44,7 @@ pub enum HedgeEventKind {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Trigger {
-    /// The delay passed with no answer.
+    /// The delay (or a failed attempt's Retry-After hint) passed with no answer.
     Delay,
     /// An attempt failed with a transient failure: the next goes at once.
     Failure,

@@ -56,11 +56,13 @@
 //! # Cost
 //!
 //! A call whose first attempt answers at its first poll reads no clock, arms no timer and
-//! allocates nothing (with an adaptive delay: plus the sample's two atomic increments). One that
-//! waits for its answer reads the clock once and arms one tokio timer, dropped when the answer
-//! comes (about 150–200 ns on a small VM; with an adaptive delay, one more clock read). A call
-//! that hedges, or whose attempt fails, allocates once: a box for its later attempts (attempts
-//! in flight must stay pinned, and pinning them inline would cost every call; see `race.rs`).
+//! allocates nothing (with an adaptive delay: plus, for one call in four, the sample's atomic
+//! increment): about 1.4× the cost of a retry's success path, 1.7× with an adaptive delay (see
+//! BENCHMARKS.md). One that waits for its answer reads the clock once and arms one tokio timer,
+//! dropped when the answer comes (0.3–0.5 µs on a small VM; with an adaptive delay, one more
+//! clock read). A call that hedges, or whose attempt fails, allocates once: a box for its later
+//! attempts (attempts in flight must stay pinned, and pinning them inline would cost every
+//! call; see `race.rs`).
 //!
 //! # Telemetry
 //!

@@ -206,7 +206,8 @@ impl<C> Hedge<C> {
     /// the call first, the time it had run, as a censored sample (it would have taken longer),
     /// so that winning hedges do not hide the slow latencies that the delay must see. The
     /// percentile is a Kaplan–Meier estimate over both, from a log-bucketed histogram whose old
-    /// samples fade; recording is two atomic increments.
+    /// samples fade; recording is one atomic increment, for one latency in four once the
+    /// estimate has `min_samples`.
     pub fn delay(&self) -> Duration {
         match (&self.estimate, self.config.delay.kind) {
             (Some(estimate), _) => estimate.delay(),
