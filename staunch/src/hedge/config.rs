@@ -193,6 +193,10 @@ impl HedgeDelay {
 /// | [`with_max_attempts`](Self::with_max_attempts) | 2: the first attempt and one hedge |
 /// | [`with_max_retry_after`](Self::with_max_retry_after) | 60 s |
 ///
+/// With the `serde` feature it reads from configuration as `{ max_attempts = 2, delay = "20ms",
+/// max_retry_after = "60s" }` (only `delay` required), an adaptive delay as `delay = {
+/// percentile = 95, min = "5ms", max = "200ms", min_samples = 100 }`; unknown keys are errors.
+///
 /// # Examples
 ///
 /// ```
