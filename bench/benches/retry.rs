@@ -16,13 +16,14 @@
 use std::future::Future;
 use std::hint::black_box;
 use std::io;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use backon::{BlockingRetryable, ExponentialBuilder, Retryable};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use staunch::backoff::{Backoff, Jitter};
 use staunch::retry::RetryLayer;
 use staunch::{Retry, RetryConfig};
+use staunch_bench::time_async;
 use tokio::runtime::Runtime;
 use tower::{Layer, Service, ServiceExt, service_fn};
 
@@ -56,23 +57,6 @@ fn op() -> impl Future<Output = Result<u64, io::Error>> {
 #[inline]
 fn op_blocking() -> Result<u64, io::Error> {
     Ok(black_box(1))
-}
-
-/// Runs `iters` calls of `call` back to back inside one `block_on`, and times them. Each
-/// result is reduced to its value, as a caller's `match` would: what every contender returns
-/// then reaches `black_box` as the same 16 bytes, whatever the size of its error type.
-fn time_async<E>(
-    rt: &Runtime,
-    iters: u64,
-    mut call: impl AsyncFnMut() -> Result<u64, E>,
-) -> Duration {
-    rt.block_on(async {
-        let start = Instant::now();
-        for _ in 0..iters {
-            black_box(call().await.ok());
-        }
-        start.elapsed()
-    })
 }
 
 /// The `tower::retry` policy a user would write for the same schedule: `None` for `Ok`,

@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::breaker::CircuitOpen;
+use crate::classify::Class;
 use crate::deadline::Elapsed;
 
 /// An invalid configuration, found when a policy is built, never at call time.
@@ -185,6 +186,8 @@ struct Details<E> {
     attempts: u32,
     elapsed: Duration,
     last: Option<Failure<E>>,
+    /// A hedged call's failed attempts' classes; empty otherwise.
+    classes: Vec<Class>,
     /// Set when a fallback failed: the error it was called for.
     original: Option<Error<E>>,
 }
@@ -211,9 +214,17 @@ impl<E> Error<E> {
                 attempts,
                 elapsed,
                 last,
+                classes: Vec::new(),
                 original: None,
             }),
         }
+    }
+
+    /// The same error with the classes of a hedged call's failed attempts.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn with_classes(mut self, classes: Vec<Class>) -> Self {
+        self.inner.classes = classes;
+        self
     }
 
     /// The error of a fallback that failed while handling `original`.
@@ -224,6 +235,7 @@ impl<E> Error<E> {
                 attempts: original.inner.attempts,
                 elapsed: original.inner.elapsed,
                 last: Some(Failure::Inner(error)),
+                classes: Vec::new(),
                 original: Some(original),
             }),
         }
@@ -255,6 +267,27 @@ impl<E> Error<E> {
     /// What made the last attempt fail, if one ran.
     pub fn last_failure(&self) -> Option<&Failure<E>> {
         self.inner.last.as_ref()
+    }
+
+    /// The class of each attempt of a hedged call that failed, in the order they failed: when
+    /// every attempt failed ([`StopReason::Exhausted`]), one per attempt. Empty for other
+    /// policies, whose error keeps only the last failure.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::classify::Class;
+    /// use staunch::hedge::{Hedge, HedgeConfig, HedgeDelay};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), staunch::ConfigError> {
+    /// let hedge = Hedge::new(HedgeConfig::new(HedgeDelay::fixed(Duration::from_millis(10))))?;
+    /// let err = hedge.call(|| async { Err::<(), _>("unavailable") }).await.unwrap_err();
+    /// assert!(err.is_exhausted());
+    /// assert_eq!(err.classes(), [Class::Transient, Class::Transient]);
+    /// # Ok(()) }
+    /// ```
+    pub fn classes(&self) -> &[Class] {
+        &self.inner.classes
     }
 
     /// Takes out what made the last attempt fail.
@@ -347,6 +380,7 @@ impl<E> Error<E> {
             attempts,
             elapsed,
             last,
+            classes,
             original,
         } = *self.inner;
         Error {
@@ -355,6 +389,7 @@ impl<E> Error<E> {
                 attempts,
                 elapsed,
                 last: last.and_then(&mut *f),
+                classes,
                 original: original.map(|original| original.map_last(f)),
             }),
         }
@@ -378,6 +413,7 @@ impl<E: fmt::Debug> fmt::Debug for Error<E> {
             .field("attempts", &details.attempts)
             .field("elapsed", &details.elapsed)
             .field("last", &details.last)
+            .field("classes", &details.classes)
             .field("original", &details.original)
             .finish()
     }
@@ -389,6 +425,22 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
         write!(f, "{} after {} attempt", details.reason, details.attempts)?;
         if details.attempts != 1 {
             f.write_str("s")?;
+        }
+        if !details.classes.is_empty() {
+            f.write_str(" (")?;
+            for (i, class) in details.classes.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(", ")?;
+                }
+                match class {
+                    Class::Success => f.write_str("success")?,
+                    Class::Ignored => f.write_str("ignored")?,
+                    Class::Permanent => f.write_str("permanent")?,
+                    Class::Transient => f.write_str("transient")?,
+                    Class::RetryAfter(hint) => write!(f, "retry after {hint:?}")?,
+                }
+            }
+            f.write_str(")")?;
         }
         if let Some(last) = &details.last {
             write!(f, "; last error: {last}")?;

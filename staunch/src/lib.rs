@@ -50,6 +50,7 @@
 //! | [`breaker`] | a circuit breaker with five trip rules, bounded half-open probes, lock-free when closed |
 //! | [`deadline`] | an absolute deadline in scope for a whole request; per-attempt timeouts cut from it |
 //! | [`fallback`] | a substitute answer for the failures you choose |
+//! | [`hedge`] | a second attempt when the first is slow, the first answer winning: budgeted, deadline-aware, never for a request that must be sent once (feature `tokio`) |
 //! | [`pipeline`] | all of the above in the one correct order, for closures and tower services |
 //! | [`classify`] | the one classification of outcomes that every policy shares |
 //! | `http` | HTTP classification, `Retry-After`, the idempotency gate, deadline headers (feature `http`), the reqwest middleware (feature `reqwest`) |
@@ -134,6 +135,32 @@
 //! # }
 //! ```
 //!
+//! ## Hedging
+//!
+//! ```
+//! use std::time::Duration;
+//! use staunch::hedge::{Hedge, HedgeConfig, HedgeDelay};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), staunch::ConfigError> {
+//! // A second copy after the p95 of recent latencies (within 2–100 ms); the first answer wins.
+//! let hedge = Hedge::new(HedgeConfig::new(
+//!     HedgeDelay::percentile(95.0).with_min(Duration::from_millis(2)).with_max(Duration::from_millis(100)),
+//! ))?;
+//! let mut replicas = ["stuck", "fast"].into_iter();
+//! let answer = hedge
+//!     .call(|| {
+//!         let replica = replicas.next().unwrap_or("fast");
+//!         async move {
+//!             let latency = if replica == "stuck" { 5_000 } else { 3 };
+//!             tokio::time::sleep(Duration::from_millis(latency)).await;
+//!             Ok::<_, std::io::Error>(replica)
+//!         }
+//!     })
+//!     .await;
+//! assert_eq!(answer.unwrap(), "fast"); // sent after 100 ms (the ceiling, before any samples)
+//! # Ok(()) }
+//! ```
+//!
 //! ## Fallback
 //!
 //! ```
@@ -152,8 +179,8 @@
 //! # The layer order
 //!
 //! When policies stack, their order decides what they do. [`Pipeline`] fixes it, outermost to
-//! innermost: **fallback → overall deadline → retry (with budget) → circuit breaker → attempt
-//! timeout → the call.** Fallback last, so it never hides a failure retrying would fix; the
+//! innermost: **fallback → overall deadline → retry or hedge (with budget) → circuit breaker →
+//! attempt timeout → the call.** Fallback last, so it never hides a failure retrying would fix; the
 //! deadline outside retry, so retry knows the time left; retry outside the breaker, so an open
 //! circuit ends the loop at once instead of burning attempts; the timeout inside the breaker, so a
 //! slow dependency counts as failing. The [`pipeline`] module explains each position and how to
@@ -180,7 +207,7 @@
 //! Every future in staunch can be dropped at any await point, and dropping it is the way to
 //! cancel: a dropped retry stops at once, mid-attempt or mid-sleep; a dropped breaker call (or a
 //! dropped [`breaker::Permit`]) records nothing and returns its half-open probe slot; a dropped
-//! pipeline call does both. Nothing outlives the future. A [`CancellationToken`] does the same
+//! hedged call drops every attempt in flight; a dropped pipeline call does all of these. Nothing outlives the future. A [`CancellationToken`] does the same
 //! for code that cannot drop a future, including a thread blocked in
 //! [`Retry::call_blocking_with`], which wakes as soon as the token fires.
 //!
@@ -195,7 +222,7 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `tokio` | yes | async runners, attempt timeouts and the pipeline; time from `tokio::time` |
+//! | `tokio` | yes | async runners, attempt timeouts, hedging and the pipeline; time from `tokio::time` |
 //! | `tower` | no | a `Layer`/`Service` per policy, and [`pipeline::PipelineLayer`]: with `http`, the client door for hyper-util, tonic channels and any tower HTTP client |
 //! | `http` | no | HTTP classification, `Retry-After` parsing, the deadline header; with `tower`, the server door for axum, tonic and hyper ([`http::ReceiveDeadlineLayer`]) |
 //! | `tracing` | no | events for each retry, stop, fallback and breaker state change |
@@ -220,6 +247,9 @@ mod clock;
 pub mod deadline;
 mod error;
 pub mod fallback;
+// Under loom (built without `tokio`), only the latency estimate, for its model tests.
+#[cfg(any(feature = "tokio", loom))]
+pub mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
 pub(crate) mod loom;

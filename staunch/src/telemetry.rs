@@ -8,6 +8,9 @@
 //!   budget, the deadline or an over-long Retry-After.
 //! - `staunch_retry_outcomes_total` (label `outcome`): `success` or the stop reason.
 //! - `staunch_fallback_used_total` (label `reason`): fallbacks run, by the failure they covered.
+//! - `staunch_hedge_sent_total` (label `trigger`), `staunch_hedge_won_total` and
+//!   `staunch_hedge_refused_total` (label `reason`): hedges sent, hedges whose answer won, and
+//!   hedges not sent (or refused before reaching the dependency).
 
 // With only one of the two features on, some arguments go unused.
 #![cfg_attr(
@@ -70,6 +73,45 @@ pub(crate) fn fallback_used(reason: StopReason) {
     tracing::debug!(target: "staunch::fallback", reason = reason.as_str(), "call failed; using the fallback");
     #[cfg(feature = "metrics")]
     metrics::counter!("staunch_fallback_used_total", "reason" => reason.as_str()).increment(1);
+}
+
+/// A hedge sent, won or refused. Hedges are rare (a few percent of calls), so the counters are
+/// looked up per event rather than cached.
+#[cfg(feature = "tokio")]
+#[cold]
+pub(crate) fn hedge_event(event: &crate::hedge::HedgeEvent) {
+    use crate::hedge::HedgeEventKind;
+    let policy = event.policy;
+    match event.kind {
+        HedgeEventKind::Sent { trigger } => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(target: "staunch::hedge", policy, attempt = event.attempt, trigger = trigger.as_str(), "hedge sent");
+            #[cfg(feature = "metrics")]
+            metrics::counter!("staunch_hedge_sent_total", "policy" => policy, "trigger" => trigger.as_str())
+                .increment(1);
+        }
+        HedgeEventKind::Won => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(target: "staunch::hedge", policy, attempt = event.attempt, "hedge won");
+            #[cfg(feature = "metrics")]
+            metrics::counter!("staunch_hedge_won_total", "policy" => policy).increment(1);
+        }
+        HedgeEventKind::Refused(reason) => {
+            #[cfg(feature = "tracing")]
+            tracing::debug!(target: "staunch::hedge", policy, attempt = event.attempt, reason = reason.as_str(), "hedge refused");
+            #[cfg(feature = "metrics")]
+            metrics::counter!("staunch_hedge_refused_total", "policy" => policy, "reason" => reason.as_str())
+                .increment(1);
+        }
+    }
+}
+
+/// A hedged call ended on a failure.
+#[cfg(feature = "tokio")]
+#[cold]
+pub(crate) fn hedge_stopped(policy: &'static str, reason: StopReason, attempts: u32) {
+    #[cfg(feature = "tracing")]
+    tracing::debug!(target: "staunch::hedge", policy, attempts, reason = reason.as_str(), "hedged call failed");
 }
 
 /// The metadata `metrics::counter!` gives the counters of this module.

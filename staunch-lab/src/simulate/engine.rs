@@ -15,6 +15,7 @@ use std::time::Duration;
 use staunch::breaker::{CircuitBreaker, Reason, State};
 use staunch::classify::Class;
 use staunch::fallback::{Fallback, FallbackOn, FromFn};
+use staunch::hedge::Hedge;
 use staunch::retry::RetryBudget;
 use staunch::{ConfigError, Error, Pipeline, Retry, StopReason};
 use tokio::sync::{Semaphore, oneshot};
@@ -54,6 +55,8 @@ pub struct Request {
     pub outcome: Outcome,
     /// How many calls it made to the dependency.
     pub calls: u32,
+    /// How many of those were hedges: every call after the first, under a hedging policy.
+    pub hedges: u32,
 }
 
 /// One breaker state change.
@@ -226,12 +229,20 @@ fn build(
     transitions: &Arc<Mutex<Vec<Transition>>>,
 ) -> Result<SimPipeline, ConfigError> {
     let mut pipeline = Pipeline::new().classify(classify as Classifier);
+    let budget = policy.budget.map(RetryBudget::new).transpose()?;
     if let Some(config) = policy.retry {
         let mut retry = Retry::new(config)?.classify(classify as Classifier);
-        if let Some(budget) = policy.budget {
-            retry = retry.with_budget(RetryBudget::new(budget)?);
+        if let Some(budget) = budget.clone() {
+            retry = retry.with_budget(budget);
         }
         pipeline = pipeline.retry(retry);
+    }
+    if let Some(config) = policy.hedge {
+        let mut hedge = Hedge::new(config)?.classify(classify as Classifier);
+        if let Some(budget) = budget {
+            hedge = hedge.with_budget(budget);
+        }
+        pipeline = pipeline.hedge(hedge);
     }
     if let Some(config) = policy.breaker {
         let log = Arc::clone(transitions);
@@ -313,6 +324,7 @@ pub fn run(
                     end: None,
                     outcome: Outcome::Unfinished,
                     calls: 0,
+                    hedges: 0,
                 })
                 .collect(),
         ));
@@ -350,6 +362,9 @@ pub fn run(
             .zip(server.calls_per_request.borrow().iter())
         {
             request.calls = *calls;
+            if policy.hedge.is_some() {
+                request.hedges = calls.saturating_sub(1);
+            }
         }
         let transitions = transitions.lock().map(|t| t.clone()).unwrap_or_default();
         Ok(Run {
@@ -379,6 +394,7 @@ mod tests {
         Policy {
             name: "bare".to_owned(),
             retry: None,
+            hedge: None,
             budget: None,
             breaker: None,
             attempt_timeout: None,

@@ -23,6 +23,10 @@
 //!
 //! [dependency]                         # the baseline, outside every phase
 //! latency = { distribution = "lognormal", mean = "40ms", sd = "20ms" }   # or "normal", or "40ms"
+//! # also { distribution = "constant", value = "40ms" }, { distribution = "uniform", min = "5ms",
+//! # max = "15ms" }, and a mixture with weights (shares of their sum), a long tail say:
+//! # { distribution = "mixture", parts = [ { weight = 0.99, distribution = "uniform", min = "5ms",
+//! #   max = "15ms" }, { weight = 0.01, distribution = "constant", value = "1s" } ] }
 //! error_rate = 0.001                   # share of 503s, in [0, 1]
 //! retry_after = "1s"                   # optional Retry-After hint on every 503
 //! max_concurrency = 20                 # optional: workers; more calls wait in a FIFO queue
@@ -42,6 +46,9 @@
 //! wait_for_probe = false               # retry waits for the breaker's next probe
 //! attempt_timeout = { fixed = "500ms" }                 # staunch::deadline::AttemptTimeout
 //! retry = { max_attempts = 3, backoff = { kind = "exponential", initial = "100ms", max_delay = "2s", jitter = "full" } }
+//! # or, in retry's place (a policy retries or hedges), staunch::hedge::HedgeConfig:
+//! # hedge = { max_attempts = 2, delay = "20ms" }, or an adaptive delay,
+//! # hedge = { max_attempts = 2, delay = { percentile = 95, min = "5ms", max = "100ms" } }
 //! budget = { kind = "ratio", ratio = 0.1 }              # staunch::retry::BudgetConfig
 //! breaker = { rule = "consecutive_failures", failures = 5, open_duration = "5s" }  # BreakerConfig
 //! ```
@@ -59,9 +66,10 @@
 //! # The report
 //!
 //! Per phase (requests grouped by arrival), for each policy: success % (the dependency
-//! answered), fallback %, failed %, latency p50 / p99 / max (arrival to answer, whatever the
-//! answer), dependency calls per request (the retry amplification factor: 1.0 means no
-//! retries) and the most calls started in one second (the load the dependency saw). Then, per
+//! answered), fallback %, failed %, latency p50 / p99 / p99.9 / max (arrival to answer,
+//! whatever the answer), dependency calls per request (the retry amplification factor: 1.0
+//! means no retries), hedges sent per request (a hedging policy's calls after the first) and
+//! the most calls started in one second (the load the dependency saw). Then, per
 //! phase that differs from the baseline, the time from its start until the breaker opened
 //! (detection) and, after its end, until the first success, until the first second in which
 //! 90% of arrivals succeeded, and until the breaker closed (recovery); the breaker's state

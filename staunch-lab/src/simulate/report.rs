@@ -80,10 +80,14 @@ pub struct Stats {
     pub p50: Option<Duration>,
     /// 99th percentile of the same.
     pub p99: Option<Duration>,
+    /// 99.9th percentile of the same: the tail a fan-out of a hundred calls meets.
+    pub p999: Option<Duration>,
     /// Slowest of the same.
     pub max: Option<Duration>,
     /// Dependency calls made by these requests, retries included.
     pub calls: u64,
+    /// Hedges sent by these requests: their calls after the first, under a hedging policy.
+    pub hedges: u64,
     /// The most dependency calls (from any request) that started in one whole second of the
     /// segment.
     pub peak_calls_per_second: usize,
@@ -93,6 +97,11 @@ impl Stats {
     /// Dependency calls per request: the retry amplification factor (1.0 = no retries).
     pub fn calls_per_request(&self) -> Option<f64> {
         (self.requests > 0).then(|| self.calls as f64 / self.requests as f64)
+    }
+
+    /// Hedges sent per request (0.02: 2% more calls for the tail).
+    pub fn hedges_per_request(&self) -> Option<f64> {
+        (self.requests > 0).then(|| self.hedges as f64 / self.requests as f64)
     }
 
     fn share(&self, n: usize) -> Option<f64> {
@@ -119,6 +128,7 @@ fn stats(run: &Run, start: Duration, end: Duration) -> Stats {
     {
         s.requests += 1;
         s.calls += u64::from(r.calls);
+        s.hedges += u64::from(r.hedges);
         match r.outcome {
             Outcome::Success => s.success += 1,
             Outcome::Fallback(_) => s.fallback += 1,
@@ -132,6 +142,7 @@ fn stats(run: &Run, start: Duration, end: Duration) -> Stats {
     latencies.sort_unstable();
     s.p50 = percentile(&latencies, 0.50);
     s.p99 = percentile(&latencies, 0.99);
+    s.p999 = percentile(&latencies, 0.999);
     s.max = latencies.last().copied();
     let first = start.as_secs();
     let last = end.as_secs(); // seconds [first, last) lie wholly or partly in the segment
@@ -412,6 +423,7 @@ impl Report {
             }
             row(out, "latency p50", &cells(&|s| opt_duration(s.p50)))?;
             row(out, "latency p99", &cells(&|s| opt_duration(s.p99)))?;
+            row(out, "latency p99.9", &cells(&|s| opt_duration(s.p999)))?;
             row(out, "latency max", &cells(&|s| opt_duration(s.max)))?;
             row(
                 out,
@@ -419,6 +431,14 @@ impl Report {
                 &cells(&|s| {
                     s.calls_per_request()
                         .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"))
+                }),
+            )?;
+            row(
+                out,
+                "hedges per request",
+                &cells(&|s| {
+                    s.hedges_per_request()
+                        .map_or_else(|| "-".to_owned(), |x| format!("{x:.3}"))
                 }),
             )?;
             row(
@@ -584,11 +604,16 @@ impl Report {
                 ("unfinished", share(s.unfinished)),
                 ("p50_ms", opt_ms(s.p50)),
                 ("p99_ms", opt_ms(s.p99)),
+                ("p999_ms", opt_ms(s.p999)),
                 ("max_ms", opt_ms(s.max)),
                 ("calls", Json::Int(s.calls)),
                 (
                     "calls_per_request",
                     s.calls_per_request().map_or(Json::Null, Json::Num),
+                ),
+                (
+                    "hedges_per_request",
+                    s.hedges_per_request().map_or(Json::Null, Json::Num),
                 ),
                 (
                     "peak_calls_per_second",
@@ -768,6 +793,7 @@ mod tests {
         let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
         assert_eq!(percentile(&v, 0.5), Some(Duration::from_millis(50)));
         assert_eq!(percentile(&v, 0.99), Some(Duration::from_millis(99)));
+        assert_eq!(percentile(&v, 0.999), Some(Duration::from_millis(100)));
         assert_eq!(percentile(&v[..1], 0.99), Some(Duration::from_millis(1)));
         assert_eq!(percentile(&[], 0.5), None);
     }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use staunch::breaker::{BreakerConfig, CircuitBreaker};
 use staunch::deadline::AttemptTimeout;
+use staunch::hedge::{Hedge, HedgeConfig};
 use staunch::retry::{BudgetConfig, RetryBudget};
 use staunch::{ConfigError, Retry, RetryConfig};
 
@@ -113,7 +114,7 @@ impl Dependency {
 }
 
 /// How the dependency answers a call that starts at some time.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Behaviour {
     /// How long an answer takes.
     pub latency: Latency,
@@ -149,10 +150,17 @@ pub struct Phase {
 }
 
 /// A latency distribution.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Latency {
-    /// Always this long.
+    /// Always this long (`"20ms"`, or `distribution = "constant"` or `"fixed"` with `value`).
     Fixed(Duration),
+    /// Uniform between `min` and `max`.
+    Uniform {
+        /// The shortest.
+        min: Duration,
+        /// The longest.
+        max: Duration,
+    },
     /// Normal with this mean and standard deviation, cut at zero.
     Normal {
         /// The mean.
@@ -168,6 +176,9 @@ pub enum Latency {
         /// The standard deviation.
         sd: Duration,
     },
+    /// One of several distributions, drawn with these weights (as shares of their sum): a
+    /// fast path and a slow one, say.
+    Mixture(Vec<(f64, Latency)>),
 }
 
 impl Latency {
@@ -175,6 +186,23 @@ impl Latency {
     pub fn sample(&self, rng: &mut fastrand::Rng) -> Duration {
         let secs = match *self {
             Self::Fixed(d) => return d,
+            Self::Uniform { min, max } => {
+                return min + (max - min).mul_f64(rng.f64());
+            }
+            Self::Mixture(ref parts) => {
+                let total: f64 = parts.iter().map(|(weight, _)| weight).sum();
+                let mut pick = rng.f64() * total;
+                for (weight, part) in parts {
+                    if pick < *weight {
+                        return part.sample(rng);
+                    }
+                    pick -= weight;
+                }
+                // Rounding left the pick at the very top: the last part.
+                return parts
+                    .last()
+                    .map_or(Duration::ZERO, |(_, part)| part.sample(rng));
+            }
             Self::Normal { mean, sd } => mean.as_secs_f64() + sd.as_secs_f64() * normal(rng),
             Self::LogNormal { mean, sd } => {
                 let (m, s) = (mean.as_secs_f64(), sd.as_secs_f64());
@@ -205,8 +233,10 @@ pub struct Policy {
     pub name: String,
     /// Retry, if any.
     pub retry: Option<RetryConfig>,
-    /// A retry budget shared by all requests, if any (needs `retry`).
+    /// A retry budget shared by all requests, if any (needs `retry` or `hedge`).
     pub budget: Option<BudgetConfig>,
+    /// Hedging in retry's place, if any (a policy retries or hedges).
+    pub hedge: Option<HedgeConfig>,
     /// A circuit breaker shared by all requests, if any.
     pub breaker: Option<BreakerConfig>,
     /// A limit on each attempt, if any.
@@ -271,6 +301,7 @@ struct RawPhase {
 struct RawPolicy {
     name: Option<String>,
     retry: Option<RetryConfig>,
+    hedge: Option<HedgeConfig>,
     budget: Option<BudgetConfig>,
     breaker: Option<BreakerConfig>,
     attempt_timeout: Option<AttemptTimeout>,
@@ -285,17 +316,111 @@ struct RawPolicy {
 #[serde(rename_all = "snake_case")]
 enum DistributionKind {
     Fixed,
+    Constant,
+    Uniform,
     Normal,
     Lognormal,
+    Mixture,
 }
 
+/// A latency distribution as written; a part of a mixture is one too, with a `weight`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DistributionSpec {
     distribution: DistributionKind,
+    weight: Option<f64>,
     value: Option<Dur>,
     mean: Option<Dur>,
     sd: Option<Dur>,
+    min: Option<Dur>,
+    max: Option<Dur>,
+    parts: Option<Vec<DistributionSpec>>,
+}
+
+impl DistributionSpec {
+    /// The latency this spec describes; the message names what is missing or misplaced.
+    fn latency(self) -> Result<Latency, String> {
+        if self.weight.is_some() {
+            return Err("`weight` is for the parts of a mixture".to_owned());
+        }
+        self.unweighted()
+    }
+
+    /// [`latency`](Self::latency), whether or not a weight was given (a part's is read
+    /// before).
+    fn unweighted(self) -> Result<Latency, String> {
+        let given = [
+            ("value", self.value.is_some()),
+            ("mean", self.mean.is_some()),
+            ("sd", self.sd.is_some()),
+            ("min", self.min.is_some()),
+            ("max", self.max.is_some()),
+            ("parts", self.parts.is_some()),
+        ];
+        let (name, takes): (&str, &[&str]) = match self.distribution {
+            DistributionKind::Fixed => ("a fixed latency", &["value"]),
+            DistributionKind::Constant => ("a constant latency", &["value"]),
+            DistributionKind::Uniform => ("a uniform latency", &["min", "max"]),
+            DistributionKind::Normal => ("a normal latency", &["mean", "sd"]),
+            DistributionKind::Lognormal => ("a lognormal latency", &["mean", "sd"]),
+            DistributionKind::Mixture => ("a mixture", &["parts"]),
+        };
+        for (field, set) in given {
+            if set && !takes.contains(&field) {
+                return Err(format!(
+                    "`{field}` does not apply to {name}, which takes `{}`",
+                    takes.join("` and `")
+                ));
+            }
+        }
+        let need = |field: &str, value: Option<Dur>| {
+            value
+                .map(|d| d.0)
+                .ok_or_else(|| format!("{name} needs `{field}`"))
+        };
+        Ok(match self.distribution {
+            DistributionKind::Fixed | DistributionKind::Constant => {
+                Latency::Fixed(need("value", self.value)?)
+            }
+            DistributionKind::Uniform => Latency::Uniform {
+                min: need("min", self.min)?,
+                max: need("max", self.max)?,
+            },
+            DistributionKind::Normal => Latency::Normal {
+                mean: need("mean", self.mean)?,
+                sd: need("sd", self.sd)?,
+            },
+            DistributionKind::Lognormal => Latency::LogNormal {
+                mean: need("mean", self.mean)?,
+                sd: need("sd", self.sd)?,
+            },
+            DistributionKind::Mixture => {
+                let parts = self.parts.unwrap_or_default();
+                if parts.is_empty() {
+                    return Err("a mixture needs `parts`, at least one".to_owned());
+                }
+                let mut mixture = Vec::with_capacity(parts.len());
+                for (i, part) in parts.into_iter().enumerate() {
+                    let Some(weight) = part.weight else {
+                        return Err(format!("parts[{i}] needs a `weight`"));
+                    };
+                    if !(weight.is_finite() && weight > 0.0) {
+                        return Err(format!(
+                            "parts[{i}].weight: {weight} is not allowed; use a number above 0 (weights are shares of their sum)"
+                        ));
+                    }
+                    if let DistributionKind::Mixture = part.distribution {
+                        return Err(format!(
+                            "parts[{i}]: a mixture cannot hold a mixture; list its parts here"
+                        ));
+                    }
+                    let latency = part.unweighted().map_err(|e| format!("parts[{i}]: {e}"))?;
+                    mixture.push((weight, latency));
+                }
+                Latency::Mixture(mixture)
+            }
+        })
+    }
 }
 
 impl<'de> Deserialize<'de> for Latency {
@@ -316,34 +441,7 @@ impl<'de> Deserialize<'de> for Latency {
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Latency, A::Error> {
                 let spec =
                     DistributionSpec::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                let need = |field: &str, value: Option<Dur>| {
-                    value.map(|d| d.0).ok_or_else(|| {
-                        de::Error::custom(format!("this latency distribution needs `{field}`"))
-                    })
-                };
-                match spec.distribution {
-                    DistributionKind::Fixed => {
-                        if spec.mean.is_some() || spec.sd.is_some() {
-                            return Err(de::Error::custom(
-                                "a fixed latency takes only `value`, not `mean` or `sd`",
-                            ));
-                        }
-                        Ok(Latency::Fixed(need("value", spec.value)?))
-                    }
-                    kind => {
-                        if spec.value.is_some() {
-                            return Err(de::Error::custom(
-                                "`value` is for a fixed latency; a distribution takes `mean` and `sd`",
-                            ));
-                        }
-                        let mean = need("mean", spec.mean)?;
-                        let sd = need("sd", spec.sd)?;
-                        Ok(match kind {
-                            DistributionKind::Normal => Latency::Normal { mean, sd },
-                            _ => Latency::LogNormal { mean, sd },
-                        })
-                    }
-                }
+                spec.latency().map_err(de::Error::custom)
             }
         }
         deserializer.deserialize_any(LatencyVisitor)
@@ -454,27 +552,53 @@ fn check_behaviour(field: &str, b: &Behaviour) -> Result<(), String> {
             b.error_rate
         ));
     }
-    let too_long = |d: Duration| d > MAX_TIME;
-    let bad_latency = match b.latency {
-        Latency::Fixed(d) => too_long(d),
-        Latency::Normal { mean, sd } | Latency::LogNormal { mean, sd } => {
-            too_long(mean) || too_long(sd)
-        }
-    };
-    if bad_latency {
-        return Err(format!("{field}.latency: use durations of at most 24h"));
-    }
-    if let Latency::LogNormal { mean, .. } = b.latency
-        && mean.is_zero()
-    {
-        return Err(format!(
-            "{field}.latency: a lognormal latency needs a mean above 0"
-        ));
-    }
-    if b.retry_after.is_some_and(too_long) {
+    check_latency(&format!("{field}.latency"), &b.latency)?;
+    if b.retry_after.is_some_and(|d| d > MAX_TIME) {
         return Err(format!("{field}.retry_after: use at most 24h"));
     }
     Ok(())
+}
+
+/// Durations of at most a day, a lognormal mean above 0, a uniform `min` at most its `max`, in
+/// every part of a mixture.
+fn check_latency(field: &str, latency: &Latency) -> Result<(), String> {
+    let too_long = |d: Duration| d > MAX_TIME;
+    match latency {
+        Latency::Fixed(d) if too_long(*d) => {}
+        Latency::Fixed(_) => return Ok(()),
+        Latency::Uniform { min, max } => {
+            if min > max {
+                return Err(format!(
+                    "{field}: a uniform latency's min ({}) is above its max ({}); swap them",
+                    format_duration(*min),
+                    format_duration(*max)
+                ));
+            }
+            if !too_long(*max) {
+                return Ok(());
+            }
+        }
+        Latency::Normal { mean, sd } => {
+            if !(too_long(*mean) || too_long(*sd)) {
+                return Ok(());
+            }
+        }
+        Latency::LogNormal { mean, sd } => {
+            if mean.is_zero() {
+                return Err(format!("{field}: a lognormal latency needs a mean above 0"));
+            }
+            if !(too_long(*mean) || too_long(*sd)) {
+                return Ok(());
+            }
+        }
+        Latency::Mixture(parts) => {
+            for (i, (_, part)) in parts.iter().enumerate() {
+                check_latency(&format!("{field}.parts[{i}]"), part)?;
+            }
+            return Ok(());
+        }
+    }
+    Err(format!("{field}: use durations of at most 24h"))
 }
 
 fn check_dependency(raw: RawDependency) -> Result<Dependency, String> {
@@ -524,7 +648,7 @@ fn check_dependency(raw: RawDependency) -> Result<Dependency, String> {
             ));
         }
         let behaviour = Behaviour {
-            latency: p.latency.unwrap_or(baseline.latency),
+            latency: p.latency.unwrap_or_else(|| baseline.latency.clone()),
             error_rate: p.error_rate.unwrap_or(baseline.error_rate),
             retry_after: p.retry_after.map(|d| d.0).or(baseline.retry_after),
             outage: p.outage.or(baseline.outage),
@@ -554,10 +678,19 @@ fn policy(raw: RawPolicy, table: &toml::Table, default_name: String) -> Result<P
     if let Some(retry) = raw.retry {
         Retry::new(retry).map_err(|e| config_error("policy.retry", &e))?;
     }
-    if let Some(budget) = raw.budget {
-        if raw.retry.is_none() {
+    if let Some(hedge) = raw.hedge {
+        if raw.retry.is_some() {
             return Err(
-                "policy.budget: a retry budget limits retries; add [policy.retry], or remove the budget"
+                "policy.hedge: a policy retries or hedges, not both (as in gRPC); remove [policy.retry] or [policy.hedge]"
+                    .to_owned(),
+            );
+        }
+        Hedge::new(hedge).map_err(|e| config_error("policy.hedge", &e))?;
+    }
+    if let Some(budget) = raw.budget {
+        if raw.retry.is_none() && raw.hedge.is_none() {
+            return Err(
+                "policy.budget: a retry budget limits retries and hedges; add [policy.retry] or [policy.hedge], or remove the budget"
                     .to_owned(),
             );
         }
@@ -592,6 +725,7 @@ fn policy(raw: RawPolicy, table: &toml::Table, default_name: String) -> Result<P
     Ok(Policy {
         name: raw.name.unwrap_or(default_name),
         retry: raw.retry,
+        hedge: raw.hedge,
         budget: raw.budget,
         breaker: raw.breaker,
         attempt_timeout: raw.attempt_timeout,
@@ -695,6 +829,14 @@ mod tests {
                 mean: ms(40),
                 sd: ms(20),
             },
+            Latency::Uniform {
+                min: ms(30),
+                max: ms(50),
+            },
+            Latency::Mixture(vec![
+                (3.0, Latency::Fixed(ms(20))),
+                (1.0, Latency::Fixed(ms(100))),
+            ]),
         ] {
             let n = 20_000;
             let mean: f64 = (0..n)
@@ -708,6 +850,30 @@ mod tests {
             sd: ms(100),
         };
         assert!((0..1000).all(|_| spiky.sample(&mut rng) < Duration::from_secs(2)));
+    }
+
+    #[test]
+    fn a_mixture_draws_its_parts_by_weight_and_parses_as_the_issue_writes_it() {
+        let s = parse(
+            "[load]\nrate = 10\nduration = \"1m\"\n[dependency]\nlatency = { distribution = \"mixture\", parts = [ { weight = 0.99, distribution = \"uniform\", min = \"5ms\", max = \"15ms\" }, { weight = 0.01, distribution = \"constant\", value = \"1s\" } ] }\n[policy]\nhedge = { max_attempts = 2, delay = \"20ms\" }\n",
+        )
+        .unwrap();
+        let latency = &s.dependency.baseline.latency;
+        let mut rng = fastrand::Rng::with_seed(2);
+        let n = 100_000;
+        let draws: Vec<Duration> = (0..n).map(|_| latency.sample(&mut rng)).collect();
+        let slow = draws
+            .iter()
+            .filter(|&&d| d == Duration::from_secs(1))
+            .count();
+        assert!((800..1200).contains(&slow), "{slow} slow draws of {n}");
+        let ms = Duration::from_millis;
+        assert!(
+            draws
+                .iter()
+                .all(|&d| d == Duration::from_secs(1) || (ms(5) <= d && d <= ms(15)))
+        );
+        assert_eq!(s.policy.hedge.unwrap().max_attempts(), 2);
     }
 
     #[test]

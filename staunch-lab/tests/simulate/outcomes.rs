@@ -71,3 +71,23 @@ fn rare_failures_are_retried_cheaply_and_do_not_trip() {
     assert!((1.03..1.08).contains(&amplification), "{amplification}");
     assert!(staunch.transitions.is_empty(), "{:?}", staunch.transitions);
 }
+
+#[test]
+fn hedging_cuts_the_long_tail_for_a_percent_more_calls() {
+    let scenario = Scenario::from_file(Path::new(&scenario("tail"))).expect("a valid scenario");
+    let retry =
+        Policy::from_file(Path::new(&crate::support::scenario("tail-retry"))).expect("retry");
+    let report = simulate::simulate(&scenario, &[scenario.policy.clone(), retry], 5).expect("runs");
+    let (hedge, retry) = (report.policies[0].overall, report.policies[1].overall);
+    let ms = |d: Option<std::time::Duration>| d.expect("latencies").as_secs_f64() * 1000.0;
+    // A slow call is answered by its hedge, sent after 20 ms: about 30 ms. Retry must wait
+    // out its 100 ms attempt timeout first.
+    assert!(ms(hedge.p999) < 40.0, "{hedge:?}");
+    assert!(ms(retry.p999) > 100.0, "{retry:?}");
+    assert!(ms(hedge.p50) < 15.0 && ms(hedge.p99) < 20.0, "{hedge:?}");
+    let hedges = hedge.hedges_per_request().unwrap();
+    assert!((0.005..0.02).contains(&hedges), "{hedges}");
+    assert!(hedge.calls_per_request().unwrap() < 1.02, "{hedge:?}");
+    assert_eq!(retry.hedges_per_request(), Some(0.0));
+    assert_eq!(hedge.success, hedge.requests);
+}

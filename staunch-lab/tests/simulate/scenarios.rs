@@ -3,7 +3,7 @@
 use crate::support::{all_scenarios, scenario, staunch_lab, stdout_of};
 
 #[test]
-fn the_four_documented_scenarios_are_shipped() {
+fn the_documented_scenarios_are_shipped() {
     let stems: Vec<String> = all_scenarios()
         .iter()
         .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
@@ -14,6 +14,8 @@ fn the_four_documented_scenarios_are_shipped() {
         "hard-outage",
         "thundering-herd",
         "naive",
+        "tail",
+        "tail-retry",
     ] {
         assert!(
             stems.iter().any(|s| s == expected),
@@ -28,7 +30,14 @@ fn every_shipped_scenario_runs_as_is() {
     for file in all_scenarios() {
         let file = file.to_string_lossy();
         let table = stdout_of(&["simulate", &file, "--compare", &naive]);
-        for needle in ["Scenario: ", "success", "latency p99", "calls per request"] {
+        for needle in [
+            "Scenario: ",
+            "success",
+            "latency p99",
+            "latency p99.9",
+            "calls per request",
+            "hedges per request",
+        ] {
             assert!(table.contains(needle), "{file}: no {needle:?} in\n{table}");
         }
         let json = stdout_of(&["simulate", &file, "--format", "json"]);
@@ -39,6 +48,16 @@ fn every_shipped_scenario_runs_as_is() {
         let requests = value["requests"].as_u64().expect("requests");
         assert!(requests > 0, "{file}");
         let overall = &policies[0]["overall"];
+        for key in [
+            "p50_ms",
+            "p99_ms",
+            "p999_ms",
+            "max_ms",
+            "calls_per_request",
+            "hedges_per_request",
+        ] {
+            assert!(overall[key].is_number(), "{file}: {key} in {overall}");
+        }
         let shares: f64 = ["success", "fallback", "failed", "unfinished"]
             .iter()
             .map(|k| overall[k].as_f64().expect("a share"))

@@ -235,6 +235,10 @@ mod gate {
     /// Classes that are not retriable pass through unchanged, and the gate changes retry only:
     /// a breaker with the same classifier still counts a POST's 503 as a failure.
     ///
+    /// For hedges ([`HedgeLayer::with_hedge_request`](crate::hedge::HedgeLayer::with_hedge_request)),
+    /// which go out before the first attempt has answered, the gate copies only
+    /// [`Safe`](Replay::Safe) requests: a POST is never hedged.
+    ///
     /// The gate acts through [`Reclassify`], which [`RetryLayer`](crate::retry::RetryLayer) and
     /// [`PipelineLayer`](crate::pipeline::PipelineLayer) consult. In a pipeline, an attempt that
     /// timed out may have reached the server, so a POST that timed out is not sent again.
@@ -321,6 +325,16 @@ mod gate {
             *copy.headers_mut() = request.headers().clone();
             *copy.extensions_mut() = request.extensions().clone();
             Some(copy)
+        }
+
+        /// A copy only of a request that is [`Replay::Safe`]: a hedge goes out while the
+        /// first attempt may already have reached the server, which only a request safe to
+        /// send twice allows. A POST is never hedged.
+        fn hedge_request(&self, request: &Request<B>) -> Option<Request<B>> {
+            if Replay::of(request) != Replay::Safe {
+                return None;
+            }
+            self.retry_request(request)
         }
     }
 
@@ -569,6 +583,35 @@ mod tests {
                 gated(&gate, &get, &limited),
                 Class::RetryAfter(std::time::Duration::from_secs(2))
             );
+        }
+
+        #[test]
+        fn hedges_only_requests_safe_to_send_twice() {
+            let gate = IdempotencyGate::new();
+            for (request, hedged) in [
+                (request(Method::GET, None), true),
+                (request(Method::PUT, None), true),
+                (request(Method::POST, None), false),
+                (request(Method::PATCH, None), false),
+                (request(Method::POST, Some(Replay::Safe)), true),
+                (request(Method::GET, Some(Replay::IfNotSent)), false),
+                (request(Method::GET, Some(Replay::Never)), false),
+            ] {
+                let copy = gate.hedge_request(&request);
+                assert_eq!(
+                    copy.is_some(),
+                    hedged,
+                    "{} {:?}",
+                    request.method(),
+                    request.extensions().get::<Replay>()
+                );
+                if let Some(copy) = copy {
+                    assert_eq!(
+                        (copy.method(), copy.body()),
+                        (request.method(), request.body())
+                    );
+                }
+            }
         }
 
         #[test]

@@ -1,13 +1,16 @@
 //! The pipeline around an async closure.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use super::policy::Limit;
 use super::{Pipeline, Recover};
 use crate::breaker::{CircuitBreaker, Permit};
 use crate::classify::{Class, Classify};
 use crate::deadline::Scoped;
-use crate::{Deadline, Error, Failure};
+use crate::hedge::race::Settled;
+use crate::{Deadline, Error, Failure, StopReason};
 
 impl<C, F> Pipeline<C, F> {
     /// Runs `op` through every policy of the pipeline: `op` is called once per attempt.
@@ -27,7 +30,7 @@ impl<C, F> Pipeline<C, F> {
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let retried = self.retry.run_classified(None, None, || {
+        let attempt = || {
             let started =
                 self.start_attempt::<E, _>(CircuitBreaker::try_acquire)
                     .map(|(permit, limit)| {
@@ -40,7 +43,13 @@ impl<C, F> Pipeline<C, F> {
                         (permit, limit, Scoped::new(scope, attempt))
                     });
             self.attempt(started)
-        });
+        };
+        let retried = async {
+            match &self.hedge {
+                None => self.retry.run_classified(None, None, attempt).await,
+                Some(hedge) => hedge.run_classified(None, None, hedged(attempt)).await,
+            }
+        };
         let outcome = match self.timeout {
             Some(timeout) => {
                 let deadline = Deadline::after_from(self.retry.clock.now(), timeout);
@@ -87,5 +96,47 @@ impl<C, F> Pipeline<C, F> {
             Err(elapsed) => Err(Failure::Timeout(elapsed)),
         };
         (result, class, true)
+    }
+}
+
+/// The pipeline's attempts as a hedge's: one that never reached the dependency was refused by
+/// the breaker, or by a deadline already past.
+fn hedged<T, E, A, Fut>(mut attempt: A) -> impl FnMut() -> Hedged<Fut>
+where
+    A: FnMut() -> Fut,
+    Fut: Future<Output = (Result<T, Failure<E>>, Class, bool)>,
+{
+    move || Hedged { attempt: attempt() }
+}
+
+pin_project_lite::pin_project! {
+    /// An attempt of the pipeline as a hedge sees it; made by [`hedged`].
+    struct Hedged<Fut> {
+        #[pin]
+        attempt: Fut,
+    }
+}
+
+impl<T, E, Fut> Future for Hedged<Fut>
+where
+    Fut: Future<Output = (Result<T, Failure<E>>, Class, bool)>,
+{
+    type Output = Settled<T, Failure<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project()
+            .attempt
+            .poll(cx)
+            .map(|(result, class, reached)| {
+                let refused = (!reached).then_some(match &result {
+                    Err(Failure::CircuitOpen(_)) => StopReason::CircuitOpen,
+                    _ => StopReason::Deadline,
+                });
+                Settled {
+                    result,
+                    class,
+                    refused,
+                }
+            })
     }
 }

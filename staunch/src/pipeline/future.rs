@@ -10,18 +10,21 @@ use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower_service::Service;
 
+use super::hedged::{Attempt, HedgedRace, Hedges};
 use super::policy::Limit;
 use super::{BoxRecovery, PipelineLayer, RecoverBoxed};
 use crate::breaker::{CircuitBreaker, OwnedPermit};
 use crate::classify::{Class, Classify};
 use crate::deadline::{Elapsed, Enter};
+use crate::hedge::race::Race;
+use crate::hedge::state::{Begun, Core};
 use crate::retry::state::{CallState, Next};
 use crate::retry::{BoxError, MakeRetryRequest, Reclassify, Stopped};
 use crate::{Deadline, Error, Failure};
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, T, E> {
+    enum State<F, T, E, R> {
         // An attempt is in flight, under its limit.
         Attempt { #[pin] future: F, #[pin] limit: Option<Sleep>, scope: Option<Deadline> },
         // The attempt failed before calling the service (open circuit, no time left).
@@ -34,6 +37,8 @@ pin_project! {
         Recovering { substitute: BoxRecovery<T, E> },
         // The outcome is known.
         Done,
+        // A hedged call's attempts are racing.
+        Hedging { #[pin] race: R },
     }
 }
 
@@ -50,7 +55,7 @@ pin_project! {
         S: Service<Req>,
     {
         #[pin]
-        state: State<S::Future, S::Response, S::Error>,
+        state: State<S::Future, S::Response, S::Error, HedgedRace<S, Req>>,
         service: S,
         request: Option<Req>,
         call: Option<CallState<S::Response, Failure<S::Error>>>,
@@ -74,13 +79,7 @@ where
         let pipeline = &policy.shared.pipeline;
         // The deadline of the whole call, kept so that every later poll (and every retried
         // attempt) runs in it, wherever the future is polled.
-        let deadline = match pipeline.timeout {
-            Some(timeout) => {
-                let mine = Deadline::after_from(pipeline.retry.clock.now(), timeout);
-                Some(Deadline::current().map_or(mine, |outer| outer.min(mine)))
-            }
-            None => Deadline::current(),
-        };
+        let deadline = call_deadline(pipeline);
         let _scope = deadline.map(Enter::new);
         let mut service = service;
         let mut request = Some(request);
@@ -132,6 +131,67 @@ where
     }
 }
 
+impl<S, Req, C, F, K> ResponseFuture<S, Req, PipelineLayer<C, F, K>>
+where
+    S: Service<Req>,
+    K: MakeRetryRequest<Req>,
+{
+    /// Starts a hedged call: the overall deadline, the race, and its first attempt; the
+    /// request is copied up front for the hedges (no copy, no hedge).
+    pub(super) fn start_hedged(service: S, request: Req, policy: PipelineLayer<C, F, K>) -> Self {
+        let pipeline = &policy.shared.pipeline;
+        let deadline = call_deadline(pipeline);
+        let _scope = deadline.map(Enter::new);
+        let mut service = service;
+        let template = policy.shared.make_request.hedge_request(&request);
+        let begun = pipeline.hedge.as_ref().map(|hedge| {
+            Begun::begin::<_, Failure<S::Error>>(hedge, deadline, false, template.is_some())
+                .map(Core::after)
+        });
+        let (state, outcome) = match begun {
+            Some(Ok(core)) => {
+                let first = match pipeline.start_attempt(CircuitBreaker::try_acquire_owned) {
+                    Ok((permit, limit)) => {
+                        let _scope = limit.map(|limit| Enter::new(limit.deadline));
+                        Attempt::called(service.call(request), permit, limit)
+                    }
+                    Err((failure, class)) => Attempt::refused(failure, class),
+                };
+                let race = Race::new(core, first);
+                (State::Hedging { race }, None)
+            }
+            Some(Err(refused)) => (State::Done, Some(Err(pipeline.finish(refused)))),
+            // Not a hedged pipeline: `start` is called for those.
+            None => (State::Done, None),
+        };
+        Self {
+            state,
+            service,
+            request: template,
+            call: None,
+            permit: None,
+            elapsed: None,
+            refused: None,
+            deadline,
+            outcome,
+            policy,
+        }
+    }
+}
+
+/// The deadline of a whole call: the pipeline's timeout from now, or the caller's deadline if
+/// that is tighter.
+#[inline]
+fn call_deadline<C, F>(pipeline: &super::Pipeline<C, F>) -> Option<Deadline> {
+    match pipeline.timeout {
+        Some(timeout) => {
+            let mine = Deadline::after_from(pipeline.retry.clock.now(), timeout);
+            Some(Deadline::current().map_or(mine, |outer| outer.min(mine)))
+        }
+        None => Deadline::current(),
+    }
+}
+
 /// What starting an attempt gives: the permit, the limit and the service's future; or the
 /// failure that stops it before the service is called.
 type Launched<S, Req> = Result<
@@ -177,7 +237,7 @@ where
 
 /// The state of an attempt in flight: its future, the timer of its limit, and the limit as the
 /// deadline in scope while it is polled.
-fn attempt_state<F, T, E>(future: F, limit: Option<Limit>) -> State<F, T, E> {
+fn attempt_state<F, T, E, R>(future: F, limit: Option<Limit>) -> State<F, T, E, R> {
     State::Attempt {
         future,
         limit: limit.map(|limit| tokio::time::sleep(limit.elapsed.timeout())),
@@ -194,7 +254,7 @@ fn pipeline_finish<C, F, K, E>(
 
 impl<S, Req, C, F, K> Future for ResponseFuture<S, Req, PipelineLayer<C, F, K>>
 where
-    S: Service<Req>,
+    S: Service<Req> + Clone,
     S::Error: Into<BoxError>,
     C: Classify<S::Response, S::Error>,
     F: RecoverBoxed<S::Response, S::Error>,
@@ -292,6 +352,28 @@ where
                         }
                         Err((failure, class)) => (Err(failure), class, false),
                     }
+                }
+                StateProj::Hedging { race } => {
+                    let Some(hedge) = pipeline.hedge.as_ref() else {
+                        this.state.set(State::Done);
+                        continue;
+                    };
+                    let mut driver = Hedges {
+                        policy: this.policy,
+                        service: this.service,
+                        template: this.request,
+                    };
+                    match ready!(race.poll_race(cx, hedge, &mut driver)) {
+                        Ok(response) => {
+                            this.state.set(State::Done);
+                            return Poll::Ready(Ok(response));
+                        }
+                        Err(error) => {
+                            *this.outcome = Some(Err(pipeline.finish(error)));
+                            this.state.set(State::Done);
+                        }
+                    }
+                    continue;
                 }
                 StateProj::Recovering { substitute } => {
                     let outcome = ready!(substitute.as_mut().poll(cx));

@@ -10,7 +10,9 @@ use crate::retry::CloneRequest;
 /// the same order and with the same rules as [`Pipeline::call`].
 ///
 /// Requests are copied for retries by `K` ([`CloneRequest`] unless set with
-/// [`with_retry_request`](Self::with_retry_request)). Errors come back boxed as a
+/// [`with_retry_request`](Self::with_retry_request)); a hedging pipeline copies each request
+/// once, up front, with `K`'s [`hedge_request`](crate::retry::MakeRetryRequest::hedge_request)
+/// (with `IdempotencyGate`, only requests safe to send twice: a POST is never hedged). Errors come back boxed as a
 /// [`Stopped`](crate::retry::Stopped) whose source is the last failure: the service's error,
 /// an [`Elapsed`](crate::deadline::Elapsed) or a [`CircuitOpen`](crate::breaker::CircuitOpen).
 ///

@@ -3,7 +3,7 @@
 //! Outermost to innermost:
 //!
 //! ```text
-//! fallback → overall deadline → retry (with budget) → circuit breaker → attempt timeout → the call
+//! fallback → overall deadline → retry or hedge (with budget) → circuit breaker → attempt timeout → the call
 //! ```
 //!
 //! The order is fixed by the library, because every other order is subtly wrong:
@@ -16,6 +16,10 @@
 //!   burning attempts (a rejection is not retriable, unless you opt in to
 //!   [`wait_for_probe`](Pipeline::wait_for_probe)); and each retry is a separate call the breaker
 //!   can count and refuse.
+//! - **Retry or hedge, not both** (as in gRPC): [`hedge`](Pipeline::hedge) takes retry's place,
+//!   and each of its attempts, first and hedges alike, goes through the breaker and the attempt
+//!   timeout as a retry's would, so no hedge goes out while the breaker refuses and none
+//!   outlives the deadline; an attempt dropped for a winner records nothing.
 //! - **The attempt timeout inside the breaker**, so a slow dependency counts as failing: a
 //!   timeout is a failure for the breaker and, by default, a transient failure for retry.
 //! - **Every attempt clipped to the deadline**, with or without an attempt timeout: no attempt
@@ -90,6 +94,8 @@ mod call;
 mod chaos;
 #[cfg(feature = "tower")]
 pub mod future;
+#[cfg(feature = "tower")]
+mod hedged;
 #[cfg(feature = "tower")]
 mod layer;
 mod policy;

@@ -7,6 +7,7 @@ use crate::breaker::{CircuitBreaker, CircuitOpen};
 use crate::classify::{AllTransient, Class, RetryIf};
 use crate::deadline::{AttemptTimeout, Elapsed};
 use crate::fallback::{Fallback, FromFn, TryFromFn, Value};
+use crate::hedge::Hedge;
 use crate::{ConfigError, Deadline, Error, Failure, Retry, RetryConfig, StopReason};
 
 /// Every policy in one value, applied in the one correct order (see the [module docs](super)).
@@ -17,7 +18,7 @@ use crate::{ConfigError, Deadline, Error, Failure, Retry, RetryConfig, StopReaso
 ///
 /// | setting | default |
 /// |---|---|
-/// | [`retry`](Self::retry) | none: one attempt |
+/// | [`retry`](Self::retry) or [`hedge`](Self::hedge) | none: one attempt |
 /// | [`breaker`](Self::breaker) | none |
 /// | [`attempt_timeout`](Self::attempt_timeout) | none, but every attempt is clipped to the deadline in scope |
 /// | [`timeout`](Self::timeout) | none: the caller's deadline, if any, applies |
@@ -29,6 +30,8 @@ pub struct Pipeline<C = AllTransient, F = NoFallback> {
     /// The retry loop; with no retry configured, one attempt.
     pub(super) retry: Retry,
     pub(super) has_retry: bool,
+    /// Hedging in retry's place, if set.
+    pub(super) hedge: Option<Hedge>,
     pub(super) breaker: Option<CircuitBreaker>,
     pub(super) attempt_timeout: Option<AttemptTimeout>,
     pub(super) timeout: Option<Duration>,
@@ -43,6 +46,7 @@ impl Pipeline {
             classifier: AllTransient,
             retry: single_attempt(),
             has_retry: false,
+            hedge: None,
             breaker: None,
             attempt_timeout: None,
             timeout: None,
@@ -65,13 +69,48 @@ fn single_attempt() -> Retry {
 
 impl<C, F> Pipeline<C, F> {
     /// Retries with `retry`'s attempts, backoff, budget and clock; its classifier becomes the
-    /// pipeline's (the breaker counts what it classifies).
+    /// pipeline's (the breaker counts what it classifies). Replaces a [`hedge`](Self::hedge).
     pub fn retry<C2>(self, retry: Retry<C2>) -> Pipeline<C2, F> {
         let (retry, classifier) = retry.split_classifier();
         Pipeline {
             classifier,
             retry,
             has_retry: true,
+            hedge: None,
+            breaker: self.breaker,
+            attempt_timeout: self.attempt_timeout,
+            timeout: self.timeout,
+            wait_for_probe: self.wait_for_probe,
+            fallback: self.fallback,
+        }
+    }
+
+    /// Hedges in retry's place (a pipeline retries or hedges, as in gRPC): each attempt,
+    /// first and hedges alike, goes through the breaker and its attempt timeout, so no hedge is
+    /// sent while the breaker refuses and none outlives the deadline; a dropped attempt
+    /// records nothing. `hedge`'s classifier becomes the pipeline's. Replaces a
+    /// [`retry`](Self::retry).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::breaker::{BreakerConfig, CircuitBreaker};
+    /// use staunch::deadline::AttemptTimeout;
+    /// use staunch::hedge::{Hedge, HedgeConfig, HedgeDelay};
+    /// use staunch::Pipeline;
+    ///
+    /// let reads = Pipeline::new()
+    ///     .hedge(Hedge::new(HedgeConfig::new(HedgeDelay::percentile(95.0)))?)
+    ///     .breaker(CircuitBreaker::new(BreakerConfig::consecutive_failures(5))?)
+    ///     .attempt_timeout(AttemptTimeout::fixed(Duration::from_millis(300)))?;
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub fn hedge<C2>(self, hedge: Hedge<C2>) -> Pipeline<C2, F> {
+        let (hedge, classifier) = hedge.split_classifier();
+        Pipeline {
+            classifier,
+            retry: single_attempt(),
+            has_retry: false,
+            hedge: Some(hedge),
             breaker: self.breaker,
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
@@ -86,6 +125,7 @@ impl<C, F> Pipeline<C, F> {
             classifier,
             retry: self.retry,
             has_retry: self.has_retry,
+            hedge: self.hedge,
             breaker: self.breaker,
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
@@ -163,6 +203,7 @@ impl<C, F> Pipeline<C, F> {
             classifier: self.classifier,
             retry: self.retry,
             has_retry: self.has_retry,
+            hedge: self.hedge,
             breaker: self.breaker,
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
@@ -258,7 +299,9 @@ impl<C, F> Pipeline<C, F> {
             (Some(Failure::Timeout(_)), StopReason::Permanent) => {
                 error.with_reason(StopReason::Timeout)
             }
-            (Some(Failure::Timeout(_)), StopReason::Exhausted) if !self.has_retry => {
+            (Some(Failure::Timeout(_)), StopReason::Exhausted)
+                if !self.has_retry && self.hedge.is_none() =>
+            {
                 error.with_reason(StopReason::Timeout)
             }
             _ => error,
@@ -285,6 +328,7 @@ impl<C, F> fmt::Debug for Pipeline<C, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
             .field("retry", &self.has_retry.then_some(&self.retry))
+            .field("hedge", &self.hedge)
             .field("breaker", &self.breaker)
             .field("attempt_timeout", &self.attempt_timeout)
             .field("timeout", &self.timeout)

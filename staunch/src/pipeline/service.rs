@@ -59,6 +59,9 @@ where
     fn call(&mut self, request: Req) -> Self::Future {
         let service = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, service);
+        if self.layer.shared.pipeline.hedge.is_some() {
+            return ResponseFuture::start_hedged(ready, request, self.layer.clone());
+        }
         ResponseFuture::start(ready, request, self.layer.clone())
     }
 }

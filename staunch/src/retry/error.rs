@@ -1,6 +1,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::classify::Class;
 use crate::{Error, Failure, StopReason};
 
 /// A boxed error, as tower services return them.
@@ -29,6 +30,7 @@ pub struct Stopped {
     reason: StopReason,
     attempts: u32,
     elapsed: Duration,
+    classes: Vec<Class>,
     source: Option<BoxError>,
 }
 
@@ -48,6 +50,12 @@ impl Stopped {
         self.elapsed
     }
 
+    /// For a [`HedgeService`](crate::hedge::HedgeService): the class of each attempt that
+    /// failed (see [`Error::classes`]). Empty otherwise.
+    pub fn classes(&self) -> &[Class] {
+        &self.classes
+    }
+
     /// Takes the service's last error out.
     pub fn into_source(self) -> Option<BoxError> {
         self.source
@@ -57,6 +65,7 @@ impl Stopped {
 impl<E: Into<BoxError>> From<Error<E>> for Stopped {
     fn from(err: Error<E>) -> Self {
         let (reason, attempts, elapsed) = (err.reason(), err.attempts(), err.elapsed());
+        let classes = err.classes().to_vec();
         let source = err.into_last_failure().map(|failure| match failure {
             Failure::Inner(e) => e.into(),
             Failure::Timeout(elapsed) => Box::new(elapsed) as BoxError,
@@ -66,6 +75,7 @@ impl<E: Into<BoxError>> From<Error<E>> for Stopped {
             reason,
             attempts,
             elapsed,
+            classes,
             source,
         }
     }

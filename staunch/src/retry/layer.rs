@@ -11,6 +11,20 @@ use crate::classify::{AllTransient, Class};
 pub trait MakeRetryRequest<Req> {
     /// A copy of `request` to send again, or `None` to make the current attempt the last.
     fn retry_request(&self, request: &Req) -> Option<Req>;
+
+    /// A copy of `request` to send while another attempt at it may still be in flight (a
+    /// hedge, see [`HedgeLayer`](crate::hedge::HedgeLayer)), or `None` to send no hedge.
+    ///
+    /// Default: `None`. A copier that gates retries by the request (in
+    /// [`Reclassify`], after a failure) cannot gate a hedge, which goes out before any
+    /// answer, so a copier hedges only if it says so. [`CloneRequest`] and closures copy as
+    /// for a retry; `staunch::http::IdempotencyGate` copies only requests that are safe to
+    /// send twice.
+    #[inline]
+    fn hedge_request(&self, request: &Req) -> Option<Req> {
+        let _ = request;
+        None
+    }
 }
 
 /// Adjusts the class of a failed attempt knowing the request, for rules that depend on the
@@ -66,6 +80,11 @@ impl<Req: Clone> MakeRetryRequest<Req> for CloneRequest {
     fn retry_request(&self, request: &Req) -> Option<Req> {
         Some(request.clone())
     }
+
+    #[inline]
+    fn hedge_request(&self, request: &Req) -> Option<Req> {
+        Some(request.clone())
+    }
 }
 
 impl<Req, F> MakeRetryRequest<Req> for F
@@ -74,6 +93,11 @@ where
 {
     #[inline]
     fn retry_request(&self, request: &Req) -> Option<Req> {
+        self(request)
+    }
+
+    #[inline]
+    fn hedge_request(&self, request: &Req) -> Option<Req> {
         self(request)
     }
 }

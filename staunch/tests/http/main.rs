@@ -2,6 +2,7 @@
 //! server and hyper-util client on 127.0.0.1.
 #![cfg(all(feature = "http", feature = "tower"))]
 
+mod hedge;
 mod loopback;
 mod mock;
 mod support;
