@@ -325,8 +325,11 @@ impl DelayState {
                 half + uniform(&mut self.rng, Duration::ZERO, base - half)
             }
             Jitter::Proportional(f) => {
-                let low = scale(base, 1.0 - f);
-                let high = scale(base, 1.0 + f).min(config.max_delay);
+                // In floating point, `base * (1 - f)` can round above `base` (one f64 step is
+                // 2200 s near Duration::MAX), and so above `max_delay`: the range is clamped to
+                // the true order, low <= base <= high <= max_delay (base is already capped).
+                let low = scale(base, 1.0 - f).min(base);
+                let high = scale(base, 1.0 + f).max(base).min(config.max_delay);
                 uniform(&mut self.rng, low, high)
             }
             Jitter::Decorrelated => {
@@ -496,6 +499,95 @@ mod tests {
                 .with_jitter(jitter);
             for d in b.delays().unwrap().take(10) {
                 assert!(d <= tiny);
+            }
+        }
+    }
+
+    #[test]
+    fn proportional_low_end_never_exceeds_max_delay() {
+        // 2^60 + 100 ns rounds up to 2^60 + 128 ns as an f64: scaling the base by (1 - f) with
+        // a tiny f gave a low end above the base, and above a max_delay equal to it.
+        let cap = Duration::from_nanos((1 << 60) + 100);
+        // Near Duration::MAX one f64 step is about 2200 s.
+        let near_max = Duration::new(u64::MAX - 1000, 0);
+        for (initial, max_delay) in [(cap, cap), (MS, near_max), (near_max, near_max)] {
+            for f in [0.0, 1e-18, 1e-12] {
+                let backoff = Backoff::exponential(initial)
+                    .with_multiplier(1e30)
+                    .with_max_delay(max_delay)
+                    .with_jitter(Jitter::Proportional(f))
+                    .with_seed(1);
+                for d in backoff.delays().unwrap().take(5) {
+                    assert!(d <= max_delay, "{d:?} > {max_delay:?} with f = {f}");
+                }
+            }
+        }
+    }
+
+    /// Durations biased to the ends of their range, where rounding and saturation live.
+    fn extreme_duration() -> impl Strategy<Value = Duration> {
+        prop_oneof![
+            Just(Duration::MAX),
+            (0u64..1 << 20).prop_map(|back| Duration::MAX - Duration::from_secs(back)),
+            (0u32..1_000_000_000).prop_map(|n| Duration::new(u64::MAX, n)),
+            (1u64 << 53..u64::MAX).prop_map(Duration::from_nanos),
+            (1u64..u64::MAX, 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
+            Just(Duration::from_nanos(1)),
+        ]
+    }
+
+    /// Every jitter kind, with proportional factors at and near their bounds.
+    fn every_jitter() -> impl Strategy<Value = Jitter> {
+        prop_oneof![
+            Just(Jitter::None),
+            Just(Jitter::Full),
+            Just(Jitter::Equal),
+            Just(Jitter::Decorrelated),
+            prop_oneof![
+                Just(0.0),
+                Just(1.0),
+                Just(f64::EPSILON),
+                Just(1e-18),
+                Just(1.0 - f64::EPSILON),
+                0.0f64..=1.0,
+            ]
+            .prop_map(Jitter::Proportional),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn no_jitter_kind_exceeds_max_delay_at_the_extremes(
+            initial in prop_oneof![any_duration(), extreme_duration()],
+            max_delay in extreme_duration(),
+            kind in 0u8..3,
+            // 1 to 1e30, spread over the exponents.
+            multiplier in (0.0f64..=30.0).prop_map(|e| 10f64.powf(e)),
+            increment in prop_oneof![any_duration(), extreme_duration()],
+            jitter in every_jitter(),
+            retry in prop_oneof![Just(u32::MAX), Just(u32::MAX - 1), Just(1u32), any::<u32>()],
+            previous in prop_oneof![any_duration(), extreme_duration()],
+            seed in any::<u64>(),
+        ) {
+            let initial = initial.max(Duration::from_nanos(1)).min(max_delay);
+            let backoff = match kind {
+                0 => Backoff::exponential(initial).with_multiplier(multiplier),
+                1 => Backoff::linear(initial).with_increment(increment),
+                _ => Backoff::constant(initial),
+            }
+            .with_max_delay(max_delay)
+            .with_jitter(jitter)
+            .with_seed(seed);
+            prop_assert!(backoff.validate().is_ok());
+            // Start the sequence deep in, as retry `retry` of a call that has been retrying.
+            let mut state = DelayState::new(&backoff);
+            state.next_retry = retry;
+            state.previous = previous.clamp(initial, max_delay);
+            for _ in 0..8 {
+                let d = state.next(&backoff);
+                prop_assert!(d <= max_delay, "{:?} > {:?} ({:?})", d, max_delay, backoff);
             }
         }
     }
