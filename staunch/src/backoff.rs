@@ -314,6 +314,14 @@ impl DelayState {
         }
     }
 
+    /// Starts the sequence over from its first delay (and, for decorrelated jitter, from
+    /// `initial`), keeping the random stream: what a retry does after waiting for a server's
+    /// hint, as gRPC's retry design (A6) specifies.
+    pub(crate) fn restart(&mut self, config: &Backoff) {
+        self.next_retry = 1;
+        self.previous = config.initial;
+    }
+
     /// The next delay of the sequence of `config`, which must be the config it was made for.
     pub(crate) fn next(&mut self, config: &Backoff) -> Duration {
         let base = config.base_delay(self.next_retry);
@@ -481,6 +489,27 @@ mod tests {
         for seed in 0..200 {
             let first = b.with_seed(seed).delays().unwrap().next().unwrap();
             assert!((100 * MS..=300 * MS).contains(&first), "{first:?}");
+        }
+    }
+
+    #[test]
+    fn a_restart_begins_the_sequence_again() {
+        for jitter in [Jitter::None, Jitter::Decorrelated] {
+            let b = Backoff::exponential(100 * MS)
+                .with_jitter(jitter)
+                .with_seed(3);
+            let fresh: Vec<_> = b.delays().unwrap().take(3).collect();
+            let mut state = DelayState::new(&b);
+            for _ in 0..5 {
+                state.next(&b);
+            }
+            state.restart(&b);
+            let first = state.next(&b);
+            match jitter {
+                Jitter::None => assert_eq!(first, fresh[0]),
+                // Drawn from [initial, 3 x initial] again, not from around the last delay.
+                _ => assert!((100 * MS..=300 * MS).contains(&first), "{first:?}"),
+            }
         }
     }
 

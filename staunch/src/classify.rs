@@ -49,7 +49,9 @@ pub enum Class {
     Permanent,
     /// A failure that may go away (a 5xx-like error, a timeout, a reset connection).
     Transient,
-    /// A transient failure whose source said when to try again (a `Retry-After` hint).
+    /// A transient failure whose source said when to try again (a `Retry-After` hint). Retry
+    /// waits at least this long, then backs off from its initial delay again if the next
+    /// attempt fails too (gRPC A6).
     RetryAfter(Duration),
 }
 

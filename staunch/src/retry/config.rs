@@ -63,7 +63,8 @@ impl RetryConfig {
     /// Sets the longest Retry-After hint to honour. The wait before a retry is at least the
     /// server's hint; a hint longer than this stops retrying with
     /// [`StopReason::RetryAfterTooLong`](crate::StopReason::RetryAfterTooLong) rather than
-    /// calling again before the server asked.
+    /// calling again before the server asked. After a hinted wait, the backoff restarts from
+    /// its initial delay (gRPC A6).
     pub const fn with_max_retry_after(mut self, max_retry_after: Duration) -> Self {
         self.max_retry_after = max_retry_after;
         self

@@ -9,7 +9,9 @@
 //!   default, so that clients that failed together do not retry together.
 //! - **Only what can succeed.** A [`Classify`](crate::classify::Classify) decides: permanent
 //!   failures stop at once, transient ones are retried, and a Retry-After hint sets the least
-//!   wait (up to [`RetryConfig::with_max_retry_after`]).
+//!   wait (up to [`RetryConfig::with_max_retry_after`]). After a wait the server set, the backoff
+//!   starts again from its initial delay, as gRPC's retry design (A6) specifies: the server has
+//!   paced the client, so the delays grown before its hint no longer measure anything.
 //! - **Deadline-aware.** With a [`Deadline`](crate::Deadline) in scope or passed in
 //!   [`CallOptions`], a call never sleeps past it and never starts an attempt with no time left;
 //!   it stops with [`StopReason::Deadline`](crate::StopReason::Deadline) and the last error.

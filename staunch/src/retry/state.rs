@@ -301,6 +301,9 @@ impl<T, E> CallState<T, E> {
                 return Err(StopReason::RetryAfterTooLong);
             }
             delay = delay.max(hint);
+            // The server set the pace: if the next attempt fails too, back off from the
+            // initial delay again (gRPC A6), not from where the sequence had grown to.
+            delays.restart(&config.backoff);
         }
         if let Some(deadline) = self.deadline {
             // Waking at or after the deadline would leave no time for the attempt.

@@ -7,12 +7,13 @@ mod support;
 use std::time::Duration;
 
 use staunch::backoff::{Backoff, Jitter};
+use staunch::classify::Class;
 use staunch::retry::{CallOptions, RetryBudget};
 use staunch::{CancellationToken, Deadline, ManualClock, Retry, RetryConfig, StopReason};
 use support::{Boom, Counter, fixed, ms};
 // The async cases, which need the `tokio` feature; the blocking ones run without it.
 #[cfg(feature = "tokio")]
-use {staunch::classify::Class, staunch::retry::BudgetConfig, tokio::time::Instant};
+use {staunch::retry::BudgetConfig, tokio::time::Instant};
 
 #[test]
 fn zero_attempts_is_a_config_error_not_a_silent_success() {
@@ -179,6 +180,58 @@ async fn retry_after_hint_sets_the_least_wait() {
             Duration::from_secs(4)
         ]
     );
+}
+
+/// Exponential from 100 ms with no jitter: attempt 3 fails with a hint, the others without.
+fn hinted_on_the_third(hint: Duration) -> Retry<impl Fn(&Result<(), Boom>) -> Class + Clone> {
+    Retry::new(
+        RetryConfig::new().with_max_attempts(6).with_backoff(
+            Backoff::exponential(ms(100))
+                .with_max_delay(Duration::from_secs(10))
+                .with_jitter(Jitter::None),
+        ),
+    )
+    .unwrap()
+    .classify(move |r: &Result<(), Boom>| match r {
+        Ok(()) => Class::Success,
+        Err(Boom(3)) => Class::RetryAfter(hint),
+        Err(_) => Class::Transient,
+    })
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test(start_paused = true)]
+async fn after_a_hinted_wait_the_backoff_restarts_from_the_initial_delay() {
+    // gRPC A6: "If this attempt also fails, retry delay will reset to initial backoff".
+    let retry = hinted_on_the_third(Duration::from_secs(1));
+    let start = Instant::now();
+    let mut seen = Vec::new();
+    let calls = Counter::default();
+    let _ = retry
+        .call(|| {
+            seen.push(start.elapsed());
+            let n = calls.bump();
+            async move { Err::<(), _>(Boom(n)) }
+        })
+        .await;
+    let gaps: Vec<Duration> = seen.windows(2).map(|w| w[1] - w[0]).collect();
+    // 100, 200, then the hint (1 s, above the 400 ms step), then from the start again.
+    assert_eq!(gaps, [100, 200, 1000, 100, 200].map(ms));
+}
+
+#[test]
+fn a_hint_shorter_than_the_step_still_restarts_the_backoff() {
+    let clock = ManualClock::new();
+    let retry = hinted_on_the_third(ms(10)).with_clock(clock.clone().into());
+    let start = clock.now();
+    let mut seen = Vec::new();
+    let _ = retry.call_blocking(|| {
+        seen.push(clock.elapsed_since(start));
+        Err::<(), _>(Boom(seen.len() as u32))
+    });
+    let gaps: Vec<Duration> = seen.windows(2).map(|w| w[1] - w[0]).collect();
+    // The hinted wait is the step (400 ms, the longer); the step after it is the first again.
+    assert_eq!(gaps, [100, 200, 400, 100, 200].map(ms));
 }
 
 #[cfg(feature = "tokio")]
