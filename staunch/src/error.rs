@@ -79,6 +79,9 @@ pub enum StopReason {
     CircuitOpen,
     /// The fallback ran and failed too; the call's own error is [`Error::original`].
     FallbackFailed,
+    /// The next sleep would have taken the call past its time limit for retrying,
+    /// [`RetryConfig::with_max_duration`](crate::RetryConfig::with_max_duration).
+    MaxDuration,
 }
 
 impl StopReason {
@@ -94,6 +97,7 @@ impl StopReason {
             Self::Timeout => "timeout",
             Self::CircuitOpen => "circuit_open",
             Self::FallbackFailed => "fallback_failed",
+            Self::MaxDuration => "max_duration",
         }
     }
 }
@@ -110,6 +114,7 @@ impl fmt::Display for StopReason {
             Self::Timeout => "the attempt timed out",
             Self::CircuitOpen => "the circuit is open",
             Self::FallbackFailed => "the fallback failed",
+            Self::MaxDuration => "retrying would outlast max_duration",
         })
     }
 }

@@ -45,7 +45,7 @@
 //!
 //! | module | what it does |
 //! |---|---|
-//! | [`backoff`] | delays between attempts: constant, linear, exponential; five jitter kinds |
+//! | [`backoff`] | delays between attempts: constant, linear, exponential; six jitter kinds |
 //! | [`retry`] | bounded retries with classification, Retry-After, deadlines, cancellation, budgets |
 //! | [`breaker`] | a circuit breaker with four trip rules, bounded half-open probes, lock-free when closed |
 //! | [`deadline`] | an absolute deadline in scope for a whole request; per-attempt timeouts cut from it |

@@ -5,7 +5,7 @@
 //! - `staunch_retry_attempts_total`: attempts started.
 //! - `staunch_retry_retries_total`: retries scheduled.
 //! - `staunch_retry_suppressed_total` (label `reason`): retries that would have run but for the
-//!   budget, the deadline or an over-long Retry-After.
+//!   budget, the deadline, `max_duration` or an over-long Retry-After.
 //! - `staunch_retry_outcomes_total` (label `outcome`): `success` or the stop reason.
 //! - `staunch_fallback_used_total` (label `reason`): fallbacks run, by the failure they covered.
 
@@ -53,7 +53,10 @@ pub(crate) fn retry_stopped(policy: &'static str, reason: StopReason, attempts: 
         // Before the first attempt nothing was suppressed: the call never ran.
         let suppressed = matches!(
             reason,
-            StopReason::Budget | StopReason::Deadline | StopReason::RetryAfterTooLong
+            StopReason::Budget
+                | StopReason::Deadline
+                | StopReason::RetryAfterTooLong
+                | StopReason::MaxDuration
         );
         if suppressed && attempts > 0 {
             metrics::counter!("staunch_retry_suppressed_total", "policy" => policy, "reason" => reason.as_str())

@@ -4,7 +4,8 @@
 //! The rules it keeps (each is a test):
 //!
 //! - **Bounded.** [`RetryConfig::with_max_attempts`] counts the first call (gRPC's convention);
-//!   zero is a configuration error.
+//!   zero is a configuration error. [`RetryConfig::with_max_duration`] bounds the time spent
+//!   retrying as well, independent of any deadline.
 //! - **Spread out.** Delays come from a [`Backoff`](crate::backoff::Backoff), jittered by
 //!   default, so that clients that failed together do not retry together.
 //! - **Only what can succeed.** A [`Classify`](crate::classify::Classify) decides: permanent

@@ -19,6 +19,8 @@ pub(crate) enum Next<T, E> {
 
 pub(crate) struct CallState<T, E> {
     deadline: Option<Deadline>,
+    /// When the first attempt started, if the clock was read then.
+    start: Option<Instant>,
     /// Attempts started so far.
     attempts: u32,
     /// Attempts this call may make: the config's, or fewer when a request cannot be cloned.
@@ -30,12 +32,15 @@ pub(crate) struct CallState<T, E> {
 }
 
 /// A call whose first attempt has not settled yet: all that a call whose first attempt succeeds
-/// needs (16 bytes). The async and blocking runners build the full [`CallState`] (with its
+/// needs (32 bytes). The async and blocking runners build the full [`CallState`] (with its
 /// backoff iterator, over 150 bytes) only after a failure, so the success path neither builds
 /// nor moves it: moving it cost more than the rest of that path.
 #[derive(Clone, Copy)]
 pub(crate) struct FirstAttempt {
     deadline: Option<Deadline>,
+    /// When the first attempt started: read only when something needs the time (a deadline, a
+    /// ratio budget, `max_duration`), never just in case.
+    start: Option<Instant>,
 }
 
 /// An attempt's classified result when it was not a success, for
@@ -57,8 +62,9 @@ impl FirstAttempt {
         if cancelled {
             return Err(refuse(retry, StopReason::Cancelled));
         }
-        let needs_now =
-            deadline.is_some() || retry.budget.as_ref().is_some_and(RetryBudget::needs_clock);
+        let needs_now = deadline.is_some()
+            || retry.config.max_duration.is_some()
+            || retry.budget.as_ref().is_some_and(RetryBudget::needs_clock);
         let now = needs_now.then(|| retry.clock.now());
         if let (Some(deadline), Some(now)) = (deadline, now) {
             if deadline.is_expired_at(now) {
@@ -69,7 +75,10 @@ impl FirstAttempt {
             budget.deposit(now);
         }
         telemetry::retry_attempt(retry.name);
-        Ok(Self { deadline })
+        Ok(Self {
+            deadline,
+            start: now,
+        })
     }
 
     /// Settles the first attempt's result: the value of a success, or what
@@ -150,6 +159,7 @@ impl<T, E> CallState<T, E> {
     pub(crate) fn after<C>(retry: &Retry<C>, first: FirstAttempt) -> Self {
         Self {
             deadline: first.deadline,
+            start: first.start,
             attempts: 1,
             limit: retry.config.max_attempts,
             retrying: None,
@@ -309,6 +319,12 @@ impl<T, E> CallState<T, E> {
             // Waking at or after the deadline would leave no time for the attempt.
             if delay >= deadline.remaining_at(now) {
                 return Err(StopReason::Deadline);
+            }
+        }
+        // Set together: the start is read whenever there is a limit.
+        if let (Some(limit), Some(start)) = (config.max_duration, self.start) {
+            if now.saturating_duration_since(start).saturating_add(delay) > limit {
+                return Err(StopReason::MaxDuration);
             }
         }
         if let Some(budget) = &retry.budget {

@@ -182,6 +182,71 @@ async fn retry_after_hint_sets_the_least_wait() {
     );
 }
 
+/// Constant 100 ms between up to 10 attempts, retrying for at most `limit` in all.
+fn limited(limit: Duration) -> Retry {
+    Retry::new(
+        RetryConfig::new()
+            .with_max_attempts(10)
+            .with_backoff(Backoff::constant(ms(100)).with_jitter(Jitter::None))
+            .with_max_duration(limit),
+    )
+    .unwrap()
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test(start_paused = true)]
+async fn max_duration_stops_before_a_sleep_that_would_pass_it() {
+    // Each attempt takes 50 ms and fails: they end at 50, 200, 350, 500 ms from the start.
+    // After the fourth, a 100 ms sleep would end at 600 ms, past the 500 ms limit.
+    let start = Instant::now();
+    let calls = Counter::default();
+    let err = limited(ms(500))
+        .call(|| {
+            let n = calls.bump();
+            async move {
+                tokio::time::sleep(ms(50)).await;
+                Err::<(), _>(Boom(n))
+            }
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.reason(), err.attempts(), err.inner()),
+        (StopReason::MaxDuration, 4, Some(&Boom(4)))
+    );
+    assert_eq!(
+        start.elapsed(),
+        ms(500),
+        "stopped at once, without the sleep"
+    );
+    assert!(!err.is_deadline(), "its own reason, not the deadline's");
+}
+
+#[test]
+fn max_duration_allows_a_sleep_that_ends_exactly_at_it() {
+    // Instant attempts at 0, 100, 200 and 300 ms: the sleep ending at 300 ms is allowed.
+    let clock = ManualClock::new();
+    let calls = Counter::default();
+    let err = limited(ms(300))
+        .with_clock(clock.clone().into())
+        .call_blocking(|| Err::<(), _>(Boom(calls.bump())))
+        .unwrap_err();
+    assert_eq!((err.reason(), err.attempts()), (StopReason::MaxDuration, 4));
+    // The longest limit there is never overflows, and stops nothing.
+    let calls = Counter::default();
+    let err = limited(Duration::MAX)
+        .with_clock(clock.into())
+        .call_blocking(|| Err::<(), _>(Boom(calls.bump())))
+        .unwrap_err();
+    assert_eq!((err.reason(), err.attempts()), (StopReason::Exhausted, 10));
+}
+
+#[test]
+fn a_zero_max_duration_is_a_config_error() {
+    let err = Retry::new(RetryConfig::new().with_max_duration(Duration::ZERO)).unwrap_err();
+    assert_eq!(err.field(), "max_duration");
+}
+
 /// Exponential from 100 ms with no jitter: attempt 3 fails with a hint, the others without.
 fn hinted_on_the_third(hint: Duration) -> Retry<impl Fn(&Result<(), Boom>) -> Class + Clone> {
     Retry::new(
