@@ -79,6 +79,17 @@ impl Class {
             _ => None,
         }
     }
+
+    /// A short lowercase name, as used in telemetry labels (the hint's duration left out).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Ignored => "ignored",
+            Self::Permanent => "permanent",
+            Self::Transient => "transient",
+            Self::RetryAfter(_) => "retry_after",
+        }
+    }
 }
 
 /// Classifies the outcome of a call.

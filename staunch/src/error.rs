@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::breaker::CircuitOpen;
+use crate::classify::Class;
 use crate::deadline::Elapsed;
 
 /// An invalid configuration, found when a policy is built, never at call time.
@@ -159,6 +160,47 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
     }
 }
 
+/// One finished attempt of a call, as [`Error::attempt_log`] reports it: its number, how long
+/// it took, and its class.
+///
+/// The duration is `None` when it was not measured: the first attempt's start is read only
+/// when the call needs the time anyway (a deadline, a ratio budget, `max_duration`), when
+/// [`RetryConfig::with_first_attempt_timed`](crate::RetryConfig::with_first_attempt_timed) asks,
+/// or with the `metrics` feature, so that a call whose first attempt succeeds reads no clock.
+/// A duration staunch did not measure is reported as unknown, never as a guess. Every later
+/// attempt is timed: it follows a failure, which reads the clock anyway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AttemptRecord {
+    number: u32,
+    duration: Option<Duration>,
+    class: Class,
+}
+
+impl AttemptRecord {
+    pub(crate) const fn new(number: u32, duration: Option<Duration>, class: Class) -> Self {
+        Self {
+            number,
+            duration,
+            class,
+        }
+    }
+
+    /// The attempt's number: 1 for the first call, 2 for the first retry, ...
+    pub const fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// How long the attempt took, from its start to its outcome, if that was measured.
+    pub const fn duration(&self) -> Option<Duration> {
+        self.duration
+    }
+
+    /// How the attempt's outcome was classified.
+    pub const fn class(&self) -> Class {
+        self.class
+    }
+}
+
 /// The error of a call that did not succeed: why it stopped, how many attempts ran, for how long,
 /// and what made the last attempt fail.
 ///
@@ -190,6 +232,8 @@ struct Details<E> {
     attempts: u32,
     elapsed: Duration,
     last: Option<Failure<E>>,
+    /// Every attempt that finished, in order.
+    log: Vec<AttemptRecord>,
     /// Set when a fallback failed: the error it was called for.
     original: Option<Error<E>>,
 }
@@ -216,9 +260,16 @@ impl<E> Error<E> {
                 attempts,
                 elapsed,
                 last,
+                log: Vec::new(),
                 original: None,
             }),
         }
+    }
+
+    /// The same error with the log of its attempts.
+    pub(crate) fn with_log(mut self, log: Vec<AttemptRecord>) -> Self {
+        self.inner.log = log;
+        self
     }
 
     /// The error of a fallback that failed while handling `original`.
@@ -229,6 +280,7 @@ impl<E> Error<E> {
                 attempts: original.inner.attempts,
                 elapsed: original.inner.elapsed,
                 last: Some(Failure::Inner(error)),
+                log: Vec::new(),
                 original: Some(original),
             }),
         }
@@ -255,6 +307,48 @@ impl<E> Error<E> {
     /// The first attempt is not timed, so that a call that succeeds never reads the clock.
     pub fn elapsed(&self) -> Duration {
         self.inner.elapsed
+    }
+
+    /// Every attempt that finished, in order: how long each took (when measured; see
+    /// [`AttemptRecord`]) and its class. Empty for a call that stopped before its first attempt;
+    /// an attempt cut short by cancellation is not in it. For a failed fallback, the log of the
+    /// call it was handling.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::{ManualClock, Retry, RetryConfig};
+    ///
+    /// let clock = ManualClock::new();
+    /// let retry = Retry::new(RetryConfig::new().with_max_attempts(3).with_first_attempt_timed(true))?
+    ///     .with_clock(clock.clone().into());
+    /// let err = retry
+    ///     .call_blocking(|| {
+    ///         clock.advance(Duration::from_millis(40)); // each attempt takes 40 ms
+    ///         Err::<(), _>("timeout")
+    ///     })
+    ///     .unwrap_err();
+    /// for attempt in err.attempt_log() {
+    ///     assert_eq!(attempt.duration(), Some(Duration::from_millis(40)));
+    /// }
+    /// assert_eq!(err.attempt_log().len(), 3);
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub fn attempt_log(&self) -> &[AttemptRecord] {
+        match &self.inner.original {
+            Some(original) => original.attempt_log(),
+            None => &self.inner.log,
+        }
+    }
+
+    /// Takes the log of attempts out (for the tower error).
+    #[cfg(feature = "tower")]
+    pub(crate) fn take_log(&mut self) -> Vec<AttemptRecord> {
+        match &mut self.inner.original {
+            Some(original) => original.take_log(),
+            None => std::mem::take(&mut self.inner.log),
+        }
     }
 
     /// What made the last attempt fail, if one ran.
@@ -352,6 +446,7 @@ impl<E> Error<E> {
             attempts,
             elapsed,
             last,
+            log,
             original,
         } = *self.inner;
         Error {
@@ -360,6 +455,7 @@ impl<E> Error<E> {
                 attempts,
                 elapsed,
                 last: last.and_then(&mut *f),
+                log,
                 original: original.map(|original| original.map_last(f)),
             }),
         }
@@ -383,6 +479,7 @@ impl<E: fmt::Debug> fmt::Debug for Error<E> {
             .field("attempts", &details.attempts)
             .field("elapsed", &details.elapsed)
             .field("last", &details.last)
+            .field("log", &details.log)
             .field("original", &details.original)
             .finish()
     }

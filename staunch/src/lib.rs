@@ -223,7 +223,7 @@ pub use breaker::{BreakerConfig, CircuitBreaker, CircuitOpen};
 pub use cancel::CancellationToken;
 pub use clock::{Clock, ManualClock};
 pub use deadline::Deadline;
-pub use error::{ConfigError, Error, Failure, StopReason};
+pub use error::{AttemptRecord, ConfigError, Error, Failure, StopReason};
 #[cfg(feature = "tokio")]
 pub use pipeline::Pipeline;
 pub use retry::{Retry, RetryConfig};

@@ -15,7 +15,7 @@
 //! |---|---|
 //! | [`Jitter`] | `"none"`, `"full"`, `"equal"`, `"decorrelated"`, `{ proportional = 0.2 }` or `{ absolute = "100ms" }` |
 //! | [`Backoff`] | `{ kind = "exponential", initial = "100ms", multiplier = 2.0, max_delay = "10s", jitter = "full", seed = 7 }`; `kind = "linear"` takes `increment`, `kind = "constant"` neither; a random source ([`Backoff::with_random`]) is code, not configuration |
-//! | [`RetryConfig`] | `{ max_attempts = 3, backoff = {..}, max_retry_after = "60s", max_duration = "10s" }`, each optional (defaults of [`RetryConfig::new`]) |
+//! | [`RetryConfig`] | `{ max_attempts = 3, backoff = {..}, max_retry_after = "60s", max_duration = "10s", first_attempt_timed = false }`, each optional (defaults of [`RetryConfig::new`]) |
 //! | [`BudgetConfig`] | `{ kind = "token_bucket", max_tokens = 10, token_ratio = 0.1 }` or `{ kind = "ratio", ratio = 0.1, min_per_second = 10, window = "10s" }` |
 //! | [`BreakerConfig`] | `{ rule = "consecutive_failures", failures = 5, open_duration = "30s" }`, `rule = "failure_rate_count"` (`failure_rate`, `window_size`), `"failure_rate_time"` (`failure_rate`, `window`, `buckets`), `"slow_call_rate"` (`slow_call_rate`, `slow_call_duration`, `window_size`); all rules take `open_duration` or `open_backoff`, `half_open_probes`, `successes_to_close`, `probe_lease`, `automatic_half_open` (a bool; feature `tokio`); window rules take `minimum_calls` |
 //! | [`AttemptTimeout`] | `{ fixed = "500ms" }` or `{ fraction = 0.25, min = "50ms", max = "500ms" }` |
@@ -269,6 +269,7 @@ struct RetrySpec {
     backoff: Option<Backoff>,
     max_retry_after: Option<Dur>,
     max_duration: Option<Dur>,
+    first_attempt_timed: Option<bool>,
 }
 
 impl<'de> Deserialize<'de> for RetryConfig {
@@ -286,6 +287,9 @@ impl<'de> Deserialize<'de> for RetryConfig {
         }
         if let Some(max) = dur(spec.max_duration) {
             config = config.with_max_duration(max);
+        }
+        if let Some(timed) = spec.first_attempt_timed {
+            config = config.with_first_attempt_timed(timed);
         }
         Ok(config)
     }
@@ -685,10 +689,13 @@ mod tests {
                 .with_max_retry_after(Duration::from_secs(30))
                 .with_backoff(Backoff::constant(50 * MS).with_jitter(Jitter::None))
         );
-        let limited: RetryConfig = from(r#"{"max_duration": "10s"}"#).unwrap();
+        let limited: RetryConfig =
+            from(r#"{"max_duration": "10s", "first_attempt_timed": true}"#).unwrap();
         assert_eq!(
             limited,
-            RetryConfig::new().with_max_duration(Duration::from_secs(10))
+            RetryConfig::new()
+                .with_max_duration(Duration::from_secs(10))
+                .with_first_attempt_timed(true)
         );
         let zero: RetryConfig = from(r#"{"max_duration": "0s"}"#).unwrap();
         assert_eq!(Retry::new(zero).unwrap_err().field(), "max_duration");

@@ -35,6 +35,7 @@ pub struct RetryConfig {
     pub(crate) backoff: Backoff,
     pub(crate) max_retry_after: Duration,
     pub(crate) max_duration: Option<Duration>,
+    pub(crate) first_attempt_timed: bool,
 }
 
 impl RetryConfig {
@@ -46,6 +47,7 @@ impl RetryConfig {
                 .with_max_delay(Duration::from_secs(10)),
             max_retry_after: Duration::from_secs(60),
             max_duration: None,
+            first_attempt_timed: false,
         }
     }
 
@@ -103,6 +105,31 @@ impl RetryConfig {
     pub const fn with_max_duration(mut self, max_duration: Duration) -> Self {
         self.max_duration = Some(max_duration);
         self
+    }
+
+    /// Times the first attempt of every call, so that its duration is known to the error's
+    /// [`attempt_log`](crate::Error::attempt_log) and the retry hook. Default: off.
+    ///
+    /// Off, the first attempt is timed only when the call reads the clock at its start anyway
+    /// (a deadline, a ratio budget, [`with_max_duration`](Self::with_max_duration)) or with the
+    /// `metrics` feature; otherwise its duration is reported as unknown (`None`), never as a
+    /// made-up number, and a call whose first attempt succeeds reads no clock at all. On, every
+    /// call reads the clock once more at its start (~25 ns with the system clock). Later
+    /// attempts are always timed: they follow a failure, which reads the clock anyway.
+    pub const fn with_first_attempt_timed(mut self, timed: bool) -> Self {
+        self.first_attempt_timed = timed;
+        self
+    }
+
+    /// Whether every call times its first attempt.
+    pub const fn first_attempt_timed(&self) -> bool {
+        self.first_attempt_timed
+    }
+
+    /// Whether a call reads the clock at its start (for its own sake; a deadline or a ratio
+    /// budget may ask too).
+    pub(crate) const fn reads_start(&self) -> bool {
+        self.first_attempt_timed || self.max_duration.is_some() || cfg!(feature = "metrics")
     }
 
     /// The limit on the time spent retrying, if any.

@@ -1,7 +1,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::{Error, Failure, StopReason};
+use crate::{AttemptRecord, Error, Failure, StopReason};
 
 /// A boxed error, as tower services return them.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -29,6 +29,7 @@ pub struct Stopped {
     reason: StopReason,
     attempts: u32,
     elapsed: Duration,
+    log: Vec<AttemptRecord>,
     source: Option<BoxError>,
 }
 
@@ -48,6 +49,11 @@ impl Stopped {
         self.elapsed
     }
 
+    /// Every attempt that finished, in order (see [`Error::attempt_log`]).
+    pub fn attempt_log(&self) -> &[AttemptRecord] {
+        &self.log
+    }
+
     /// Takes the service's last error out.
     pub fn into_source(self) -> Option<BoxError> {
         self.source
@@ -55,8 +61,9 @@ impl Stopped {
 }
 
 impl<E: Into<BoxError>> From<Error<E>> for Stopped {
-    fn from(err: Error<E>) -> Self {
+    fn from(mut err: Error<E>) -> Self {
         let (reason, attempts, elapsed) = (err.reason(), err.attempts(), err.elapsed());
+        let log = err.take_log();
         let source = err.into_last_failure().map(|failure| match failure {
             Failure::Inner(e) => e.into(),
             Failure::Timeout(elapsed) => Box::new(elapsed) as BoxError,
@@ -66,6 +73,7 @@ impl<E: Into<BoxError>> From<Error<E>> for Stopped {
             reason,
             attempts,
             elapsed,
+            log,
             source,
         }
     }

@@ -4,10 +4,11 @@
 
 use std::time::{Duration, Instant};
 
+use super::log::AttemptLog;
 use crate::backoff::DelayState;
 use crate::classify::{Class, Classify};
 use crate::retry::{Retry, RetryBudget};
-use crate::{Deadline, Error, StopReason, telemetry};
+use crate::{AttemptRecord, Deadline, Error, StopReason, telemetry};
 
 /// What the runner does next.
 pub(crate) enum Next<T, E> {
@@ -21,6 +22,8 @@ pub(crate) struct CallState<T, E> {
     deadline: Option<Deadline>,
     /// When the first attempt started, if the clock was read then.
     start: Option<Instant>,
+    /// When the current attempt started, if the clock was read then (always, after the first).
+    attempt_start: Option<Instant>,
     /// Attempts started so far.
     attempts: u32,
     /// Attempts this call may make: the config's, or fewer when a request cannot be cloned.
@@ -29,6 +32,8 @@ pub(crate) struct CallState<T, E> {
     retrying: Option<(DelayState, Instant)>,
     /// The last failed result, kept through the wait so that a later stop can return it.
     last: Option<Result<T, E>>,
+    /// Every attempt that finished, for the error.
+    log: AttemptLog,
 }
 
 /// A call whose first attempt has not settled yet: all that a call whose first attempt succeeds
@@ -39,7 +44,7 @@ pub(crate) struct CallState<T, E> {
 pub(crate) struct FirstAttempt {
     deadline: Option<Deadline>,
     /// When the first attempt started: read only when something needs the time (a deadline, a
-    /// ratio budget, `max_duration`), never just in case.
+    /// ratio budget, `max_duration`, the first attempt's duration), never just in case.
     start: Option<Instant>,
 }
 
@@ -63,7 +68,7 @@ impl FirstAttempt {
             return Err(refuse(retry, StopReason::Cancelled));
         }
         let needs_now = deadline.is_some()
-            || retry.config.max_duration.is_some()
+            || retry.config.reads_start()
             || retry.budget.as_ref().is_some_and(RetryBudget::needs_clock);
         let now = needs_now.then(|| retry.clock.now());
         if let (Some(deadline), Some(now)) = (deadline, now) {
@@ -160,10 +165,12 @@ impl<T, E> CallState<T, E> {
         Self {
             deadline: first.deadline,
             start: first.start,
+            attempt_start: first.start,
             attempts: 1,
             limit: retry.config.max_attempts,
             retrying: None,
             last: None,
+            log: AttemptLog::new(),
         }
     }
 
@@ -220,10 +227,15 @@ impl<T, E> CallState<T, E> {
         failed: Failed<T, E>,
     ) -> Next<T, E> {
         let Failed { class, result } = failed;
+        let now = retry.clock.now();
+        let duration = self
+            .attempt_start
+            .map(|start| now.saturating_duration_since(start));
+        self.log
+            .push(AttemptRecord::new(self.attempts, duration, class));
         if !class.is_failure() {
             return Next::Done(self.finish(retry, result, StopReason::Permanent));
         }
-        let now = retry.clock.now();
         let decision = self.decide(retry, class, now);
         match decision {
             Ok(delay) => {
@@ -241,18 +253,19 @@ impl<T, E> CallState<T, E> {
         retry: &Retry<C>,
         cancelled: bool,
     ) -> Result<(), Result<T, Error<E>>> {
-        let stop = if cancelled {
-            Some(StopReason::Cancelled)
-        } else {
-            let now = self.deadline.map(|_| retry.clock.now());
-            self.deadline
-                .zip(now)
-                .filter(|(deadline, now)| deadline.is_expired_at(*now))
-                .map(|_| StopReason::Deadline)
-        };
-        if let Some(reason) = stop {
-            return Err(self.stop(retry, reason));
+        if cancelled {
+            return Err(self.stop(retry, StopReason::Cancelled));
         }
+        // The next attempt's start: after a failure, reading the time costs nothing worth
+        // saving.
+        let now = retry.clock.now();
+        if self
+            .deadline
+            .is_some_and(|deadline| deadline.is_expired_at(now))
+        {
+            return Err(self.stop(retry, StopReason::Deadline));
+        }
+        self.attempt_start = Some(now);
         self.attempts += 1;
         telemetry::retry_attempt(retry.name);
         Ok(())
@@ -265,7 +278,8 @@ impl<T, E> CallState<T, E> {
             Some(Err(e)) => self.finish(retry, Err(e), reason),
             _ => {
                 telemetry::retry_stopped(retry.name, reason, self.attempts);
-                Err(Error::new(reason, self.attempts, self.elapsed(retry), None))
+                Err(Error::new(reason, self.attempts, self.elapsed(retry), None)
+                    .with_log(self.log.take()))
             }
         }
     }
@@ -273,13 +287,16 @@ impl<T, E> CallState<T, E> {
     /// The final outcome: an `Ok` the classifier called a failure is returned as is once no
     /// retry follows; an error is wrapped with why retrying stopped.
     fn finish<C>(
-        &self,
+        &mut self,
         retry: &Retry<C>,
         result: Result<T, E>,
         reason: StopReason,
     ) -> Result<T, Error<E>> {
         telemetry::retry_stopped(retry.name, reason, self.attempts);
-        result.map_err(|e| Error::new(reason, self.attempts, self.elapsed(retry), Some(e)))
+        result.map_err(|e| {
+            Error::new(reason, self.attempts, self.elapsed(retry), Some(e))
+                .with_log(self.log.take())
+        })
     }
 
     fn elapsed<C>(&self, retry: &Retry<C>) -> Duration {

@@ -182,6 +182,126 @@ async fn retry_after_hint_sets_the_least_wait() {
     );
 }
 
+/// The first attempt's duration as a call without a deadline reports it: unknown, since its
+/// start was not read, unless the `metrics` feature reads it for its histograms.
+fn untimed_first(measured: Duration) -> Option<Duration> {
+    cfg!(feature = "metrics").then_some(measured)
+}
+
+/// Up to 3 attempts 10 ms apart: the second fails with a 5 ms hint, the third permanently.
+fn logged(
+    clock: &ManualClock,
+    first_timed: bool,
+) -> Retry<impl Fn(&Result<(), Boom>) -> Class + Clone> {
+    Retry::new(
+        RetryConfig::new()
+            .with_max_attempts(3)
+            .with_backoff(Backoff::constant(ms(10)).with_jitter(Jitter::None))
+            .with_first_attempt_timed(first_timed),
+    )
+    .unwrap()
+    .with_clock(clock.clone().into())
+    .classify(|r: &Result<(), Boom>| match r {
+        Ok(()) => Class::Success,
+        Err(Boom(2)) => Class::RetryAfter(ms(5)),
+        Err(Boom(3)) => Class::Permanent,
+        Err(_) => Class::Transient,
+    })
+}
+
+/// Each attempt takes 20 ms more than the one before, from 30 ms, then fails.
+fn slower_and_slower(clock: &ManualClock, calls: &Counter) -> Result<(), Boom> {
+    let n = calls.bump();
+    clock.advance(ms(20 + 10 * u64::from(n)));
+    Err(Boom(n))
+}
+
+fn log_of<E>(err: &staunch::Error<E>) -> Vec<(u32, Option<Duration>, Class)> {
+    err.attempt_log()
+        .iter()
+        .map(|a| (a.number(), a.duration(), a.class()))
+        .collect()
+}
+
+#[test]
+fn the_error_logs_each_attempt_with_its_duration_and_class() {
+    let clock = ManualClock::new();
+    let calls = Counter::default();
+    let err = logged(&clock, false)
+        .call_blocking(|| slower_and_slower(&clock, &calls))
+        .unwrap_err();
+    assert_eq!(err.reason(), StopReason::Permanent);
+    assert_eq!(
+        log_of(&err),
+        [
+            // Not measured is not zero: the first attempt's start was never read.
+            (1, untimed_first(ms(30)), Class::Transient),
+            (2, Some(ms(40)), Class::RetryAfter(ms(5))),
+            (3, Some(ms(50)), Class::Permanent),
+        ]
+    );
+}
+
+#[test]
+fn the_first_attempt_is_timed_when_asked_or_when_the_time_is_read_anyway() {
+    let clock = ManualClock::new();
+    let calls = Counter::default();
+    let err = logged(&clock, true)
+        .call_blocking(|| slower_and_slower(&clock, &calls))
+        .unwrap_err();
+    assert_eq!(log_of(&err)[0], (1, Some(ms(30)), Class::Transient));
+
+    // A deadline makes the call read the time at its start: the first attempt is timed free.
+    let calls = Counter::default();
+    let err = Deadline::after_from(clock.now(), Duration::from_secs(60))
+        .scope_sync(|| logged(&clock, false).call_blocking(|| slower_and_slower(&clock, &calls)))
+        .unwrap_err();
+    assert_eq!(log_of(&err)[0], (1, Some(ms(30)), Class::Transient));
+}
+
+#[cfg(not(feature = "metrics"))]
+#[test]
+fn a_first_attempt_that_succeeds_reads_no_clock_unless_asked() {
+    let clock = ManualClock::new();
+    logged(&clock, false)
+        .call_blocking(|| Ok::<_, Boom>(()))
+        .unwrap();
+    assert_eq!(clock.reads(), 0);
+    logged(&clock, true)
+        .call_blocking(|| Ok::<_, Boom>(()))
+        .unwrap();
+    assert_eq!(clock.reads(), 1, "the start, and nothing else on success");
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test(start_paused = true)]
+async fn async_attempts_are_logged_in_tokio_time() {
+    let calls = Counter::default();
+    let err = fixed(ms(10), 3)
+        .call(|| {
+            let n = calls.bump();
+            async move {
+                tokio::time::sleep(ms(20 + 10 * u64::from(n))).await;
+                Err::<(), _>(Boom(n))
+            }
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        log_of(&err),
+        [
+            (1, untimed_first(ms(30)), Class::Transient),
+            (2, Some(ms(40)), Class::Transient),
+            (3, Some(ms(50)), Class::Transient),
+        ]
+    );
+    assert_eq!(
+        err.elapsed(),
+        ms(10 + 40 + 10 + 50),
+        "unchanged: from the first failure"
+    );
+}
+
 /// Constant 100 ms between up to 10 attempts, retrying for at most `limit` in all.
 fn limited(limit: Duration) -> Retry {
     Retry::new(

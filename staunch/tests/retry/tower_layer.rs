@@ -44,6 +44,8 @@ async fn gives_up_with_a_downcastable_stop_carrying_the_last_error() {
     let source = std::error::Error::source(stopped).unwrap();
     assert_eq!(source.to_string(), "boom #3");
     assert_eq!(calls.get(), 3);
+    let numbers: Vec<u32> = stopped.attempt_log().iter().map(|a| a.number()).collect();
+    assert_eq!(numbers, [1, 2, 3], "the log crosses into the boxed error");
 }
 
 #[tokio::test(start_paused = true)]
