@@ -96,9 +96,21 @@ impl Class {
 ///
 /// Implemented for every `Fn(&Result<T, E>) -> Class`; see [`AllTransient`] and [`RetryIf`] for
 /// the common cases.
+///
+/// A classifier is also where a retry policy reports its retries ([`on_retry`](Self::on_retry)):
+/// it is the one part of a policy typed by the operation's outcome, so a hook there sees the
+/// failure with its own types, and no policy needs a type parameter for its hook.
 pub trait Classify<T, E> {
     /// The class of `result`.
     fn classify(&self, result: &Result<T, E>) -> Class;
+
+    /// Called for each retry a policy using this classifier schedules, before its wait and
+    /// never under a lock (see [`RetryEvent`](crate::retry::RetryEvent)). The default does
+    /// nothing; [`Retry::on_retry`](crate::Retry::on_retry) adds a closure.
+    #[inline]
+    fn on_retry(&self, event: &crate::retry::RetryEvent<'_, T, E>) {
+        let _ = event;
+    }
 }
 
 impl<T, E, F> Classify<T, E> for F

@@ -52,6 +52,7 @@
 //! | [`fallback`] | a substitute answer for the failures you choose |
 //! | [`pipeline`] | all of the above in the one correct order, for closures and tower services |
 //! | [`classify`] | the one classification of outcomes that every policy shares |
+//! | [`telemetry`] | policy names, and the table of every metric, event and hook staunch reports |
 //! | `http` | HTTP classification, `Retry-After`, the idempotency gate, deadline headers (feature `http`) |
 //!
 //! Each policy works alone, and each has a tower layer (feature `tower`).
@@ -196,10 +197,12 @@
 //! | `tower` | no | a `Layer`/`Service` per policy, and [`pipeline::PipelineLayer`] |
 //! | `http` | no | HTTP classification, `Retry-After` parsing, the deadline header |
 //! | `tracing` | no | events for each retry, stop, fallback and breaker state change |
-//! | `metrics` | no | counters for attempts, retries, suppressed retries, outcomes, breaker states |
+//! | `metrics` | no | counters, gauges and duration histograms for retries, fallbacks and breakers, labelled by policy |
 //! | `serde` | no | `Deserialize` for the configuration types, durations written as `"250ms"` |
 //!
-//! Every feature is additive and zero-cost when off.
+//! Every feature is additive and zero-cost when off. [`telemetry`] lists every metric and
+//! event, with their labels; without either feature, [`Retry::on_retry`] and
+//! [`breaker::Builder::on_state_change`] report to your own code.
 
 pub mod backoff;
 pub mod breaker;
@@ -217,7 +220,7 @@ pub mod pipeline;
 pub mod retry;
 #[cfg(feature = "serde")]
 mod serde_impls;
-mod telemetry;
+pub mod telemetry;
 
 pub use breaker::{BreakerConfig, CircuitBreaker, CircuitOpen};
 pub use cancel::CancellationToken;
@@ -229,6 +232,7 @@ pub use pipeline::Pipeline;
 pub use retry::{Retry, RetryConfig};
 #[cfg(feature = "serde")]
 pub use serde_impls::{Dur, parse_duration};
+pub use telemetry::Name;
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

@@ -14,6 +14,7 @@ use super::state::{
 use super::{BreakerConfig, Call, CircuitOpen, Error};
 use crate::classify::{AllTransient, Class, Classify};
 use crate::loom::{Arc, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, lock};
+use crate::telemetry::Name;
 use crate::{Clock, ConfigError};
 
 /// A circuit breaker: a cheap `Clone` handle (one `Arc`) to state shared by every task and thread
@@ -82,7 +83,7 @@ pub(crate) struct Shared {
     lease_nanos: u64,
     clock: Clock,
     origin: Instant,
-    name: &'static str,
+    name: Name,
     listeners: Listeners,
     counters: Counters,
     /// This breaker, for the timer an open period spawns (automatic half-open).
@@ -130,7 +131,7 @@ const TIMER_INTERVAL_MAX: u64 = 1_000_000_000;
 pub struct Builder {
     config: BreakerConfig,
     clock: Clock,
-    name: &'static str,
+    name: Name,
     listeners: Vec<Listener>,
 }
 
@@ -153,9 +154,10 @@ impl Builder {
         self
     }
 
-    /// Names the breaker in events, `tracing` fields and `metrics` labels (default `"default"`).
-    pub fn name(mut self, name: &'static str) -> Self {
-        self.name = name;
+    /// Names the breaker in events, `tracing` fields and `metrics` labels (default `"default"`):
+    /// a `&'static str` or an owned `String` (see [`Name`]).
+    pub fn name(mut self, name: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        self.name = Name::from(name.into());
         self
     }
 
@@ -212,9 +214,9 @@ impl Builder {
             lease_nanos: saturating_nanos(config.probe_lease),
             clock: self.clock,
             origin,
+            counters: Counters::new(&self.name),
             name: self.name,
             listeners: Listeners(self.listeners),
-            counters: Counters::new(self.name),
             #[cfg(all(feature = "tokio", not(loom)))]
             this,
         };
@@ -281,7 +283,7 @@ impl CircuitBreaker {
         Builder {
             config,
             clock: Clock::system(),
-            name: "default",
+            name: Name::DEFAULT,
             listeners: Vec::new(),
         }
     }
@@ -289,6 +291,11 @@ impl CircuitBreaker {
     /// The configuration.
     pub fn config(&self) -> &BreakerConfig {
         &self.shared.config
+    }
+
+    /// The breaker's name (see [`Builder::name`]).
+    pub fn name(&self) -> &Name {
+        &self.shared.name
     }
 
     /// The current state: one atomic load.
@@ -834,7 +841,7 @@ impl Shared {
                     self.transitioned(from, to, reason, None);
                 }
                 Some(_) => {}
-                None => self.counters.stale(self.name, generation),
+                None => self.counters.stale(&self.name, generation),
             }
             return;
         }
@@ -850,7 +857,7 @@ impl Shared {
                     }
                     Some(_) => {}
                     None if self.load().generation() != generation => {
-                        self.counters.stale(self.name, generation);
+                        self.counters.stale(&self.name, generation);
                     }
                     None => {}
                 }
@@ -881,7 +888,7 @@ impl Shared {
             let word = self.load();
             if word.generation() != permit.generation() || !word.state().admits_all() {
                 drop(window);
-                self.counters.stale(self.name, permit.generation());
+                self.counters.stale(&self.name, permit.generation());
                 return;
             }
             window.enter(permit.generation());
@@ -1081,7 +1088,7 @@ impl Shared {
 
     fn emit(&self, from: Word, to: Word, reason: Reason, at: Instant) {
         self.listeners.emit(&StateChange {
-            name: self.name,
+            name: self.name.clone(),
             from: from.state(),
             to: to.state(),
             generation: to.generation(),

@@ -7,6 +7,7 @@
 //! | [`parse_retry_after`], [`retry_after`] | `Retry-After` as delta-seconds or HTTP-date: bounded, never panics |
 //! | [`parse_pushback`], [`grpc_pushback`] | gRPC's `grpc-retry-pushback-ms`: a hint, or "do not retry" |
 //! | [`IdempotencyGate`], [`Replay`] | retry only requests that are safe to send again |
+//! | [`ResendCount`] | on each resent request: OpenTelemetry's `http.request.resend_count`, for the client's span |
 //! | [`PropagateDeadlineLayer`], [`ReceiveDeadlineLayer`] | the caller's deadline in a `grpc-timeout` header, out and back in |
 //! | [`encode_timeout`], [`decode_timeout`] | the `grpc-timeout` value codec |
 //!
@@ -141,6 +142,6 @@ pub use deadline_header::{
 pub use grpc_timeout::{MAX_TIMEOUT, TimeoutValue, decode_timeout, encode_timeout};
 #[cfg(feature = "tower")]
 pub use idempotency::{CloneBody, CopyBody, IdempotencyGate};
-pub use idempotency::{ConnectFailure, Replay, SourceChain, is_connect_failure};
+pub use idempotency::{ConnectFailure, Replay, ResendCount, SourceChain, is_connect_failure};
 pub use pushback::{GRPC_RETRY_PUSHBACK_MS, Pushback, grpc_pushback, parse_pushback};
 pub use retry_after::{MAX_RETRY_AFTER, parse_retry_after, retry_after};

@@ -7,6 +7,7 @@ use super::{Pipeline, Recover};
 use crate::breaker::{CircuitBreaker, Permit};
 use crate::classify::{Class, Classify};
 use crate::deadline::Scoped;
+use crate::retry::event::ViaFailure;
 use crate::{Deadline, Error, Failure};
 
 impl<C, F> Pipeline<C, F> {
@@ -27,10 +28,13 @@ impl<C, F> Pipeline<C, F> {
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let retried = self.retry.run_classified(None, None, || {
-            let started =
-                self.start_attempt::<E, _>(CircuitBreaker::try_acquire)
-                    .map(|(permit, limit)| {
+        let observe = ViaFailure(&self.classifier);
+        let retried = self.retry.run_classified(
+            None,
+            None,
+            || {
+                let started = self.start_attempt::<E, _>(CircuitBreaker::try_acquire).map(
+                    |(permit, limit)| {
                         // The attempt runs with its own limit as the deadline in scope.
                         let scope = limit.map(|limit| limit.deadline);
                         let attempt = match scope {
@@ -38,9 +42,12 @@ impl<C, F> Pipeline<C, F> {
                             None => op(),
                         };
                         (permit, limit, Scoped::new(scope, attempt))
-                    });
-            self.attempt(started)
-        });
+                    },
+                );
+                self.attempt(started)
+            },
+            &observe,
+        );
         let outcome = match self.timeout {
             Some(timeout) => {
                 let deadline = Deadline::after_from(self.retry.clock.now(), timeout);
@@ -49,7 +56,7 @@ impl<C, F> Pipeline<C, F> {
             None => retried.await,
         };
         self.fallback
-            .recover(outcome.map_err(|e| self.finish(e)))
+            .recover(&self.retry.name, outcome.map_err(|e| self.finish(e)))
             .await
     }
 

@@ -15,6 +15,7 @@ use super::{BoxRecovery, PipelineLayer, RecoverBoxed};
 use crate::breaker::{CircuitBreaker, OwnedPermit};
 use crate::classify::{Class, Classify};
 use crate::deadline::{Elapsed, Enter};
+use crate::retry::event::ViaFailure;
 use crate::retry::state::{CallState, Next};
 use crate::retry::{BoxError, MakeRetryRequest, Reclassify, Stopped};
 use crate::{Deadline, Error, Failure};
@@ -310,13 +311,15 @@ where
                     };
                     match outcome {
                         Ok(response) => return Poll::Ready(Ok(response)),
-                        Err(error) => match pipeline.fallback.recover_boxed(error) {
-                            Ok(substitute) => {
-                                this.state.set(State::Recovering { substitute });
-                                continue;
+                        Err(error) => {
+                            match pipeline.fallback.recover_boxed(&pipeline.retry.name, error) {
+                                Ok(substitute) => {
+                                    this.state.set(State::Recovering { substitute });
+                                    continue;
+                                }
+                                Err(error) => return Poll::Ready(boxed(Err(error))),
                             }
-                            Err(error) => return Poll::Ready(boxed(Err(error))),
-                        },
+                        }
                     }
                 }
             };
@@ -325,7 +328,8 @@ where
                 this.state.set(State::Done);
                 continue;
             };
-            match call.settle_as(&pipeline.retry, result, class, reached) {
+            let observe = ViaFailure(&pipeline.classifier);
+            match call.settle_as(&pipeline.retry, result, class, reached, &observe) {
                 Next::Wait(delay) => this.state.set(State::Waiting {
                     sleep: tokio::time::sleep(delay),
                 }),

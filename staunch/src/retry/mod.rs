@@ -61,6 +61,7 @@ mod budget;
 mod config;
 #[cfg(feature = "tower")]
 mod error;
+pub(crate) mod event;
 #[cfg(feature = "tower")]
 pub mod future;
 #[cfg(feature = "tower")]
@@ -76,6 +77,7 @@ pub use budget::{BudgetConfig, BudgetSnapshot, RetryBudget};
 pub use config::RetryConfig;
 #[cfg(feature = "tower")]
 pub use error::{BoxError, Stopped};
+pub use event::{OnRetry, RetryEvent};
 #[cfg(feature = "tower")]
 pub use layer::{CloneRequest, MakeRetryRequest, Reclassify, RetryLayer};
 pub use policy::{CallOptions, Retry};

@@ -4,6 +4,9 @@
 #[cfg(feature = "tokio")]
 use std::future::Future;
 
+use super::event::Direct;
+#[cfg(feature = "tokio")]
+use super::event::Observe;
 use super::state::{CallState, Failed, FirstAttempt, Next};
 use super::{CallOptions, Retry};
 #[cfg(feature = "tokio")]
@@ -37,7 +40,8 @@ impl<C> Retry<C> {
         match first.settle(self, op().await) {
             Ok(value) => Ok(value),
             Err(failed) => {
-                self.retry_after(first, failed, None, classified(self, op))
+                let observe = Direct(&self.classifier);
+                self.retry_after(first, failed, None, classified(self, op), &observe)
                     .await
             }
         }
@@ -89,23 +93,26 @@ impl<C> Retry<C> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run_classified(deadline, cancel, classified(self, op))
+        let observe = Direct(&self.classifier);
+        self.run_classified(deadline, cancel, classified(self, op), &observe)
             .await
     }
 
     /// The async retry loop over attempts that classify themselves (the pipeline's attempts
     /// classify timeouts and breaker rejections as well as the operation's outcome) and say
-    /// whether they reached the dependency.
+    /// whether they reached the dependency. `observe` reports retries to the classifier's hook.
     #[cfg(feature = "tokio")]
-    pub(crate) async fn run_classified<T, E, A, Fut>(
+    pub(crate) async fn run_classified<T, E, A, Fut, O>(
         &self,
         deadline: Option<Deadline>,
         cancel: Option<&CancellationToken>,
         mut attempt: A,
+        observe: &O,
     ) -> Result<T, Error<E>>
     where
         A: FnMut() -> Fut,
         Fut: Future<Output = (Result<T, E>, Class, bool)>,
+        O: Observe<T, E>,
     {
         // The first attempt needs no more than `FirstAttempt`; the full state is built only if
         // it fails.
@@ -117,25 +124,30 @@ impl<C> Retry<C> {
         );
         match first.settle_as(self, result, class, reached) {
             Ok(value) => Ok(value),
-            Err(failed) => self.retry_after(first, failed, cancel, attempt).await,
+            Err(failed) => {
+                self.retry_after(first, failed, cancel, attempt, observe)
+                    .await
+            }
         }
     }
 
     /// The rest of a call whose first attempt did not succeed.
     #[cfg(feature = "tokio")]
-    async fn retry_after<T, E, A, Fut>(
+    async fn retry_after<T, E, A, Fut, O>(
         &self,
         first: FirstAttempt,
         failed: Failed<T, E>,
         cancel: Option<&CancellationToken>,
         mut attempt: A,
+        observe: &O,
     ) -> Result<T, Error<E>>
     where
         A: FnMut() -> Fut,
         Fut: Future<Output = (Result<T, E>, Class, bool)>,
+        O: Observe<T, E>,
     {
         let mut call = CallState::after(self, first);
-        let mut next = call.settle_failed(self, failed);
+        let mut next = call.settle_failed(self, failed, observe);
         loop {
             match next {
                 Next::Done(outcome) => return outcome,
@@ -155,7 +167,7 @@ impl<C> Retry<C> {
                 cancel,
                 return call.stop(self, StopReason::Cancelled)
             );
-            next = call.settle_as(self, result, class, reached);
+            next = call.settle_as(self, result, class, reached, observe);
         }
     }
 
@@ -236,7 +248,7 @@ impl<C> Retry<C> {
         F: FnMut() -> Result<T, E>,
     {
         let mut call = CallState::after(self, first);
-        let mut next = call.settle_failed(self, failed);
+        let mut next = call.settle_failed(self, failed, &Direct(&self.classifier));
         loop {
             match next {
                 Next::Done(outcome) => return outcome,

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::event::{Direct, Observe, Scheduled};
 use super::log::AttemptLog;
 use crate::backoff::DelayState;
 use crate::classify::{Class, Classify};
@@ -53,6 +54,8 @@ pub(crate) struct FirstAttempt {
 pub(crate) struct Failed<T, E> {
     class: Class,
     result: Result<T, E>,
+    /// Whether the attempt reached the dependency (see [`FirstAttempt::settle_as`]).
+    reached: bool,
 }
 
 impl FirstAttempt {
@@ -79,7 +82,7 @@ impl FirstAttempt {
         if let Some(budget) = &retry.budget {
             budget.deposit(now);
         }
-        telemetry::retry_attempt(retry.name);
+        telemetry::retry_attempt(&retry.name);
         Ok(Self {
             deadline,
             start: now,
@@ -114,10 +117,14 @@ impl FirstAttempt {
         }
         match result {
             Ok(value) if !class.is_failure() => {
-                telemetry::retry_succeeded(retry.name, 1);
+                telemetry::retry_succeeded(&retry.name, 1, self.start, self.start, &retry.clock);
                 Ok(value)
             }
-            result => Err(Failed { class, result }),
+            result => Err(Failed {
+                class,
+                result,
+                reached,
+            }),
         }
     }
 
@@ -143,7 +150,7 @@ fn record<C>(retry: &Retry<C>, class: Class) {
 #[cold]
 #[inline(never)]
 fn refuse<C, E>(retry: &Retry<C>, reason: StopReason) -> Error<E> {
-    telemetry::retry_stopped(retry.name, reason, 0);
+    telemetry::retry_stopped(&retry.name, reason, 0, None, &retry.clock);
     Error::new(reason, 0, Duration::ZERO, None)
 }
 
@@ -188,13 +195,13 @@ impl<T, E> CallState<T, E> {
         result: Result<T, E>,
     ) -> Next<T, E> {
         let class = retry.classifier.classify(&result);
-        self.settle_as(retry, result, class, true)
+        self.settle_as(retry, result, class, true, &Direct(&retry.classifier))
     }
 
     /// Settles an attempt's result that the caller has already classified. A success is
     /// handled inline; anything else goes to [`settle_failed`](Self::settle_failed). As for
     /// [`FirstAttempt::settle_as`], an attempt that never `reached` the dependency is not
-    /// budgeted.
+    /// budgeted. `observe` reports a retry to the classifier's hook.
     #[inline]
     pub(crate) fn settle_as<C>(
         &mut self,
@@ -202,16 +209,31 @@ impl<T, E> CallState<T, E> {
         result: Result<T, E>,
         class: Class,
         reached: bool,
+        observe: &impl Observe<T, E>,
     ) -> Next<T, E> {
         if reached {
             record(retry, class);
         }
         match result {
             Ok(value) if !class.is_failure() => {
-                telemetry::retry_succeeded(retry.name, self.attempts);
+                telemetry::retry_succeeded(
+                    &retry.name,
+                    self.attempts,
+                    self.attempt_start,
+                    self.start,
+                    &retry.clock,
+                );
                 Next::Done(Ok(value))
             }
-            result => self.settle_failed(retry, Failed { class, result }),
+            result => self.settle_failed(
+                retry,
+                Failed {
+                    class,
+                    result,
+                    reached,
+                },
+                observe,
+            ),
         }
     }
 
@@ -225,21 +247,34 @@ impl<T, E> CallState<T, E> {
         &mut self,
         retry: &Retry<C>,
         failed: Failed<T, E>,
+        observe: &impl Observe<T, E>,
     ) -> Next<T, E> {
-        let Failed { class, result } = failed;
+        let Failed {
+            class,
+            result,
+            reached,
+        } = failed;
         let now = retry.clock.now();
         let duration = self
             .attempt_start
             .map(|start| now.saturating_duration_since(start));
-        self.log
-            .push(AttemptRecord::new(self.attempts, duration, class));
+        let record = AttemptRecord::new(self.attempts, duration, class);
+        self.log.push(record);
+        telemetry::attempt_failed(&retry.name, &record, reached);
         if !class.is_failure() {
             return Next::Done(self.finish(retry, result, StopReason::Permanent));
         }
-        let decision = self.decide(retry, class, now);
-        match decision {
+        match self.decide(retry, class, now) {
             Ok(delay) => {
-                telemetry::retry_scheduled(retry.name, self.attempts, delay, class);
+                telemetry::retry_scheduled(&retry.name, &record, delay);
+                let scheduled = Scheduled {
+                    policy: &retry.name,
+                    record,
+                    delay,
+                };
+                // No lock is held anywhere in the retry loop: the hook may call back into the
+                // policy, its budget or a breaker.
+                observe.retrying(scheduled, &result);
                 self.last = Some(result);
                 Next::Wait(delay)
             }
@@ -267,7 +302,7 @@ impl<T, E> CallState<T, E> {
         }
         self.attempt_start = Some(now);
         self.attempts += 1;
-        telemetry::retry_attempt(retry.name);
+        telemetry::retry_attempt(&retry.name);
         Ok(())
     }
 
@@ -277,7 +312,13 @@ impl<T, E> CallState<T, E> {
             Some(last) if reason != StopReason::Cancelled => self.finish(retry, last, reason),
             Some(Err(e)) => self.finish(retry, Err(e), reason),
             _ => {
-                telemetry::retry_stopped(retry.name, reason, self.attempts);
+                telemetry::retry_stopped(
+                    &retry.name,
+                    reason,
+                    self.attempts,
+                    self.start,
+                    &retry.clock,
+                );
                 Err(Error::new(reason, self.attempts, self.elapsed(retry), None)
                     .with_log(self.log.take()))
             }
@@ -292,7 +333,7 @@ impl<T, E> CallState<T, E> {
         result: Result<T, E>,
         reason: StopReason,
     ) -> Result<T, Error<E>> {
-        telemetry::retry_stopped(retry.name, reason, self.attempts);
+        telemetry::retry_stopped(&retry.name, reason, self.attempts, self.start, &retry.clock);
         result.map_err(|e| {
             Error::new(reason, self.attempts, self.elapsed(retry), Some(e))
                 .with_log(self.log.take())

@@ -117,6 +117,23 @@ async fn grpc_pushback_sets_the_wait_or_stops_the_retries() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn each_resent_request_carries_its_resend_count() {
+    use staunch::http::ResendCount;
+
+    let (service, mut handle) = client(3, ms(10));
+    let call = call(service, request(Method::GET));
+    let counts = [
+        answer(&mut handle, Ok(status(503))).await,
+        answer(&mut handle, Ok(status(503))).await,
+        answer(&mut handle, Ok(status(200))).await,
+    ]
+    .map(|sent| sent.extensions().get::<ResendCount>().copied());
+    assert_eq!(call.await.unwrap().unwrap().status(), 200);
+    // OpenTelemetry's `http.request.resend_count`: absent on the first send.
+    assert_eq!(counts, [None, Some(ResendCount(1)), Some(ResendCount(2))]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_post_answered_503_is_not_sent_again() {
     let (service, mut handle) = client(4, ms(10));
     let call = call(service, request(Method::POST));

@@ -302,6 +302,90 @@ async fn async_attempts_are_logged_in_tokio_time() {
     );
 }
 
+#[test]
+fn on_retry_sees_each_retry_before_its_wait() {
+    use staunch::retry::RetryEvent;
+    use std::sync::{Arc, Mutex};
+
+    let clock = ManualClock::new();
+    let calls = Counter::default();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let retry = logged(&clock, true).with_name("db").on_retry({
+        let seen = Arc::clone(&seen);
+        let clock = clock.clone();
+        let start = clock.now();
+        move |event: &RetryEvent<'_, (), Boom>| {
+            seen.lock().unwrap().push((
+                event.policy().to_owned(),
+                event.attempt(),
+                event.delay(),
+                event.class(),
+                event.duration(),
+                event.error().cloned(),
+                // Called before the wait: the clock stands where the attempt ended.
+                clock.elapsed_since(start),
+            ));
+        }
+    });
+    let err = retry
+        .call_blocking(|| slower_and_slower(&clock, &calls))
+        .unwrap_err();
+    assert_eq!(err.attempts(), 3);
+    let db = || "db".to_owned();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (
+                db(),
+                1,
+                ms(10),
+                Class::Transient,
+                Some(ms(30)),
+                Some(Boom(1)),
+                ms(30)
+            ),
+            // The hint (5 ms) is shorter than the step: the wait is the step.
+            (
+                db(),
+                2,
+                ms(10),
+                Class::RetryAfter(ms(5)),
+                Some(ms(40)),
+                Some(Boom(2)),
+                ms(80)
+            ),
+        ],
+        "no event for the third attempt: nothing is retried after it"
+    );
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test(start_paused = true)]
+async fn on_retry_closures_infer_their_types_where_the_policy_is_used() {
+    let retries = Counter::default();
+    let retry = fixed(ms(10), 3).on_retry(|event| {
+        retries.bump();
+        assert!(event.error().is_some_and(|e: &Boom| e.0 < 3));
+        assert_eq!(event.value(), None::<&u8>);
+    });
+    let calls = Counter::default();
+    let err = retry
+        .call(|| {
+            let n = calls.bump();
+            async move { Err::<u8, _>(Boom(n)) }
+        })
+        .await
+        .unwrap_err();
+    assert_eq!((err.attempts(), retries.get()), (3, 2));
+    // Hooks stack, innermost first.
+    let order = std::sync::Mutex::new(Vec::new());
+    let stacked = fixed(ms(1), 2)
+        .on_retry(|_: &staunch::retry::RetryEvent<'_, (), Boom>| order.lock().unwrap().push(1))
+        .on_retry(|_: &staunch::retry::RetryEvent<'_, (), Boom>| order.lock().unwrap().push(2));
+    let _ = stacked.call(|| async { Err::<(), _>(Boom(0)) }).await;
+    assert_eq!(*order.lock().unwrap(), [1, 2]);
+}
+
 /// Constant 100 ms between up to 10 attempts, retrying for at most `limit` in all.
 fn limited(limit: Duration) -> Retry {
     Retry::new(

@@ -127,3 +127,30 @@ async fn waits_for_readiness_before_each_retry_through_tower_test_mock() {
     send.send_response("pong");
     assert_eq!(response.await.unwrap().unwrap(), "pong");
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_layers_hook_sees_responses_classified_as_failures() {
+    let statuses = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let calls = Counter::default();
+    let inner = service_fn({
+        let calls = calls.clone();
+        move |_: ()| {
+            let n = calls.bump();
+            async move { Ok::<u16, Boom>(if n < 3 { 503 } else { 200 }) }
+        }
+    });
+    let retry = fixed(ms(10), 3)
+        .classify(|r: &Result<u16, Boom>| match r {
+            Ok(503) | Err(_) => Class::Transient,
+            Ok(_) => Class::Success,
+        })
+        .on_retry({
+            let statuses = statuses.clone();
+            move |event: &staunch::retry::RetryEvent<'_, u16, Boom>| {
+                statuses.lock().unwrap().push(event.value().copied());
+            }
+        });
+    let mut svc = RetryLayer::new(retry).layer(inner);
+    assert_eq!(svc.ready().await.unwrap().call(()).await.unwrap(), 200);
+    assert_eq!(*statuses.lock().unwrap(), [Some(503), Some(503)]);
+}
