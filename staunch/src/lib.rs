@@ -87,6 +87,9 @@
 //! # Ok::<(), staunch::ConfigError>(())
 //! ```
 //!
+//! An attempt that needs state of its own, reused from one attempt to the next (a connection,
+//! borrowed mutably), takes it as a context: [`Retry::call_with_context`].
+//!
 //! ## Retry budgets
 //!
 //! ```

@@ -8,6 +8,7 @@ use crate::breaker::{CircuitBreaker, Permit};
 use crate::classify::{Class, Classify};
 use crate::deadline::Scoped;
 use crate::retry::event::ViaFailure;
+use crate::retry::run::{NoCancel, Unit};
 use crate::{Deadline, Error, Failure};
 
 impl<C, F> Pipeline<C, F> {
@@ -29,12 +30,10 @@ impl<C, F> Pipeline<C, F> {
         Fut: Future<Output = Result<T, E>>,
     {
         let observe = ViaFailure(&self.classifier);
-        let retried = self.retry.run_classified(
-            None,
-            None,
-            || {
-                let started = self.start_attempt::<E, _>(CircuitBreaker::try_acquire).map(
-                    |(permit, limit)| {
+        let attempt = |()| {
+            let started =
+                self.start_attempt::<E, _>(CircuitBreaker::try_acquire)
+                    .map(|(permit, limit)| {
                         // The attempt runs with its own limit as the deadline in scope.
                         let scope = limit.map(|limit| limit.deadline);
                         let attempt = match scope {
@@ -42,13 +41,13 @@ impl<C, F> Pipeline<C, F> {
                             None => op(),
                         };
                         (permit, limit, Scoped::new(scope, attempt))
-                    },
-                );
-                self.attempt(started)
-            },
-            &observe,
-        );
-        let outcome = match self.timeout {
+                    });
+            Unit::new(self.attempt(started))
+        };
+        let retried = self
+            .retry
+            .run_classified(None, NoCancel, (), attempt, &observe);
+        let (_, outcome) = match self.timeout {
             Some(timeout) => {
                 let deadline = Deadline::after_from(self.retry.clock.now(), timeout);
                 deadline.scope(retried).await

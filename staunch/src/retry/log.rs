@@ -47,9 +47,22 @@ impl AttemptLog {
 }
 
 impl Drop for AttemptLog {
+    #[inline]
     fn drop(&mut self) {
+        // Most calls never log: they test one word and are done.
+        if self.records.capacity() != 0 {
+            self.keep_spare();
+        }
+    }
+}
+
+impl AttemptLog {
+    /// Leaves this log's `Vec`, emptied, as the thread's spare.
+    #[cold]
+    #[inline(never)]
+    fn keep_spare(&mut self) {
         let capacity = self.records.capacity();
-        if capacity == 0 || capacity > SPARE_CAPACITY {
+        if capacity > SPARE_CAPACITY {
             return;
         }
         let mut records = std::mem::take(&mut self.records);

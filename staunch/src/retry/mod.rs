@@ -35,8 +35,10 @@
 //!
 //! A call that fails returns an [`Error`](crate::Error): why it stopped, the attempts made, the
 //! last failure, and [the log of its attempts](crate::Error::attempt_log), each with its
-//! duration and class. A [`RetryBudget`]'s state is one [`snapshot`](RetryBudget::snapshot)
-//! away, for a health endpoint.
+//! duration and class. While it runs, [`Retry::on_retry`] tells your code of each retry (a
+//! [`RetryEvent`]), with or without `tracing`. A [`RetryBudget`]'s state is one
+//! [`snapshot`](RetryBudget::snapshot) away, for a health endpoint. The
+//! [`telemetry`](crate::telemetry) module lists every metric and event.
 //!
 //! The first attempt's duration is measured only when its start was read, and reported as
 //! unknown otherwise, never as a guess: staunch reads the clock at a call's start only when it
@@ -68,7 +70,7 @@ pub mod future;
 mod layer;
 mod log;
 mod policy;
-mod run;
+pub(crate) mod run;
 #[cfg(feature = "tower")]
 mod service;
 pub(crate) mod state;

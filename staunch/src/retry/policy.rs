@@ -59,6 +59,10 @@ pub struct Retry<C = AllTransient> {
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) clock: Clock,
     pub(crate) name: Name,
+    /// Whether a call reads the clock at its start whatever its deadline: for the config
+    /// (`max_duration`, a timed first attempt, `metrics`) or for a ratio budget. One flag, so
+    /// that a call whose first attempt succeeds tests one byte to know.
+    pub(crate) needs_start: bool,
 }
 
 impl Retry {
@@ -81,6 +85,7 @@ impl Retry {
             budget: None,
             clock: Clock::system(),
             name: Name::DEFAULT,
+            needs_start: config.reads_start(),
         }
     }
 }
@@ -96,6 +101,7 @@ impl<C> Retry<C> {
             budget: self.budget,
             clock: self.clock,
             name: self.name,
+            needs_start: self.needs_start,
         }
     }
 
@@ -108,6 +114,7 @@ impl<C> Retry<C> {
             budget,
             clock,
             name,
+            needs_start,
         } = self;
         let rest = Retry {
             config,
@@ -115,6 +122,7 @@ impl<C> Retry<C> {
             budget,
             clock,
             name,
+            needs_start,
         };
         (rest, classifier)
     }
@@ -127,6 +135,7 @@ impl<C> Retry<C> {
     /// Shares `budget` with every other policy that holds it: a retry it refuses ends the call
     /// with [`StopReason::Budget`](crate::StopReason::Budget).
     pub fn with_budget(mut self, budget: RetryBudget) -> Self {
+        self.needs_start = self.config.reads_start() || budget.needs_clock();
         self.budget = Some(budget);
         self
     }
@@ -189,6 +198,7 @@ impl<C> Retry<C> {
             budget: self.budget,
             clock: self.clock,
             name: self.name,
+            needs_start: self.needs_start,
         }
     }
 

@@ -8,7 +8,7 @@ use super::event::{Direct, Observe, Scheduled};
 use super::log::AttemptLog;
 use crate::backoff::DelayState;
 use crate::classify::{Class, Classify};
-use crate::retry::{Retry, RetryBudget};
+use crate::retry::Retry;
 use crate::{AttemptRecord, Deadline, Error, StopReason, telemetry};
 
 /// What the runner does next.
@@ -23,16 +23,24 @@ pub(crate) struct CallState<T, E> {
     deadline: Option<Deadline>,
     /// When the first attempt started, if the clock was read then.
     start: Option<Instant>,
-    /// When the current attempt started, if the clock was read then (always, after the first).
-    attempt_start: Option<Instant>,
     /// Attempts started so far.
     attempts: u32,
     /// Attempts this call may make: the config's, or fewer when a request cannot be cloned.
     limit: u32,
-    /// Set at the first failure: the delays and when the first failure was seen.
-    retrying: Option<(DelayState, Instant)>,
+    /// Set at the first failure, so that a call whose first attempt succeeds (in the tower
+    /// service, which builds this state before its first attempt) neither builds nor drops it.
+    retrying: Option<Retrying>,
     /// The last failed result, kept through the wait so that a later stop can return it.
     last: Option<Result<T, E>>,
+}
+
+/// What a call keeps once an attempt has failed.
+struct Retrying {
+    delays: DelayState,
+    /// When the first failure was seen: where [`Error::elapsed`] starts.
+    first_failure: Instant,
+    /// When the current attempt started (always read after the first).
+    attempt_start: Option<Instant>,
     /// Every attempt that finished, for the error.
     log: AttemptLog,
 }
@@ -70,9 +78,7 @@ impl FirstAttempt {
         if cancelled {
             return Err(refuse(retry, StopReason::Cancelled));
         }
-        let needs_now = deadline.is_some()
-            || retry.config.reads_start()
-            || retry.budget.as_ref().is_some_and(RetryBudget::needs_clock);
+        let needs_now = deadline.is_some() || retry.needs_start;
         let now = needs_now.then(|| retry.clock.now());
         if let (Some(deadline), Some(now)) = (deadline, now) {
             if deadline.is_expired_at(now) {
@@ -172,12 +178,10 @@ impl<T, E> CallState<T, E> {
         Self {
             deadline: first.deadline,
             start: first.start,
-            attempt_start: first.start,
             attempts: 1,
             limit: retry.config.max_attempts,
             retrying: None,
             last: None,
-            log: AttemptLog::new(),
         }
     }
 
@@ -216,10 +220,14 @@ impl<T, E> CallState<T, E> {
         }
         match result {
             Ok(value) if !class.is_failure() => {
+                let attempt_start = match &self.retrying {
+                    Some(retrying) => retrying.attempt_start,
+                    None => self.start,
+                };
                 telemetry::retry_succeeded(
                     &retry.name,
                     self.attempts,
-                    self.attempt_start,
+                    attempt_start,
                     self.start,
                     &retry.clock,
                 );
@@ -255,11 +263,19 @@ impl<T, E> CallState<T, E> {
             reached,
         } = failed;
         let now = retry.clock.now();
-        let duration = self
+        let (start, backoff) = (self.start, &retry.config.backoff);
+        let retrying = self.retrying.get_or_insert_with(|| Retrying {
+            delays: DelayState::new(backoff),
+            first_failure: now,
+            // The first attempt started with the call.
+            attempt_start: start,
+            log: AttemptLog::new(),
+        });
+        let duration = retrying
             .attempt_start
             .map(|start| now.saturating_duration_since(start));
         let record = AttemptRecord::new(self.attempts, duration, class);
-        self.log.push(record);
+        retrying.log.push(record);
         telemetry::attempt_failed(&retry.name, &record, reached);
         if !class.is_failure() {
             return Next::Done(self.finish(retry, result, StopReason::Permanent));
@@ -300,7 +316,9 @@ impl<T, E> CallState<T, E> {
         {
             return Err(self.stop(retry, StopReason::Deadline));
         }
-        self.attempt_start = Some(now);
+        if let Some(retrying) = &mut self.retrying {
+            retrying.attempt_start = Some(now);
+        }
         self.attempts += 1;
         telemetry::retry_attempt(&retry.name);
         Ok(())
@@ -320,7 +338,7 @@ impl<T, E> CallState<T, E> {
                     &retry.clock,
                 );
                 Err(Error::new(reason, self.attempts, self.elapsed(retry), None)
-                    .with_log(self.log.take()))
+                    .with_log(self.take_log()))
             }
         }
     }
@@ -336,14 +354,24 @@ impl<T, E> CallState<T, E> {
         telemetry::retry_stopped(&retry.name, reason, self.attempts, self.start, &retry.clock);
         result.map_err(|e| {
             Error::new(reason, self.attempts, self.elapsed(retry), Some(e))
-                .with_log(self.log.take())
+                .with_log(self.take_log())
         })
     }
 
     fn elapsed<C>(&self, retry: &Retry<C>) -> Duration {
-        self.retrying.as_ref().map_or(Duration::ZERO, |(_, first)| {
-            retry.clock.now().saturating_duration_since(*first)
+        self.retrying.as_ref().map_or(Duration::ZERO, |retrying| {
+            retry
+                .clock
+                .now()
+                .saturating_duration_since(retrying.first_failure)
         })
+    }
+
+    /// The log of attempts, for the error that ends the call.
+    fn take_log(&mut self) -> Vec<AttemptRecord> {
+        self.retrying
+            .as_mut()
+            .map_or_else(Vec::new, |retrying| retrying.log.take())
     }
     /// The decision after a failed attempt, pure given `now`: the delay before the next
     /// attempt, or why there is none.
@@ -360,9 +388,10 @@ impl<T, E> CallState<T, E> {
             return Err(StopReason::Exhausted);
         }
         let config = &retry.config;
-        let (delays, _) = self
-            .retrying
-            .get_or_insert_with(|| (DelayState::new(&config.backoff), now));
+        // `settle_failed` sets it before it decides; were it missing, no delay could be drawn.
+        let Some(Retrying { delays, .. }) = &mut self.retrying else {
+            return Err(StopReason::Exhausted);
+        };
         let mut delay = delays.next(&config.backoff);
         if let Some(hint) = class.retry_after() {
             if hint > config.max_retry_after {

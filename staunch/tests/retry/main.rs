@@ -386,6 +386,104 @@ async fn on_retry_closures_infer_their_types_where_the_policy_is_used() {
     assert_eq!(*order.lock().unwrap(), [1, 2]);
 }
 
+/// A connection whose queries fail until it has been repaired `repairs_needed` times.
+#[cfg(feature = "tokio")]
+#[derive(Debug, Default)]
+struct Connection {
+    queries: u32,
+    repairs: u32,
+    repairs_needed: u32,
+}
+
+#[cfg(feature = "tokio")]
+impl Connection {
+    async fn query(&mut self) -> Result<u32, Boom> {
+        self.queries += 1;
+        tokio::task::yield_now().await;
+        if self.repairs >= self.repairs_needed {
+            Ok(self.queries)
+        } else {
+            Err(Boom(self.queries))
+        }
+    }
+
+    async fn repair(&mut self) {
+        self.repairs += 1;
+    }
+}
+
+/// One attempt through a borrowed connection, repaired after a failure.
+#[cfg(feature = "tokio")]
+async fn query_and_repair(conn: &mut Connection) -> (&mut Connection, Result<u32, Boom>) {
+    let result = conn.query().await;
+    if result.is_err() {
+        conn.repair().await;
+    }
+    (conn, result)
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test(start_paused = true)]
+async fn a_context_is_lent_to_each_attempt_and_comes_back() {
+    let mut conn = Connection {
+        repairs_needed: 2,
+        ..Connection::default()
+    };
+    let (_, answer) = fixed(ms(10), 5)
+        .call_with_context(&mut conn, query_and_repair)
+        .await;
+    assert_eq!(answer.unwrap(), 3, "the third query, after two repairs");
+    assert_eq!(
+        (conn.queries, conn.repairs),
+        (3, 2),
+        "one connection throughout"
+    );
+
+    // When retrying stops, the context comes back with the error.
+    let mut broken = Connection {
+        repairs_needed: 99,
+        ..Connection::default()
+    };
+    let (back, err) = fixed(ms(10), 2)
+        .call_with_context(&mut broken, query_and_repair)
+        .await;
+    assert_eq!(back.queries, 2);
+    assert_eq!(err.unwrap_err().reason(), StopReason::Exhausted);
+
+    // And when the deadline refuses the first attempt, before it is lent at all.
+    let mut idle = Connection::default();
+    let (back, err) = Deadline::after(Duration::ZERO)
+        .scope(fixed(ms(10), 2).call_with_context(&mut idle, query_and_repair))
+        .await;
+    assert_eq!(
+        (back.queries, err.unwrap_err().reason()),
+        (0, StopReason::Deadline)
+    );
+}
+
+#[cfg(feature = "tokio")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_with_an_owned_context_can_be_spawned() {
+    let retry = fixed(Duration::ZERO, 3);
+    let task = tokio::spawn(async move {
+        let conn = Connection {
+            repairs_needed: 1,
+            ..Connection::default()
+        };
+        retry
+            .call_with_context(conn, |mut conn| async move {
+                let result = conn.query().await;
+                if result.is_err() {
+                    conn.repair().await;
+                }
+                (conn, result)
+            })
+            .await
+    });
+    let (conn, answer) = task.await.unwrap();
+    assert_eq!((answer.unwrap(), conn.repairs), (2, 1));
+}
+
 /// Constant 100 ms between up to 10 attempts, retrying for at most `limit` in all.
 fn limited(limit: Duration) -> Retry {
     Retry::new(
@@ -893,6 +991,13 @@ fn public_types_are_send_sync_and_unpin() {
     send_sync::<CallOptions>();
     send_sync::<staunch::Error<std::io::Error>>();
     send_sync::<staunch::ConfigError>();
+    send_sync::<staunch::Name>();
+    send_sync::<staunch::AttemptRecord>();
+    send_sync::<staunch::retry::BudgetSnapshot>();
+    send_sync::<staunch::retry::RetryEvent<'static, u8, std::io::Error>>();
+    let hooked = fixed(ms(1), 2).on_retry(|_: &staunch::retry::RetryEvent<'_, u8, Boom>| {});
+    fn send_sync_value<T: Send + Sync>(_: &T) {}
+    send_sync_value(&hooked);
     unpin::<Retry>();
     unpin::<staunch::Error<std::io::Error>>();
 
@@ -901,6 +1006,14 @@ fn public_types_are_send_sync_and_unpin() {
         fn send_future<F: std::future::Future + Send>(_: F) {}
         let retry = fixed(ms(1), 2);
         send_future(retry.call(|| async { Ok::<_, Boom>(()) }));
+        send_future(hooked.call(|| async { Ok::<_, Boom>(1) }));
+        let mut context = 0u32;
+        send_future(
+            retry.call_with_context(&mut context, |n: &mut u32| async move {
+                *n += 1;
+                (n, Ok::<_, Boom>(()))
+            }),
+        );
     }
 }
 
