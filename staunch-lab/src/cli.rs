@@ -61,8 +61,9 @@ What staunch does to an outage: real services on loopback, side by side.
 Starts, inside this process, HTTP services on 127.0.0.1 (ephemeral ports): a pricing and an
 inventory dependency that follow a fault schedule (by default: healthy; pricing slow at
 600-2000 ms; pricing hard down with 503s and dropped connections; inventory flaky at 30% 503
-with Retry-After; recovery), and two builds of a checkout service that gets a price (with a
-fallback price) and then the stock (no fallback):
+with Retry-After; recovery), every fault injected into their healthy handlers by staunch's
+own fault injection (staunch::chaos), and two builds of a checkout service that gets a price
+(with a fallback price) and then the stock (no fallback):
   naive    fixed-delay retries with no jitter, no timeouts, no circuit breaker
   staunch  a 5 s request deadline; pricing capped at 500 ms per attempt behind a circuit
            breaker, with a fallback price; inventory capped at 200 ms, Retry-After honoured

@@ -47,13 +47,14 @@
 //! |---|---|
 //! | [`backoff`] | delays between attempts: constant, linear, exponential; six jitter kinds |
 //! | [`retry`] | bounded retries with classification, Retry-After, deadlines, cancellation, budgets |
-//! | [`breaker`] | a circuit breaker with four trip rules, bounded half-open probes, lock-free when closed |
+//! | [`breaker`] | a circuit breaker with five trip rules, bounded half-open probes, lock-free when closed |
 //! | [`deadline`] | an absolute deadline in scope for a whole request; per-attempt timeouts cut from it |
 //! | [`fallback`] | a substitute answer for the failures you choose |
 //! | [`pipeline`] | all of the above in the one correct order, for closures and tower services |
 //! | [`classify`] | the one classification of outcomes that every policy shares |
 //! | [`telemetry`] | policy names, and the table of every metric, event and hook staunch reports |
-//! | `http` | HTTP classification, `Retry-After`, the idempotency gate, deadline headers (feature `http`) |
+//! | `http` | HTTP classification, `Retry-After`, the idempotency gate, deadline headers (feature `http`), the reqwest middleware (feature `reqwest`) |
+//! | `chaos` | fault injection: errors, delays and substitute results on purpose, switchable at run time (feature `chaos`) |
 //!
 //! Each policy works alone, and each has a tower layer (feature `tower`).
 //!
@@ -160,7 +161,9 @@
 //! deadline outside retry, so retry knows the time left; retry outside the breaker, so an open
 //! circuit ends the loop at once instead of burning attempts; the timeout inside the breaker, so a
 //! slow dependency counts as failing. The [`pipeline`] module explains each position and how to
-//! choose attempt timeouts (the timeout hierarchy).
+//! choose attempt timeouts (the timeout hierarchy). Fault injection, when you test with it, goes
+//! innermost, just around the call, so that every policy above meets an injected fault as it
+//! would a real one (see the `chaos` module, feature `chaos`).
 //!
 //! # Time
 //!
@@ -197,19 +200,27 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `tokio` | yes | async runners, attempt timeouts and the pipeline; time from `tokio::time` |
-//! | `tower` | no | a `Layer`/`Service` per policy, and [`pipeline::PipelineLayer`] |
-//! | `http` | no | HTTP classification, `Retry-After` parsing, the deadline header |
+//! | `tower` | no | a `Layer`/`Service` per policy, and [`pipeline::PipelineLayer`]: with `http`, the client door for hyper-util, tonic channels and any tower HTTP client |
+//! | `http` | no | HTTP classification, `Retry-After` parsing, the deadline header; with `tower`, the server door for axum, tonic and hyper ([`http::ReceiveDeadlineLayer`]) |
 //! | `tracing` | no | events for each retry, stop, fallback and breaker state change |
 //! | `metrics` | no | counters, gauges and duration histograms for retries, fallbacks and breakers, labelled by policy |
 //! | `serde` | no | `Deserialize` for the configuration types, durations written as `"250ms"` |
+//! | `reqwest` | no | the reqwest door: [`http::Staunch`], a reqwest-middleware middleware running each request through a [`Pipeline`]; implies `http` and `tower` |
+//! | `chaos` | no | fault injection (errors, delays, substitutes) with a run-time switch; implies `tokio` |
 //!
 //! Every feature is additive and zero-cost when off. [`telemetry`] lists every metric and
 //! event, with their labels; without either feature, [`Retry::on_retry`] and
 //! [`breaker::Builder::on_state_change`] report to your own code.
 
+// On docs.rs (and with `RUSTDOCFLAGS="--cfg docsrs"` on nightly), each item gated on a feature
+// says which one it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod backoff;
 pub mod breaker;
 mod cancel;
+#[cfg(feature = "chaos")]
+pub mod chaos;
 pub mod classify;
 mod clock;
 pub mod deadline;
@@ -237,6 +248,9 @@ pub use retry::{Retry, RetryConfig};
 pub use serde_impls::{Dur, parse_duration};
 pub use telemetry::Name;
 
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+// The crate's README (its crates.io page) runs as doctests, so its examples cannot drift. The
+// file is inside the package, so the published crate's doctests pass too. Its examples are
+// async programs.
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

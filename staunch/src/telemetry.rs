@@ -33,6 +33,7 @@
 //! | `staunch_breaker_state` | gauge | `policy` | on every state change: 0 closed, 1 open, 2 half-open, 3 forced open, 4 forced closed |
 //! | `staunch_breaker_rejected_total` | counter | `policy` | when a breaker refuses a call |
 //! | `staunch_breaker_stale_outcomes_total` | counter | `policy` | when an outcome arrives after the state it was admitted in |
+//! | `staunch_chaos_injected_total` | counter | `policy`, `kind` | per injected fault (feature `chaos`): `error`, `delay` or `result`; a delayed substitute counts as both |
 //!
 //! The retry and pipeline histograms need every attempt's start, so with the `metrics` feature
 //! every call reads the clock when it starts and when each attempt ends (two readings for a
@@ -67,6 +68,7 @@
 //! | `staunch::fallback` | debug | `call failed; using the fallback` | `policy`, `reason` |
 //! | `staunch::breaker::events` | warn (to open, or a lease expired), info | `circuit breaker state changed` | `breaker`, `from`, `to`, `generation`, `reason` |
 //! | `staunch::breaker::events` | debug | `stale outcome ignored: ...` | `breaker`, `generation` |
+//! | `staunch::chaos` | debug | `injected a fault` | `chaos`, `kind`, `delay` |
 //! | `staunch::http` | debug | `ignoring a malformed deadline header` | `header`, `value` |
 //! | `staunch::http` | debug | `the server's pushback asks not to retry ...` | `header`, `value` |
 //!

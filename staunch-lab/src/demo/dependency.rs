@@ -1,17 +1,20 @@
-//! The `pricing` and `inventory` dependencies: HTTP servers that follow the fault schedule and
-//! log every call they receive.
+//! The `pricing` and `inventory` dependencies: HTTP servers whose handler is healthy and
+//! instant, with the faults of the schedule injected by `staunch::chaos`, one policy per phase;
+//! each logs every call it receives.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hyper::StatusCode;
 use hyper::header::HeaderMap;
+use hyper::{Response, StatusCode};
+use staunch::ConfigError;
+use staunch::chaos::{Chaos, ChaosConfig, Injection};
 use tokio::time::Instant;
 
 use super::Build;
-use super::net::{self, Answer, DropConnection};
+use super::net::{self, Answer, Body, DropConnection};
 use super::schedule::{Fault, Schedule};
 
 /// One of the two dependencies of checkout.
@@ -71,12 +74,116 @@ pub struct Call {
     pub outcome: CallOutcome,
 }
 
+/// What a phase's chaos policy injects in place of the dependency's answer, as the handler's
+/// error: the handler turns it into the answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Close the connection without an answer.
+    Drop,
+    /// Answer 503 with a Retry-After hint, and refuse the request's retries until it passes.
+    Throttle,
+}
+
+/// The makers of a phase's policy: plain functions, so that every phase's policy has one type.
+type MakeRefusal = fn() -> Refusal;
+type MakeAnswer = fn() -> Response<Body>;
+
+/// The chaos policy that turns the healthy, instant handler into a dependency with `fault`:
+///
+/// | fault | error | delay | result |
+/// |---|---|---|---|
+/// | healthy, slow | – | 100%, the latency range | – |
+/// | down | `drop_share`: connection dropped | – | 100% of the rest: 503 |
+/// | flaky | `error_rate`: 503 with Retry-After | 100%, the latency range | – |
+///
+/// An injected error is fast (it is drawn first, and nothing else is drawn after it), so a flaky
+/// dependency's 503 comes at once and only its successful answers are slow.
+pub(crate) fn chaos_config(fault: &Fault) -> ChaosConfig<MakeRefusal, MakeAnswer> {
+    let none = ChaosConfig::new()
+        .with_error(0.0, (|| Refusal::Drop) as MakeRefusal)
+        .with_result(0.0, down as MakeAnswer);
+    let latency = |(min, max): (u64, u64)| (Duration::from_millis(min), Duration::from_millis(max));
+    match *fault {
+        Fault::Healthy { latency_ms } | Fault::Slow { latency_ms } => {
+            let (min, max) = latency(latency_ms);
+            none.with_delay_between(1.0, min, max)
+        }
+        Fault::Down { drop_share } => none
+            .with_error(drop_share, (|| Refusal::Drop) as MakeRefusal)
+            .with_result(1.0, down as MakeAnswer),
+        Fault::Flaky {
+            error_rate,
+            latency_ms,
+            ..
+        } => {
+            let (min, max) = latency(latency_ms);
+            none.with_error(error_rate, (|| Refusal::Throttle) as MakeRefusal)
+                .with_delay_between(1.0, min, max)
+        }
+    }
+}
+
+/// What [`chaos_config`] injects for `fault`, in words: `error 50% (connection dropped), result
+/// 100% of the rest (503)`.
+pub(crate) fn describe_chaos(fault: &Fault) -> String {
+    let config = chaos_config(fault);
+    let pct = |rate: f64| format!("{:.0}%", rate * 100.0);
+    let mut parts = Vec::new();
+    if config.error_rate() > 0.0 {
+        let what = match fault {
+            Fault::Down { .. } => "connection dropped",
+            _ => "503 with Retry-After",
+        };
+        parts.push(format!("error {} ({what})", pct(config.error_rate())));
+    }
+    // The later kinds draw only for the calls the error left alone.
+    let rest = if config.error_rate() > 0.0 {
+        " of the rest"
+    } else {
+        ""
+    };
+    if config.delay_rate() > 0.0 {
+        let (min, max) = config.delay_range();
+        parts.push(format!(
+            "delay {}{rest} ({}-{} ms)",
+            pct(config.delay_rate()),
+            min.as_millis(),
+            max.as_millis()
+        ));
+    }
+    if config.result_rate() > 0.0 {
+        parts.push(format!("result {}{rest} (503)", pct(config.result_rate())));
+    }
+    if parts.is_empty() {
+        parts.push("nothing".to_owned());
+    }
+    parts.join(", ")
+}
+
+/// Checks that `fault` makes a valid chaos policy.
+pub(crate) fn validate(fault: &Fault) -> Result<(), ConfigError> {
+    chaos_config(fault).validate()
+}
+
+/// The answer of a hard-down dependency's substitute.
+fn down() -> Response<Body> {
+    net::response(StatusCode::SERVICE_UNAVAILABLE, "down", &[])
+}
+
+/// One phase's policy, and the fault it plays (which says what a refusal becomes).
+struct PhaseChaos {
+    chaos: Chaos<MakeRefusal, MakeAnswer>,
+    fault: Fault,
+}
+
 /// A running dependency: its shared state.
 pub(crate) struct Server {
     dependency: Dependency,
     schedule: Arc<Schedule>,
     start: Instant,
     seed: u64,
+    /// One policy per phase of the schedule.
+    phases: Vec<PhaseChaos>,
     calls: Mutex<Vec<Call>>,
     /// Flaky mode: per (build, request), when a retry is welcome again.
     not_before: Mutex<HashMap<(Build, u64), Instant>>,
@@ -91,20 +198,45 @@ impl fmt::Debug for Server {
 }
 
 impl Server {
+    /// A dependency following `schedule`, every random decision drawn from `seed`.
+    ///
+    /// # Errors
+    ///
+    /// A phase's fault makes no valid chaos policy (a share outside `[0, 1]`, say).
     pub(crate) fn new(
         dependency: Dependency,
         schedule: Arc<Schedule>,
         start: Instant,
         seed: u64,
-    ) -> Arc<Self> {
-        Arc::new(Self {
+    ) -> Result<Arc<Self>, ConfigError> {
+        let phases = schedule
+            .phases()
+            .iter()
+            .enumerate()
+            .map(|(i, phase)| {
+                let fault = match dependency {
+                    Dependency::Pricing => phase.pricing,
+                    Dependency::Inventory => phase.inventory,
+                };
+                // Its own seed per dependency and phase; keyed by request and attempt below.
+                let seed = mix(seed ^ dependency.salt(), i as u64, 0);
+                let chaos = Chaos::new(
+                    chaos_config(&fault)
+                        .with_seed(seed)
+                        .with_name(dependency.as_str()),
+                )?;
+                Ok(PhaseChaos { chaos, fault })
+            })
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(Arc::new(Self {
             dependency,
             schedule,
             start,
             seed,
+            phases,
             calls: Mutex::new(Vec::new()),
             not_before: Mutex::new(HashMap::new()),
-        })
+        }))
     }
 
     /// Every call received so far, in arrival order.
@@ -122,14 +254,6 @@ impl Server {
         let build = net::header_build(headers).unwrap_or(Build::Naive);
         let id = net::header_u64(headers, net::REQUEST_ID).unwrap_or(0);
         let attempt = net::header_u64(headers, net::ATTEMPT).unwrap_or(1);
-        // Every decision comes from the seed, the request and the attempt, not the build: both
-        // builds meet the same latencies and failures for the same request.
-        let mut rng =
-            fastrand::Rng::with_seed(mix(self.seed ^ self.dependency.salt(), id, attempt));
-        let fault = match self.dependency {
-            Dependency::Pricing => self.schedule.phases()[phase].pricing,
-            Dependency::Inventory => self.schedule.phases()[phase].inventory,
-        };
         let record = |outcome| {
             lock(&self.calls).push(Call {
                 at,
@@ -139,54 +263,56 @@ impl Server {
                 outcome,
             });
         };
-        match fault {
-            Fault::Healthy { latency_ms } | Fault::Slow { latency_ms } => {
-                record(CallOutcome::Ok);
-                tokio::time::sleep(draw(&mut rng, latency_ms)).await;
-                self.ok()
+        let PhaseChaos { chaos, fault } = &self.phases[phase];
+        let key = (build, id);
+        if let Fault::Flaky { .. } = fault {
+            // A rate limiter remembers what it told each request.
+            let waiting = lock(&self.not_before)
+                .get(&key)
+                .map(|not_before| not_before.saturating_duration_since(now))
+                .filter(|wait| !wait.is_zero());
+            if let Some(wait) = waiting {
+                record(CallOutcome::TooEarly);
+                return unavailable(wait);
             }
-            Fault::Down { drop_share } => {
-                if rng.f64() < drop_share {
-                    record(CallOutcome::Dropped);
-                    Err(DropConnection)
-                } else {
-                    record(CallOutcome::Unavailable);
-                    net::respond(StatusCode::SERVICE_UNAVAILABLE, "down", &[])
-                }
+        }
+        // Every decision comes from the seed, the request and the attempt, not the build nor
+        // the order of arrival: both builds meet the same latencies and failures for the same
+        // request.
+        let injection = chaos.decide_keyed((id << 32) | (attempt & 0xffff_ffff));
+        record(match injection {
+            Injection::Error if matches!(fault, Fault::Down { .. }) => CallOutcome::Dropped,
+            Injection::Error | Injection::Result | Injection::DelayedResult(_) => {
+                CallOutcome::Unavailable
             }
-            Fault::Flaky {
-                error_rate,
-                retry_after_ms,
-                latency_ms,
-            } => {
-                let key = (build, id);
-                let waiting = lock(&self.not_before)
-                    .get(&key)
-                    .map(|not_before| not_before.saturating_duration_since(now))
-                    .filter(|wait| !wait.is_zero());
-                if let Some(wait) = waiting {
-                    record(CallOutcome::TooEarly);
-                    return unavailable(wait);
-                }
-                if rng.f64() < error_rate {
-                    let wait = draw(&mut rng, retry_after_ms);
-                    lock(&self.not_before).insert(key, now + wait);
-                    record(CallOutcome::Unavailable);
-                    return unavailable(wait);
-                }
-                record(CallOutcome::Ok);
-                tokio::time::sleep(draw(&mut rng, latency_ms)).await;
-                self.ok()
+            _ => CallOutcome::Ok,
+        });
+        let answer = chaos
+            .apply(injection, || async { Ok::<_, Refusal>(self.ok()) })
+            .await;
+        match answer {
+            Ok(response) => Ok(response),
+            Err(Refusal::Drop) => Err(DropConnection),
+            Err(Refusal::Throttle) => {
+                // Only a flaky phase throttles; its hint is drawn from the request too.
+                let Fault::Flaky { retry_after_ms, .. } = *fault else {
+                    return unavailable(Duration::from_secs(1));
+                };
+                let mut rng =
+                    fastrand::Rng::with_seed(mix(self.seed ^ self.dependency.salt(), id, attempt));
+                let wait = draw(&mut rng, retry_after_ms);
+                lock(&self.not_before).insert(key, now + wait);
+                unavailable(wait)
             }
         }
     }
 
-    fn ok(&self) -> Answer {
+    fn ok(&self) -> Response<Body> {
         let body = match self.dependency {
             Dependency::Pricing => "12.50",
             Dependency::Inventory => "3",
         };
-        net::respond(StatusCode::OK, body, &[])
+        net::response(StatusCode::OK, body, &[])
     }
 }
 
@@ -265,7 +391,7 @@ mod tests {
             retry_after_ms: (300, 300),
             latency_ms: (5, 5),
         };
-        let server = Server::new(Dependency::Pricing, schedule(flaky), Instant::now(), 1);
+        let server = Server::new(Dependency::Pricing, schedule(flaky), Instant::now(), 1).unwrap();
         let first = Arc::clone(&server)
             .handle(headers(Build::Naive, 7, 1))
             .await;
@@ -312,7 +438,7 @@ mod tests {
         let slow = Fault::Slow {
             latency_ms: (600, 2000),
         };
-        let server = Server::new(Dependency::Pricing, schedule(slow), Instant::now(), 3);
+        let server = Server::new(Dependency::Pricing, schedule(slow), Instant::now(), 3).unwrap();
         let mut latencies = Vec::new();
         for build in Build::ALL {
             let start = Instant::now();
@@ -329,7 +455,8 @@ mod tests {
             schedule(Fault::Down { drop_share: 0.5 }),
             Instant::now(),
             3,
-        );
+        )
+        .unwrap();
         let start = Instant::now();
         let mut dropped = 0;
         for id in 0..200 {
@@ -341,6 +468,101 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::ZERO, "no waiting when down");
         assert!((60..=140).contains(&dropped), "{dropped} of 200 dropped");
         assert_eq!(down.calls().len(), 200);
+    }
+
+    #[test]
+    fn every_fault_is_a_chaos_policy_on_a_healthy_handler() {
+        let ms = Duration::from_millis;
+        let slow = chaos_config(&Fault::Slow {
+            latency_ms: (600, 2000),
+        });
+        assert_eq!(
+            (slow.error_rate(), slow.delay_rate(), slow.result_rate()),
+            (0.0, 1.0, 0.0)
+        );
+        assert_eq!(slow.delay_range(), (ms(600), ms(2000)));
+        let down = chaos_config(&Fault::Down { drop_share: 0.25 });
+        assert_eq!(
+            (down.error_rate(), down.delay_rate(), down.result_rate()),
+            (0.25, 0.0, 1.0)
+        );
+        let flaky = chaos_config(&Fault::Flaky {
+            error_rate: 0.3,
+            retry_after_ms: (150, 400),
+            latency_ms: (2, 10),
+        });
+        assert_eq!(
+            (flaky.error_rate(), flaky.delay_rate(), flaky.result_rate()),
+            (0.3, 1.0, 0.0)
+        );
+        assert_eq!(Fault::HEALTHY.injected(), "delay 100% (2-10 ms)");
+        assert_eq!(
+            Fault::Down { drop_share: 0.5 }.injected(),
+            "error 50% (connection dropped), result 100% of the rest (503)"
+        );
+        assert_eq!(
+            Fault::Flaky {
+                error_rate: 0.3,
+                retry_after_ms: (150, 400),
+                latency_ms: (2, 10),
+            }
+            .injected(),
+            "error 30% (503 with Retry-After), delay 100% of the rest (2-10 ms)"
+        );
+    }
+
+    #[test]
+    fn a_fault_that_makes_no_valid_policy_is_refused_with_its_place() {
+        let phase = Phase {
+            name: "bad".to_owned(),
+            duration: Duration::from_secs(1),
+            pricing: Fault::HEALTHY,
+            inventory: Fault::Down { drop_share: 1.5 },
+        };
+        let err = Schedule::new(vec![phase]).unwrap_err();
+        assert_eq!(err.field(), "phases[0].inventory");
+        assert!(err.message().contains("error_rate"), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn both_builds_meet_the_same_failures_whenever_they_call() {
+        let server = Server::new(
+            Dependency::Pricing,
+            schedule(Fault::Down { drop_share: 0.5 }),
+            Instant::now(),
+            5,
+        )
+        .unwrap();
+        // Naive calls in one order, staunch in the reverse order, later.
+        for id in 0..50 {
+            let _ = Arc::clone(&server)
+                .handle(headers(Build::Naive, id, 1))
+                .await;
+        }
+        tokio::time::advance(Duration::from_secs(1)).await;
+        for id in (0..50).rev() {
+            let _ = Arc::clone(&server)
+                .handle(headers(Build::Staunch, id, 1))
+                .await;
+        }
+        let calls = server.calls();
+        let outcome = |build, id| {
+            calls
+                .iter()
+                .find(|c| c.build == build && c.id == id)
+                .map(|c| c.outcome)
+        };
+        let dropped = (0..50)
+            .filter(|&id| outcome(Build::Naive, id) == Some(CallOutcome::Dropped))
+            .count();
+        assert!((10..=40).contains(&dropped), "{dropped} of 50");
+        for id in 0..50 {
+            assert_eq!(
+                outcome(Build::Naive, id),
+                outcome(Build::Staunch, id),
+                "request {id}"
+            );
+        }
     }
 
     #[test]

@@ -185,7 +185,9 @@ impl Report {
              per build at {} req/s over {:.1} s (seed {}), sent to both builds at the same \
              instants, all on 127.0.0.1. Wall time {:.1} s. Every number below was measured in \
              this run: latencies at the load generator, calls at the dependencies, breaker \
-             states from the breaker's own callback.</p>\n<ul>",
+             states from the breaker's own callback. The dependencies' handlers are healthy and \
+             instant: every fault is injected by staunch's own fault injection \
+             (<code>staunch::chaos</code>), one policy per phase.</p>\n<ul>",
             self.requests(),
             self.rate(),
             self.schedule().total().as_secs_f64(),

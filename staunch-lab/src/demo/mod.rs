@@ -6,7 +6,9 @@
 //!   [`Schedule`] (by default: healthy; pricing slow at 600–2000 ms; pricing hard down with 503s
 //!   and dropped connections; inventory flaky at 30% 503 with Retry-After; recovery). A flaky
 //!   dependency behaves like a rate limiter: a retry of the same request that comes back before
-//!   the Retry-After it was given is refused again;
+//!   the Retry-After it was given is refused again. Their handlers are healthy and instant:
+//!   every latency and failure is injected by the library's own fault injection,
+//!   `staunch::chaos`, one policy per phase ([`Fault::injected`] says what each injects);
 //! - two builds of a `checkout` service that calls pricing (with a fallback price) and then
 //!   inventory (whose failure fails the request): `naive`, with the textbook mistakes (fixed-delay
 //!   retries with no jitter, no timeouts, no breaker), and `staunch`, the canonical example of
@@ -18,7 +20,8 @@
 //! Every number in the [`Report`] is measured in the run: latencies at the load generator,
 //! calls at the dependencies, breaker states from the breaker's own state-change callback.
 //! Both builds meet the same faults: every random decision of a dependency is drawn from the
-//! seed, the request number and the attempt number.
+//! seed, the request number and the attempt number (the chaos policies draw keyed by request
+//! and attempt, `Chaos::decide_keyed`, not in order of arrival).
 
 mod checkout;
 mod dependency;
@@ -201,9 +204,16 @@ pub async fn run(config: &DemoConfig) -> io::Result<Report> {
 
     let start = Instant::now();
     let timeline = Arc::new(Mutex::new(Vec::new()));
-    let dependency = |which| Server::new(which, Arc::clone(&schedule), start, config.seed);
-    let pricing = dependency(Dependency::Pricing);
-    let inventory = dependency(Dependency::Inventory);
+    let dependency = |which: Dependency| {
+        Server::new(which, Arc::clone(&schedule), start, config.seed).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("the {} faults: {e}", which.as_str()),
+            )
+        })
+    };
+    let pricing = dependency(Dependency::Pricing)?;
+    let inventory = dependency(Dependency::Inventory)?;
     let checkout = |build| {
         Checkout::new(
             build,

@@ -93,12 +93,21 @@ pub(crate) fn client() -> HttpClient {
         .build(connector)
 }
 
-/// A response with `status`, `body` and extra `headers`.
+/// An answer with `status`, `body` and extra `headers`.
 pub(crate) fn respond(
     status: StatusCode,
     body: &str,
     headers: &[(&'static str, String)],
 ) -> Answer {
+    Ok(response(status, body, headers))
+}
+
+/// A response with `status`, `body` and extra `headers`.
+pub(crate) fn response(
+    status: StatusCode,
+    body: &str,
+    headers: &[(&'static str, String)],
+) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
     *response.status_mut() = status;
     for (name, value) in headers {
@@ -106,7 +115,7 @@ pub(crate) fn respond(
             response.headers_mut().insert(*name, value);
         }
     }
-    Ok(response)
+    response
 }
 
 /// The value of header `name` as a number, if present and numeric.

@@ -353,6 +353,19 @@ impl Report {
         for build in Build::ALL {
             writeln!(out, "  {:<8} {}", build.as_str(), build.describe())?;
         }
+        writeln!(
+            out,
+            "faults injected by staunch::chaos into healthy, instant handlers, per phase:"
+        )?;
+        for (i, phase) in p.schedule.phases().iter().enumerate() {
+            writeln!(
+                out,
+                "  {}. pricing {}; inventory {}",
+                i + 1,
+                phase.pricing.injected(),
+                phase.inventory.injected()
+            )?;
+        }
         writeln!(out)?;
         writeln!(
             out,
@@ -501,6 +514,10 @@ impl Report {
                     "duration_s": phase.duration.as_secs_f64(),
                     "pricing": phase.pricing.describe(),
                     "inventory": phase.inventory.describe(),
+                    "injected": {
+                        "pricing": phase.pricing.injected(),
+                        "inventory": phase.inventory.injected(),
+                    },
                     "builds": by_build(Some(i)),
                 })
             })
@@ -570,6 +587,7 @@ pub(crate) fn state_name(state: State) -> &'static str {
         State::HalfOpen => "half-open",
         State::ForcedOpen => "forced open",
         State::ForcedClosed => "forced closed",
+        State::Disabled => "disabled",
         _ => "other",
     }
 }

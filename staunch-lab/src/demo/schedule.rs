@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use super::dependency;
+
 /// The most phases a schedule may have.
 pub const MAX_PHASES: usize = 20;
 /// The longest a schedule (or `--duration`) may run.
@@ -59,6 +61,12 @@ impl Fault {
             Self::Down { .. } => "down",
             Self::Flaky { .. } => "flaky",
         }
+    }
+
+    /// What `staunch::chaos` injects into the dependency's healthy, instant handler to make it
+    /// behave so, such as `delay 100% (600-2000 ms)`.
+    pub fn injected(&self) -> String {
+        dependency::describe_chaos(self)
     }
 
     /// A short description, such as `slow 600-2000 ms`.
@@ -230,6 +238,12 @@ impl Schedule {
                     format!("phases[{i}].seconds"),
                     "must be more than 0",
                 ));
+            }
+            // Each fault is injected by a chaos policy: it must make a valid one.
+            for (name, fault) in [("pricing", &phase.pricing), ("inventory", &phase.inventory)] {
+                dependency::validate(fault).map_err(|e| {
+                    ScheduleError::new(format!("phases[{i}].{name}"), e.to_string())
+                })?;
             }
         }
         let schedule = Self { phases };

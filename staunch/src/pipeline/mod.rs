@@ -20,6 +20,9 @@
 //!   timeout is a failure for the breaker and, by default, a transient failure for retry.
 //! - **Every attempt clipped to the deadline**, with or without an attempt timeout: no attempt
 //!   outlives the request.
+//! - **Fault injection innermost**, when you test with it (feature `chaos`:
+//!   `Pipeline::call_with_chaos`, `Pipeline::layer_with_chaos`): just around the call, so that
+//!   every policy above meets an injected fault as it would a real one.
 //!
 //! A response that arrives as `Ok` but is classified as a failure (an HTTP 503) is retried and
 //! counted by the breaker like an error; when retrying stops on it, it comes back as the `Ok` it
@@ -83,6 +86,8 @@
 //! ```
 
 mod call;
+#[cfg(feature = "chaos")]
+mod chaos;
 #[cfg(feature = "tower")]
 pub mod future;
 #[cfg(feature = "tower")]

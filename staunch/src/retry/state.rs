@@ -80,10 +80,10 @@ impl FirstAttempt {
         }
         let needs_now = deadline.is_some() || retry.needs_start;
         let now = needs_now.then(|| retry.clock.now());
-        if let (Some(deadline), Some(now)) = (deadline, now) {
-            if deadline.is_expired_at(now) {
-                return Err(refuse(retry, StopReason::Deadline));
-            }
+        if let (Some(deadline), Some(now)) = (deadline, now)
+            && deadline.is_expired_at(now)
+        {
+            return Err(refuse(retry, StopReason::Deadline));
         }
         if let Some(budget) = &retry.budget {
             budget.deposit(now);
@@ -409,15 +409,15 @@ impl<T, E> CallState<T, E> {
             }
         }
         // Set together: the start is read whenever there is a limit.
-        if let (Some(limit), Some(start)) = (config.max_duration, self.start) {
-            if now.saturating_duration_since(start).saturating_add(delay) > limit {
-                return Err(StopReason::MaxDuration);
-            }
+        if let (Some(limit), Some(start)) = (config.max_duration, self.start)
+            && now.saturating_duration_since(start).saturating_add(delay) > limit
+        {
+            return Err(StopReason::MaxDuration);
         }
-        if let Some(budget) = &retry.budget {
-            if !budget.try_retry(now) {
-                return Err(StopReason::Budget);
-            }
+        if let Some(budget) = &retry.budget
+            && !budget.try_retry(now)
+        {
+            return Err(StopReason::Budget);
         }
         Ok(delay)
     }
