@@ -18,6 +18,7 @@
 //! | [`Full`](Jitter::Full) (default) | `U(0, base)` | `[0, max_delay]` |
 //! | [`Equal`](Jitter::Equal) | `base/2 + U(0, base/2)` | `[max_delay/2, max_delay]` |
 //! | [`Proportional(f)`](Jitter::Proportional) | `U(base(1-f), min(max_delay, base(1+f)))` | `[max_delay(1-f), max_delay]` |
+//! | [`Absolute(d)`](Jitter::Absolute) | `U(max(0, base-d), min(max_delay, base+d))` | `[max_delay-d, max_delay]` |
 //! | [`Decorrelated`](Jitter::Decorrelated) | `U(initial, min(max_delay, 3 * previous))` | `[initial, max_delay]` |
 //!
 //! No jitter kind ever returns more than `max_delay`, and none collapses onto it: at saturation
@@ -29,7 +30,9 @@
 //! for a test (every iterator of that config then yields the same delays). Without a seed every
 //! iterator draws its own stream, seeded from `fastrand`'s thread-local generator: a program that
 //! calls `fastrand::seed` on its thread (a deterministic simulation, say) gets reproducible yet
-//! distinct streams per call.
+//! distinct streams per call. To pin exact values rather than a sequence, supply the draws
+//! yourself with [`Backoff::with_random`] (Polly's `Randomizer`): a function returning a uniform
+//! draw `u` in `[0, 1]`, which puts each jittered delay at `low + u × (high - low)` of its range.
 //!
 //! # Examples
 //!
@@ -46,6 +49,7 @@
 //! # Ok::<(), staunch::ConfigError>(())
 //! ```
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::ConfigError;
@@ -62,6 +66,10 @@ pub enum Jitter {
     Equal,
     /// `U(base(1-f), base(1+f))`, upper end clamped to `max_delay`; `f` must be in `[0, 1]`.
     Proportional(f64),
+    /// `U(base - d, base + d)`: plus or minus a fixed duration (failsafe's
+    /// `withJitter(Duration)`), the range clipped to `[0, max_delay]`. Any `d` is valid; zero is
+    /// no jitter.
+    Absolute(Duration),
     /// `U(initial, min(max_delay, 3 * previous))`, carrying the previous delay across retries.
     Decorrelated,
 }
@@ -100,6 +108,23 @@ pub struct Backoff {
     growth: Growth,
     jitter: Jitter,
     seed: Option<u64>,
+    random: Option<Random>,
+}
+
+/// A user's random source, compared by address (the only equality a function has).
+#[derive(Clone, Copy)]
+struct Random(fn() -> f64);
+
+impl PartialEq for Random {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::fn_addr_eq(self.0, other.0)
+    }
+}
+
+impl fmt::Debug for Random {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Random(fn)")
+    }
 }
 
 const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(30);
@@ -117,6 +142,7 @@ impl Backoff {
             growth,
             jitter: Jitter::Full,
             seed: None,
+            random: None,
         }
     }
 
@@ -171,6 +197,37 @@ impl Backoff {
         self
     }
 
+    /// Draws the jitter from `random` instead of staunch's generator: each call returns a
+    /// uniform draw `u` in `[0, 1]`, and a jittered delay is `low + u × (high - low)` of its
+    /// range, rounded down to the nanosecond (Polly's `Randomizer`). For tests that pin exact
+    /// delays, and for programs with their own source of randomness. A draw outside `[0, 1]` is
+    /// clamped to it, and NaN counts as 0: a bad source can skew the spread, never break the
+    /// bounds. It excludes [`with_seed`](Self::with_seed), which seeds staunch's own generator.
+    ///
+    /// A plain function, so that `Backoff` stays `Copy`; a source with state keeps it in a
+    /// `static` or a `thread_local!`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::backoff::{Backoff, Jitter};
+    ///
+    /// fn middle() -> f64 {
+    ///     0.5
+    /// }
+    /// let backoff = Backoff::exponential(Duration::from_millis(100))
+    ///     .with_jitter(Jitter::Full)
+    ///     .with_random(middle);
+    /// let delays: Vec<_> = backoff.delays()?.take(3).collect();
+    /// assert_eq!(delays, [50, 100, 200].map(Duration::from_millis));
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub const fn with_random(mut self, random: fn() -> f64) -> Self {
+        self.random = Some(Random(random));
+        self
+    }
+
     /// The first delay's base value.
     pub const fn initial(&self) -> Duration {
         self.initial
@@ -191,8 +248,8 @@ impl Backoff {
     /// # Errors
     ///
     /// A multiplier below 1 or not finite, a proportional jitter factor outside `[0, 1]`, a
-    /// `max_delay` below `initial`, or decorrelated jitter with a zero `initial` (it could never
-    /// grow).
+    /// `max_delay` below `initial`, decorrelated jitter with a zero `initial` (it could never
+    /// grow), or both a seed and a random source.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Growth::Exponential { multiplier } = self.growth
             && !(multiplier.is_finite() && multiplier >= 1.0)
@@ -222,6 +279,12 @@ impl Backoff {
                     "max_delay ({:?}) is below the initial delay ({:?}); raise max_delay or lower the initial delay",
                     self.max_delay, self.initial
                 ),
+            ));
+        }
+        if self.seed.is_some() && self.random.is_some() {
+            return Err(ConfigError::new(
+                "random",
+                "a random source and a seed exclude each other: the seed is for staunch's own generator, which a random source replaces; keep one",
             ));
         }
         if self.jitter == Jitter::Decorrelated && self.initial.is_zero() {
@@ -314,29 +377,61 @@ impl DelayState {
         }
     }
 
+    /// Starts the sequence over from its first delay (and, for decorrelated jitter, from
+    /// `initial`), keeping the random stream: what a retry does after waiting for a server's
+    /// hint, as gRPC's retry design (A6) specifies.
+    pub(crate) fn restart(&mut self, config: &Backoff) {
+        self.next_retry = 1;
+        self.previous = config.initial;
+    }
+
     /// The next delay of the sequence of `config`, which must be the config it was made for.
     pub(crate) fn next(&mut self, config: &Backoff) -> Duration {
         let base = config.base_delay(self.next_retry);
         let delay = match config.jitter {
             Jitter::None => base,
-            Jitter::Full => uniform(&mut self.rng, Duration::ZERO, base),
+            Jitter::Full => self.uniform(config, Duration::ZERO, base),
             Jitter::Equal => {
                 let half = base / 2;
-                half + uniform(&mut self.rng, Duration::ZERO, base - half)
+                half + self.uniform(config, Duration::ZERO, base - half)
             }
             Jitter::Proportional(f) => {
-                let low = scale(base, 1.0 - f);
-                let high = scale(base, 1.0 + f).min(config.max_delay);
-                uniform(&mut self.rng, low, high)
+                // In floating point, `base * (1 - f)` can round above `base` (one f64 step is
+                // 2200 s near Duration::MAX), and so above `max_delay`: the range is clamped to
+                // the true order, low <= base <= high <= max_delay (base is already capped).
+                let low = scale(base, 1.0 - f).min(base);
+                let high = scale(base, 1.0 + f).max(base).min(config.max_delay);
+                self.uniform(config, low, high)
+            }
+            Jitter::Absolute(d) => {
+                let low = base.saturating_sub(d);
+                let high = base.saturating_add(d).min(config.max_delay);
+                self.uniform(config, low, high)
             }
             Jitter::Decorrelated => {
                 let upper = config.max_delay.min(self.previous.saturating_mul(3));
-                uniform(&mut self.rng, config.initial, upper)
+                self.uniform(config, config.initial, upper)
             }
         };
         self.previous = delay;
         self.next_retry = self.next_retry.saturating_add(1);
         delay
+    }
+
+    /// A uniform draw from `[low, high]` (just `low` if the range is empty), from the user's
+    /// random source if `config` has one.
+    fn uniform(&mut self, config: &Backoff, low: Duration, high: Duration) -> Duration {
+        let Some(span) = high.checked_sub(low).filter(|s| !s.is_zero()) else {
+            return low;
+        };
+        let offset = match (config.random, u64::try_from(span.as_nanos())) {
+            // `clamp` keeps a NaN, which `scale` turns into zero.
+            (Some(Random(random)), _) => scale(span, random().clamp(0.0, 1.0)).min(span),
+            (None, Ok(span_nanos)) => Duration::from_nanos(self.rng.u64(0..=span_nanos)),
+            // Spans over 584 years: float precision is plenty.
+            (None, Err(_)) => scale(span, self.rng.f64()).min(span),
+        };
+        low.saturating_add(offset)
     }
 }
 
@@ -358,19 +453,6 @@ fn from_nanos_f64(nanos: f64) -> Duration {
     }
     let sub = (nanos - secs * NANOS_PER_SEC).clamp(0.0, NANOS_PER_SEC - 1.0);
     Duration::new(secs as u64, sub as u32)
-}
-
-/// A uniform draw from `[low, high]` (just `low` if the range is empty).
-fn uniform(rng: &mut fastrand::Rng, low: Duration, high: Duration) -> Duration {
-    let Some(span) = high.checked_sub(low).filter(|s| !s.is_zero()) else {
-        return low;
-    };
-    let offset = match u64::try_from(span.as_nanos()) {
-        Ok(span_nanos) => Duration::from_nanos(rng.u64(0..=span_nanos)),
-        // Spans over 584 years: float precision is plenty.
-        Err(_) => scale(span, rng.f64()).min(span),
-    };
-    low.saturating_add(offset)
 }
 
 #[cfg(test)]
@@ -450,6 +532,10 @@ mod tests {
                 Backoff::constant(Duration::ZERO).with_jitter(Jitter::Decorrelated),
                 "jitter",
             ),
+            (
+                Backoff::constant(MS).with_seed(1).with_random(|| 0.5),
+                "random",
+            ),
         ];
         for (backoff, field) in cases {
             let err = backoff.delays().unwrap_err();
@@ -482,6 +568,122 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_begins_the_sequence_again() {
+        for jitter in [Jitter::None, Jitter::Decorrelated] {
+            let b = Backoff::exponential(100 * MS)
+                .with_jitter(jitter)
+                .with_seed(3);
+            let fresh: Vec<_> = b.delays().unwrap().take(3).collect();
+            let mut state = DelayState::new(&b);
+            for _ in 0..5 {
+                state.next(&b);
+            }
+            state.restart(&b);
+            let first = state.next(&b);
+            match jitter {
+                Jitter::None => assert_eq!(first, fresh[0]),
+                // Drawn from [initial, 3 x initial] again, not from around the last delay.
+                _ => assert!((100 * MS..=300 * MS).contains(&first), "{first:?}"),
+            }
+        }
+    }
+
+    std::thread_local! {
+        static DRAWS: std::cell::RefCell<std::collections::VecDeque<f64>> =
+            const { std::cell::RefCell::new(std::collections::VecDeque::new()) };
+    }
+
+    /// The next of the draws a test scripted on this thread (0.5 once they run out).
+    fn scripted() -> f64 {
+        DRAWS.with(|draws| draws.borrow_mut().pop_front().unwrap_or(0.5))
+    }
+
+    /// The first `draws.len()` delays of `backoff` with `draws` as its random source.
+    fn with_draws(backoff: Backoff, draws: &[f64]) -> Vec<Duration> {
+        DRAWS.with(|d| *d.borrow_mut() = draws.iter().copied().collect());
+        backoff
+            .with_random(scripted)
+            .delays()
+            .unwrap()
+            .take(draws.len())
+            .collect()
+    }
+
+    #[test]
+    fn a_supplied_random_source_pins_exact_delays() {
+        let b = Backoff::exponential(100 * MS).with_max_delay(Duration::from_secs(10));
+        let ms = |v: [u64; 4]| v.map(Duration::from_millis).to_vec();
+        let draws = [0.0, 0.5, 1.0, 0.25];
+        // bases 100, 200, 400, 800
+        assert_eq!(
+            with_draws(b.with_jitter(Jitter::Full), &draws),
+            ms([0, 100, 400, 200])
+        );
+        assert_eq!(
+            with_draws(b.with_jitter(Jitter::Equal), &draws),
+            ms([50, 150, 400, 500])
+        );
+        assert_eq!(
+            with_draws(b.with_jitter(Jitter::Proportional(0.5)), &draws),
+            ms([50, 200, 600, 600])
+        );
+        assert_eq!(
+            with_draws(b.with_jitter(Jitter::Absolute(30 * MS)), &draws),
+            ms([70, 200, 430, 785])
+        );
+        // U(initial, 3 x previous): [100, 300] -> 100; [100, 300] -> 200; [100, 600] -> 600;
+        // [100, 1800] -> 525.
+        assert_eq!(
+            with_draws(b.with_jitter(Jitter::Decorrelated), &draws),
+            ms([100, 200, 600, 525])
+        );
+        // No jitter draws nothing.
+        assert_eq!(
+            with_draws(b.with_jitter(Jitter::None), &draws),
+            ms([100, 200, 400, 800])
+        );
+    }
+
+    #[test]
+    fn draws_outside_zero_to_one_are_clamped_not_trusted() {
+        let b = Backoff::constant(100 * MS).with_jitter(Jitter::Full);
+        let draws = [
+            f64::NAN,
+            -1.0,
+            f64::NEG_INFINITY,
+            2.0,
+            f64::INFINITY,
+            1.0 + 1e-9,
+        ];
+        assert_eq!(
+            with_draws(b, &draws),
+            [0, 0, 0, 100, 100, 100].map(Duration::from_millis)
+        );
+    }
+
+    #[test]
+    fn absolute_jitter_spreads_by_a_fixed_amount_within_zero_and_max_delay() {
+        let b = Backoff::constant(100 * MS).with_max_delay(120 * MS);
+        // 100 ms +- 30 ms, the top clipped to the 120 ms cap: [70, 120].
+        let near_cap = b.with_jitter(Jitter::Absolute(30 * MS));
+        assert_eq!(
+            with_draws(near_cap, &[0.0, 1.0, 0.5]),
+            [70, 120, 95].map(Duration::from_millis)
+        );
+        // +- 250 ms cannot go below zero: [0, 120].
+        let wide = b.with_jitter(Jitter::Absolute(250 * MS));
+        assert_eq!(
+            with_draws(wide, &[0.0, 1.0]),
+            [0, 120].map(Duration::from_millis)
+        );
+        for seed in 0..200 {
+            for d in wide.with_seed(seed).delays().unwrap().take(5) {
+                assert!(d <= 120 * MS);
+            }
+        }
+    }
+
+    #[test]
     fn tiny_delays_do_not_panic() {
         let tiny = Duration::from_nanos(1);
         for jitter in [
@@ -496,6 +698,96 @@ mod tests {
                 .with_jitter(jitter);
             for d in b.delays().unwrap().take(10) {
                 assert!(d <= tiny);
+            }
+        }
+    }
+
+    #[test]
+    fn proportional_low_end_never_exceeds_max_delay() {
+        // 2^60 + 100 ns rounds up to 2^60 + 128 ns as an f64: scaling the base by (1 - f) with
+        // a tiny f gave a low end above the base, and above a max_delay equal to it.
+        let cap = Duration::from_nanos((1 << 60) + 100);
+        // Near Duration::MAX one f64 step is about 2200 s.
+        let near_max = Duration::new(u64::MAX - 1000, 0);
+        for (initial, max_delay) in [(cap, cap), (MS, near_max), (near_max, near_max)] {
+            for f in [0.0, 1e-18, 1e-12] {
+                let backoff = Backoff::exponential(initial)
+                    .with_multiplier(1e30)
+                    .with_max_delay(max_delay)
+                    .with_jitter(Jitter::Proportional(f))
+                    .with_seed(1);
+                for d in backoff.delays().unwrap().take(5) {
+                    assert!(d <= max_delay, "{d:?} > {max_delay:?} with f = {f}");
+                }
+            }
+        }
+    }
+
+    /// Durations biased to the ends of their range, where rounding and saturation live.
+    fn extreme_duration() -> impl Strategy<Value = Duration> {
+        prop_oneof![
+            Just(Duration::MAX),
+            (0u64..1 << 20).prop_map(|back| Duration::MAX - Duration::from_secs(back)),
+            (0u32..1_000_000_000).prop_map(|n| Duration::new(u64::MAX, n)),
+            (1u64 << 53..u64::MAX).prop_map(Duration::from_nanos),
+            (1u64..u64::MAX, 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
+            Just(Duration::from_nanos(1)),
+        ]
+    }
+
+    /// Every jitter kind, with proportional factors at and near their bounds.
+    fn every_jitter() -> impl Strategy<Value = Jitter> {
+        prop_oneof![
+            Just(Jitter::None),
+            Just(Jitter::Full),
+            Just(Jitter::Equal),
+            Just(Jitter::Decorrelated),
+            prop_oneof![any_duration(), extreme_duration()].prop_map(Jitter::Absolute),
+            prop_oneof![
+                Just(0.0),
+                Just(1.0),
+                Just(f64::EPSILON),
+                Just(1e-18),
+                Just(1.0 - f64::EPSILON),
+                0.0f64..=1.0,
+            ]
+            .prop_map(Jitter::Proportional),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn no_jitter_kind_exceeds_max_delay_at_the_extremes(
+            initial in prop_oneof![any_duration(), extreme_duration()],
+            max_delay in extreme_duration(),
+            kind in 0u8..3,
+            // 1 to 1e30, spread over the exponents.
+            multiplier in (0.0f64..=30.0).prop_map(|e| 10f64.powf(e)),
+            increment in prop_oneof![any_duration(), extreme_duration()],
+            jitter in every_jitter(),
+            retry in prop_oneof![Just(u32::MAX), Just(u32::MAX - 1), Just(1u32), any::<u32>()],
+            previous in prop_oneof![any_duration(), extreme_duration()],
+            seed in any::<u64>(),
+        ) {
+            let initial = initial.max(Duration::from_nanos(1)).min(max_delay);
+            let backoff = match kind {
+                0 => Backoff::exponential(initial).with_multiplier(multiplier),
+                1 => Backoff::linear(initial).with_increment(increment),
+                _ => Backoff::constant(initial),
+            }
+            .with_max_delay(max_delay)
+            .with_jitter(jitter)
+            .with_seed(seed);
+            prop_assert!(backoff.validate().is_ok());
+            // Start the sequence deep in, as retry `retry` of a call that has been retrying.
+            let mut state = DelayState::new(&backoff);
+            state.next_retry = retry;
+            state.previous = previous.clamp(initial, max_delay);
+            for _ in 0..8 {
+                let d = state.next(&backoff);
+                prop_assert!(d <= max_delay, "{:?} > {:?} ({:?})", d, max_delay, backoff);
             }
         }
     }
@@ -515,6 +807,7 @@ mod tests {
             Just(Jitter::Full),
             Just(Jitter::Equal),
             (0.0f64..=1.0).prop_map(Jitter::Proportional),
+            any_duration().prop_map(Jitter::Absolute),
             Just(Jitter::Decorrelated),
         ]
     }
@@ -568,6 +861,7 @@ mod tests {
                 Just(Jitter::Full),
                 Just(Jitter::Equal),
                 (0.05f64..=1.0).prop_map(Jitter::Proportional),
+                (1u64..1000).prop_map(|n| Jitter::Absolute(Duration::from_millis(n))),
                 Just(Jitter::Decorrelated),
             ],
             seed in any::<u64>(),

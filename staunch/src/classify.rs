@@ -49,7 +49,9 @@ pub enum Class {
     Permanent,
     /// A failure that may go away (a 5xx-like error, a timeout, a reset connection).
     Transient,
-    /// A transient failure whose source said when to try again (a `Retry-After` hint).
+    /// A transient failure whose source said when to try again (a `Retry-After` hint). Retry
+    /// waits at least this long, then backs off from its initial delay again if the next
+    /// attempt fails too (gRPC A6).
     RetryAfter(Duration),
 }
 
@@ -77,15 +79,38 @@ impl Class {
             _ => None,
         }
     }
+
+    /// A short lowercase name, as used in telemetry labels (the hint's duration left out).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Ignored => "ignored",
+            Self::Permanent => "permanent",
+            Self::Transient => "transient",
+            Self::RetryAfter(_) => "retry_after",
+        }
+    }
 }
 
 /// Classifies the outcome of a call.
 ///
 /// Implemented for every `Fn(&Result<T, E>) -> Class`; see [`AllTransient`] and [`RetryIf`] for
 /// the common cases.
+///
+/// A classifier is also where a retry policy reports its retries ([`on_retry`](Self::on_retry)):
+/// it is the one part of a policy typed by the operation's outcome, so a hook there sees the
+/// failure with its own types, and no policy needs a type parameter for its hook.
 pub trait Classify<T, E> {
     /// The class of `result`.
     fn classify(&self, result: &Result<T, E>) -> Class;
+
+    /// Called for each retry a policy using this classifier schedules, before its wait and
+    /// never under a lock (see [`RetryEvent`](crate::retry::RetryEvent)). The default does
+    /// nothing; [`Retry::on_retry`](crate::Retry::on_retry) adds a closure.
+    #[inline]
+    fn on_retry(&self, event: &crate::retry::RetryEvent<'_, T, E>) {
+        let _ = event;
+    }
 }
 
 impl<T, E, F> Classify<T, E> for F

@@ -85,7 +85,13 @@ impl Clock {
     pub fn now(&self) -> Instant {
         match &self.manual {
             None => system_now(),
-            Some(manual) => manual.now(),
+            Some(manual) => {
+                manual
+                    .inner
+                    .reads
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                manual.now()
+            }
         }
     }
 
@@ -270,6 +276,8 @@ pub struct ManualClock {
 struct ManualInner {
     origin: Instant,
     offset_nanos: AtomicU64,
+    /// Readings through a [`Clock`]. A std atomic even under loom: it decides nothing.
+    reads: std::sync::atomic::AtomicU64,
 }
 
 impl ManualClock {
@@ -279,6 +287,7 @@ impl ManualClock {
             inner: Arc::new(ManualInner {
                 origin: system_now(),
                 offset_nanos: AtomicU64::new(0),
+                reads: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -303,6 +312,28 @@ impl ManualClock {
     /// Time from `earlier` to this clock's now (zero if `earlier` is later).
     pub fn elapsed_since(&self, earlier: Instant) -> Duration {
         self.now().saturating_duration_since(earlier)
+    }
+
+    /// How many times policies have read this clock (through a [`Clock`] made from it or a
+    /// clone): for tests that pin when a policy needs the time. Reads made here, with
+    /// [`now`](Self::now), are not counted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use staunch::{ManualClock, Retry, RetryConfig};
+    ///
+    /// let clock = ManualClock::new();
+    /// let retry = Retry::new(RetryConfig::new().with_max_attempts(2))?
+    ///     .with_clock(clock.clone().into());
+    /// let before = clock.reads();
+    /// let _ = retry.call_blocking(|| Err::<(), _>("down"));
+    /// // A failure needs the time: to decide on the retry, and to time the attempts.
+    /// assert!(clock.reads() > before);
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub fn reads(&self) -> u64 {
+        self.inner.reads.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 

@@ -80,6 +80,9 @@ pub enum StopReason {
     CircuitOpen,
     /// The fallback ran and failed too; the call's own error is [`Error::original`].
     FallbackFailed,
+    /// The next sleep would have taken the call past its time limit for retrying,
+    /// [`RetryConfig::with_max_duration`](crate::RetryConfig::with_max_duration).
+    MaxDuration,
 }
 
 impl StopReason {
@@ -95,6 +98,7 @@ impl StopReason {
             Self::Timeout => "timeout",
             Self::CircuitOpen => "circuit_open",
             Self::FallbackFailed => "fallback_failed",
+            Self::MaxDuration => "max_duration",
         }
     }
 }
@@ -111,6 +115,7 @@ impl fmt::Display for StopReason {
             Self::Timeout => "the attempt timed out",
             Self::CircuitOpen => "the circuit is open",
             Self::FallbackFailed => "the fallback failed",
+            Self::MaxDuration => "retrying would outlast max_duration",
         })
     }
 }
@@ -155,6 +160,47 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
     }
 }
 
+/// One finished attempt of a call, as [`Error::attempt_log`] reports it: its number, how long
+/// it took, and its class.
+///
+/// The duration is `None` when it was not measured: the first attempt's start is read only
+/// when the call needs the time anyway (a deadline, a ratio budget, `max_duration`), when
+/// [`RetryConfig::with_first_attempt_timed`](crate::RetryConfig::with_first_attempt_timed) asks,
+/// or with the `metrics` feature, so that a call whose first attempt succeeds reads no clock.
+/// A duration staunch did not measure is reported as unknown, never as a guess. Every later
+/// attempt is timed: it follows a failure, which reads the clock anyway.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AttemptRecord {
+    number: u32,
+    duration: Option<Duration>,
+    class: Class,
+}
+
+impl AttemptRecord {
+    pub(crate) const fn new(number: u32, duration: Option<Duration>, class: Class) -> Self {
+        Self {
+            number,
+            duration,
+            class,
+        }
+    }
+
+    /// The attempt's number: 1 for the first call, 2 for the first retry, ...
+    pub const fn number(&self) -> u32 {
+        self.number
+    }
+
+    /// How long the attempt took, from its start to its outcome, if that was measured.
+    pub const fn duration(&self) -> Option<Duration> {
+        self.duration
+    }
+
+    /// How the attempt's outcome was classified.
+    pub const fn class(&self) -> Class {
+        self.class
+    }
+}
+
 /// The error of a call that did not succeed: why it stopped, how many attempts ran, for how long,
 /// and what made the last attempt fail.
 ///
@@ -186,8 +232,8 @@ struct Details<E> {
     attempts: u32,
     elapsed: Duration,
     last: Option<Failure<E>>,
-    /// A hedged call's failed attempts' classes; empty otherwise.
-    classes: Vec<Class>,
+    /// Every attempt that finished, in order.
+    log: Vec<AttemptRecord>,
     /// Set when a fallback failed: the error it was called for.
     original: Option<Error<E>>,
 }
@@ -214,16 +260,15 @@ impl<E> Error<E> {
                 attempts,
                 elapsed,
                 last,
-                classes: Vec::new(),
+                log: Vec::new(),
                 original: None,
             }),
         }
     }
 
-    /// The same error with the classes of a hedged call's failed attempts.
-    #[cfg(feature = "tokio")]
-    pub(crate) fn with_classes(mut self, classes: Vec<Class>) -> Self {
-        self.inner.classes = classes;
+    /// The same error with the log of its attempts.
+    pub(crate) fn with_log(mut self, log: Vec<AttemptRecord>) -> Self {
+        self.inner.log = log;
         self
     }
 
@@ -235,7 +280,7 @@ impl<E> Error<E> {
                 attempts: original.inner.attempts,
                 elapsed: original.inner.elapsed,
                 last: Some(Failure::Inner(error)),
-                classes: Vec::new(),
+                log: Vec::new(),
                 original: Some(original),
             }),
         }
@@ -264,30 +309,51 @@ impl<E> Error<E> {
         self.inner.elapsed
     }
 
-    /// What made the last attempt fail, if one ran.
-    pub fn last_failure(&self) -> Option<&Failure<E>> {
-        self.inner.last.as_ref()
-    }
-
-    /// The class of each attempt of a hedged call that failed, in the order they failed: when
-    /// every attempt failed ([`StopReason::Exhausted`]), one per attempt. Empty for other
-    /// policies, whose error keeps only the last failure.
+    /// Every attempt that finished, in order: how long each took (when measured; see
+    /// [`AttemptRecord`]) and its class. Empty for a call that stopped before its first attempt;
+    /// an attempt cut short by cancellation is not in it. For a failed fallback, the log of the
+    /// call it was handling.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use std::time::Duration;
-    /// use staunch::classify::Class;
-    /// use staunch::hedge::{Hedge, HedgeConfig, HedgeDelay};
+    /// use staunch::{ManualClock, Retry, RetryConfig};
     ///
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-    /// # async fn main() -> Result<(), staunch::ConfigError> {
-    /// let hedge = Hedge::new(HedgeConfig::new(HedgeDelay::fixed(Duration::from_millis(10))))?;
-    /// let err = hedge.call(|| async { Err::<(), _>("unavailable") }).await.unwrap_err();
-    /// assert!(err.is_exhausted());
-    /// assert_eq!(err.classes(), [Class::Transient, Class::Transient]);
-    /// # Ok(()) }
+    /// let clock = ManualClock::new();
+    /// let retry = Retry::new(RetryConfig::new().with_max_attempts(3).with_first_attempt_timed(true))?
+    ///     .with_clock(clock.clone().into());
+    /// let err = retry
+    ///     .call_blocking(|| {
+    ///         clock.advance(Duration::from_millis(40)); // each attempt takes 40 ms
+    ///         Err::<(), _>("timeout")
+    ///     })
+    ///     .unwrap_err();
+    /// for attempt in err.attempt_log() {
+    ///     assert_eq!(attempt.duration(), Some(Duration::from_millis(40)));
+    /// }
+    /// assert_eq!(err.attempt_log().len(), 3);
+    /// # Ok::<(), staunch::ConfigError>(())
     /// ```
-    pub fn classes(&self) -> &[Class] {
-        &self.inner.classes
+    pub fn attempt_log(&self) -> &[AttemptRecord] {
+        match &self.inner.original {
+            Some(original) => original.attempt_log(),
+            None => &self.inner.log,
+        }
+    }
+
+    /// Takes the log of attempts out (for the tower error).
+    #[cfg(feature = "tower")]
+    pub(crate) fn take_log(&mut self) -> Vec<AttemptRecord> {
+        match &mut self.inner.original {
+            Some(original) => original.take_log(),
+            None => std::mem::take(&mut self.inner.log),
+        }
+    }
+
+    /// What made the last attempt fail, if one ran.
+    pub fn last_failure(&self) -> Option<&Failure<E>> {
+        self.inner.last.as_ref()
     }
 
     /// Takes out what made the last attempt fail.
@@ -380,7 +446,7 @@ impl<E> Error<E> {
             attempts,
             elapsed,
             last,
-            classes,
+            log,
             original,
         } = *self.inner;
         Error {
@@ -389,7 +455,7 @@ impl<E> Error<E> {
                 attempts,
                 elapsed,
                 last: last.and_then(&mut *f),
-                classes,
+                log,
                 original: original.map(|original| original.map_last(f)),
             }),
         }
@@ -413,7 +479,7 @@ impl<E: fmt::Debug> fmt::Debug for Error<E> {
             .field("attempts", &details.attempts)
             .field("elapsed", &details.elapsed)
             .field("last", &details.last)
-            .field("classes", &details.classes)
+            .field("log", &details.log)
             .field("original", &details.original)
             .finish()
     }
@@ -426,9 +492,9 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
         if details.attempts != 1 {
             f.write_str("s")?;
         }
-        if !details.classes.is_empty() {
+        if details.log.len() > 1 {
             f.write_str(" (")?;
-            for (i, class) in details.classes.iter().enumerate() {
+            for (i, class) in details.log.iter().map(AttemptRecord::class).enumerate() {
                 if i > 0 {
                     f.write_str(", ")?;
                 }

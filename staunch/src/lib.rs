@@ -45,7 +45,7 @@
 //!
 //! | module | what it does |
 //! |---|---|
-//! | [`backoff`] | delays between attempts: constant, linear, exponential; five jitter kinds |
+//! | [`backoff`] | delays between attempts: constant, linear, exponential; six jitter kinds |
 //! | [`retry`] | bounded retries with classification, Retry-After, deadlines, cancellation, budgets |
 //! | [`breaker`] | a circuit breaker with five trip rules, bounded half-open probes, lock-free when closed |
 //! | [`deadline`] | an absolute deadline in scope for a whole request; per-attempt timeouts cut from it |
@@ -53,6 +53,7 @@
 //! | [`hedge`] | a second attempt when the first is slow, the first answer winning: budgeted, deadline-aware, never for a request that must be sent once (feature `tokio`) |
 //! | [`pipeline`] | all of the above in the one correct order, for closures and tower services |
 //! | [`classify`] | the one classification of outcomes that every policy shares |
+//! | [`telemetry`] | policy names, and the table of every metric, event and hook staunch reports |
 //! | `http` | HTTP classification, `Retry-After`, the idempotency gate, deadline headers (feature `http`), the reqwest middleware (feature `reqwest`) |
 //! | `chaos` | fault injection: errors, delays and substitute results on purpose, switchable at run time (feature `chaos`) |
 //!
@@ -87,6 +88,9 @@
 //! assert_eq!(err.attempts(), 3);
 //! # Ok::<(), staunch::ConfigError>(())
 //! ```
+//!
+//! An attempt that needs state of its own, reused from one attempt to the next (a connection,
+//! borrowed mutably), takes it as a context: [`Retry::call_with_context`].
 //!
 //! ## Retry budgets
 //!
@@ -226,12 +230,14 @@
 //! | `tower` | no | a `Layer`/`Service` per policy, and [`pipeline::PipelineLayer`]: with `http`, the client door for hyper-util, tonic channels and any tower HTTP client |
 //! | `http` | no | HTTP classification, `Retry-After` parsing, the deadline header; with `tower`, the server door for axum, tonic and hyper ([`http::ReceiveDeadlineLayer`]) |
 //! | `tracing` | no | events for each retry, stop, fallback and breaker state change |
-//! | `metrics` | no | counters for attempts, retries, suppressed retries, outcomes, breaker states |
+//! | `metrics` | no | counters, gauges and duration histograms for retries, fallbacks and breakers, labelled by policy |
 //! | `serde` | no | `Deserialize` for the configuration types, durations written as `"250ms"` |
 //! | `reqwest` | no | the reqwest door: [`http::Staunch`], a reqwest-middleware middleware running each request through a [`Pipeline`]; implies `http` and `tower` |
 //! | `chaos` | no | fault injection (errors, delays, substitutes) with a run-time switch; implies `tokio` |
 //!
-//! Every feature is additive and zero-cost when off.
+//! Every feature is additive and zero-cost when off. [`telemetry`] lists every metric and
+//! event, with their labels; without either feature, [`Retry::on_retry`] and
+//! [`breaker::Builder::on_state_change`] report to your own code.
 
 // On docs.rs (and with `RUSTDOCFLAGS="--cfg docsrs"` on nightly), each item gated on a feature
 // says which one it needs.
@@ -258,18 +264,19 @@ pub mod pipeline;
 pub mod retry;
 #[cfg(feature = "serde")]
 mod serde_impls;
-mod telemetry;
+pub mod telemetry;
 
 pub use breaker::{BreakerConfig, CircuitBreaker, CircuitOpen};
 pub use cancel::CancellationToken;
 pub use clock::{Clock, ManualClock};
 pub use deadline::Deadline;
-pub use error::{ConfigError, Error, Failure, StopReason};
+pub use error::{AttemptRecord, ConfigError, Error, Failure, StopReason};
 #[cfg(feature = "tokio")]
 pub use pipeline::Pipeline;
 pub use retry::{Retry, RetryConfig};
 #[cfg(feature = "serde")]
 pub use serde_impls::{Dur, parse_duration};
+pub use telemetry::Name;
 
 // The crate's README (its crates.io page) runs as doctests, so its examples cannot drift. The
 // file is inside the package, so the published crate's doctests pass too. Its examples are

@@ -13,9 +13,9 @@
 //!
 //! | type | TOML |
 //! |---|---|
-//! | [`Jitter`] | `"none"`, `"full"`, `"equal"`, `"decorrelated"`, or `{ proportional = 0.2 }` |
-//! | [`Backoff`] | `{ kind = "exponential", initial = "100ms", multiplier = 2.0, max_delay = "10s", jitter = "full", seed = 7 }`; `kind = "linear"` takes `increment`, `kind = "constant"` neither |
-//! | [`RetryConfig`] | `{ max_attempts = 3, backoff = {..}, max_retry_after = "60s" }`, each optional (defaults of [`RetryConfig::new`]) |
+//! | [`Jitter`] | `"none"`, `"full"`, `"equal"`, `"decorrelated"`, `{ proportional = 0.2 }` or `{ absolute = "100ms" }` |
+//! | [`Backoff`] | `{ kind = "exponential", initial = "100ms", multiplier = 2.0, max_delay = "10s", jitter = "full", seed = 7 }`; `kind = "linear"` takes `increment`, `kind = "constant"` neither; a random source ([`Backoff::with_random`]) is code, not configuration |
+//! | [`RetryConfig`] | `{ max_attempts = 3, backoff = {..}, max_retry_after = "60s", max_duration = "10s", first_attempt_timed = false }`, each optional (defaults of [`RetryConfig::new`]) |
 //! | [`BudgetConfig`] | `{ kind = "token_bucket", max_tokens = 10, token_ratio = 0.1 }` or `{ kind = "ratio", ratio = 0.1, min_per_second = 10, window = "10s" }` |
 //! | [`BreakerConfig`] | `{ rule = "consecutive_failures", failures = 5, open_duration = "30s" }`, `rule = "failure_rate_count"` (`failure_rate`, `window_size`), `"failure_rate_time"` (`failure_rate`, `window`, `buckets`), `"failure_count_time"` (`failures`, `window`, `buckets`), `"slow_call_rate"` (`slow_call_rate`, `slow_call_duration`, `window_size`); all rules take `open_duration` or `open_backoff`, `half_open_probes`, `successes_to_close`, `successes_out_of`, `probe_lease`, `half_open_max_wait`, `count_reset_interval`, `disabled` (a bool), `automatic_half_open` (a bool; feature `tokio`); window rules take `minimum_calls`, and `failure_count` (except `failure_count_time`, whose `failures` it is) |
 //! | [`AttemptTimeout`] | `{ fixed = "500ms" }` or `{ fraction = 0.25, min = "50ms", max = "500ms" }` |
@@ -149,8 +149,9 @@ impl<'de> Deserialize<'de> for Jitter {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
-        struct ProportionalSpec {
-            proportional: f64,
+        struct FactorSpec {
+            proportional: Option<f64>,
+            absolute: Option<Dur>,
         }
 
         struct JitterVisitor;
@@ -158,7 +159,7 @@ impl<'de> Deserialize<'de> for Jitter {
             type Value = Jitter;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(
-                    "\"none\", \"full\", \"equal\", \"decorrelated\" or { proportional = FACTOR }",
+                    "\"none\", \"full\", \"equal\", \"decorrelated\", { proportional = FACTOR } or { absolute = DURATION }",
                 )
             }
             fn visit_str<E: de::Error>(self, name: &str) -> Result<Jitter, E> {
@@ -170,14 +171,23 @@ impl<'de> Deserialize<'de> for Jitter {
                     "proportional" => Err(E::custom(
                         "proportional jitter needs a factor: write { proportional = 0.2 }",
                     )),
+                    "absolute" => Err(E::custom(
+                        "absolute jitter needs a duration: write { absolute = \"100ms\" }",
+                    )),
                     other => Err(E::custom(format!(
-                        "unknown jitter {other:?}; use \"none\", \"full\", \"equal\", \"decorrelated\" or {{ proportional = 0.2 }}"
+                        "unknown jitter {other:?}; use \"none\", \"full\", \"equal\", \"decorrelated\", {{ proportional = 0.2 }} or {{ absolute = \"100ms\" }}"
                     ))),
                 }
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Jitter, A::Error> {
-                let spec = ProportionalSpec::deserialize(MapAccessDeserializer::new(map))?;
-                Ok(Jitter::Proportional(spec.proportional))
+                let spec = FactorSpec::deserialize(MapAccessDeserializer::new(map))?;
+                match (spec.proportional, dur(spec.absolute)) {
+                    (Some(factor), None) => Ok(Jitter::Proportional(factor)),
+                    (None, Some(spread)) => Ok(Jitter::Absolute(spread)),
+                    _ => Err(de::Error::custom(
+                        "a jitter table takes exactly one of `proportional` (a factor) or `absolute` (a duration)",
+                    )),
+                }
             }
         }
         deserializer.deserialize_any(JitterVisitor)
@@ -258,6 +268,8 @@ struct RetrySpec {
     max_attempts: Option<u32>,
     backoff: Option<Backoff>,
     max_retry_after: Option<Dur>,
+    max_duration: Option<Dur>,
+    first_attempt_timed: Option<bool>,
 }
 
 impl<'de> Deserialize<'de> for RetryConfig {
@@ -272,6 +284,12 @@ impl<'de> Deserialize<'de> for RetryConfig {
         }
         if let Some(max) = dur(spec.max_retry_after) {
             config = config.with_max_retry_after(max);
+        }
+        if let Some(max) = dur(spec.max_duration) {
+            config = config.with_max_duration(max);
+        }
+        if let Some(timed) = spec.first_attempt_timed {
+            config = config.with_first_attempt_timed(timed);
         }
         Ok(config)
     }
@@ -633,6 +651,16 @@ mod tests {
         );
         assert!(err::<Jitter>(r#""loud""#).contains("unknown jitter \"loud\""));
         assert!(err::<Jitter>(r#""proportional""#).contains("needs a factor"));
+        assert_eq!(
+            from::<Jitter>(r#"{"absolute": "30ms"}"#),
+            Ok(Jitter::Absolute(30 * MS))
+        );
+        assert!(err::<Jitter>(r#""absolute""#).contains("needs a duration"));
+        assert!(
+            err::<Jitter>(r#"{"absolute": "30ms", "proportional": 0.2}"#)
+                .contains("exactly one of")
+        );
+        assert!(err::<Jitter>(r#"{}"#).contains("exactly one of"));
         assert!(err::<Jitter>(r#"{"proportional": 0.2, "x": 1}"#).contains("unknown field `x`"));
     }
 
@@ -695,6 +723,16 @@ mod tests {
                 .with_max_retry_after(Duration::from_secs(30))
                 .with_backoff(Backoff::constant(50 * MS).with_jitter(Jitter::None))
         );
+        let limited: RetryConfig =
+            from(r#"{"max_duration": "10s", "first_attempt_timed": true}"#).unwrap();
+        assert_eq!(
+            limited,
+            RetryConfig::new()
+                .with_max_duration(Duration::from_secs(10))
+                .with_first_attempt_timed(true)
+        );
+        let zero: RetryConfig = from(r#"{"max_duration": "0s"}"#).unwrap();
+        assert_eq!(Retry::new(zero).unwrap_err().field(), "max_duration");
         let zero: RetryConfig = from(r#"{"max_attempts": 0}"#).unwrap();
         assert_eq!(Retry::new(zero).unwrap_err().field(), "max_attempts");
         assert!(err::<RetryConfig>(r#"{"attempts": 3}"#).contains("unknown field `attempts`"));

@@ -94,6 +94,22 @@ fn retry_success_paths_make_no_heap_allocation() {
         }
     });
 
+    // A policy named with an owned string (a name read from configuration): the name is shared,
+    // and with `metrics` its keys are cached like a literal's.
+    let owned = policy().with_name(format!("tenant-{}", black_box(7)));
+    let owned_call = || async {
+        let value = owned
+            .call(|| async { Ok::<u64, &'static str>(black_box(7)) })
+            .await;
+        assert_eq!(value.ok(), Some(7));
+    };
+    rt.block_on(owned_call());
+    let owned_calls = allocations_async(&rt, async {
+        for _ in 0..N {
+            owned_call().await;
+        }
+    });
+
     // Blocking.
     let blocking = || {
         let value = retry.call_blocking(|| Ok::<u64, &'static str>(black_box(7)));
@@ -165,7 +181,9 @@ fn retry_success_paths_make_no_heap_allocation() {
         "heap allocations over {N} calls: Retry::call {async_calls}, call_blocking \
          {blocking_calls}, retried twice then successful {retried_calls}"
     );
+    eprintln!("heap allocations over {N} calls: Retry::call with an owned name {owned_calls}");
     assert_eq!(async_calls, 0, "Retry::call");
+    assert_eq!(owned_calls, 0, "Retry::call with an owned name");
     assert_eq!(blocking_calls, 0, "Retry::call_blocking");
     #[cfg(feature = "tower")]
     {

@@ -105,3 +105,110 @@ fn a_retry_refused_by_the_budget_is_counted_as_suppressed() {
         "{events:#?}"
     );
 }
+
+#[test]
+fn attempt_and_call_durations_are_histograms_in_seconds_per_outcome() {
+    let clock = ManualClock::new();
+    let (metrics, _) = observe(|| {
+        let retry = policy(3).with_clock(clock.clone().into());
+        // Two attempts of 30 ms that fail, then one of 20 ms that succeeds, 10 ms apart.
+        let mut n = 0;
+        retry
+            .call_blocking(|| {
+                n += 1;
+                clock.advance(Duration::from_millis(if n < 3 { 30 } else { 20 }));
+                if n < 3 { Err("busy") } else { Ok(()) }
+            })
+            .unwrap();
+        // And a call that fails at once, permanently.
+        let _ = policy(3)
+            .with_clock(clock.clone().into())
+            .retry_if(|_: &&str| false)
+            .call_blocking(|| {
+                clock.advance(Duration::from_millis(5));
+                Err::<(), _>("bad request")
+            });
+    });
+    assert_eq!(
+        metrics.histogram("staunch_retry_attempt_duration_seconds{outcome=transient,policy=db}"),
+        [0.03, 0.03]
+    );
+    assert_eq!(
+        metrics.histogram("staunch_retry_attempt_duration_seconds{outcome=success,policy=db}"),
+        [0.02]
+    );
+    assert_eq!(
+        metrics.histogram("staunch_retry_attempt_duration_seconds{outcome=permanent,policy=db}"),
+        [0.005]
+    );
+    assert_eq!(
+        metrics.histogram("staunch_retry_call_duration_seconds{outcome=success,policy=db}"),
+        [0.1]
+    );
+    assert_eq!(
+        metrics.histogram("staunch_retry_call_duration_seconds{outcome=permanent,policy=db}"),
+        [0.005]
+    );
+}
+
+#[test]
+fn an_owned_name_labels_everything_the_policy_reports() {
+    let tenant = 7;
+    let (metrics, events) = observe(|| {
+        let _ = policy(2)
+            .with_name(format!("tenant-{tenant}"))
+            .call_blocking(|| Err::<(), _>("down"));
+    });
+    assert_eq!(
+        metrics.counter("staunch_retry_attempts_total{policy=tenant-7}"),
+        2
+    );
+    assert!(
+        events.iter().all(|e| e.contains("policy=tenant-7")),
+        "{events:#?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_fallback_counter_carries_the_policy_label() {
+    use staunch::Pipeline;
+    use staunch::fallback::Fallback;
+
+    let counters = Metrics::default();
+    let _guard = metrics::set_default_local_recorder(&counters);
+    // Standalone, under its own name.
+    let fallback = Fallback::value(1).with_name("cache");
+    let value = fallback
+        .call(policy(2).call(|| async { Err::<i32, _>("down") }))
+        .await;
+    assert_eq!(value.unwrap(), 1);
+    // In a pipeline, under the pipeline's name, whichever was set first.
+    let pipeline = Pipeline::new()
+        .retry(policy(2))
+        .fallback_value(2)
+        .with_name("pricing");
+    assert_eq!(
+        pipeline
+            .call(|| async { Err::<i32, _>("down") })
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        counters.counter("staunch_fallback_used_total{policy=cache,reason=exhausted}"),
+        1
+    );
+    assert_eq!(
+        counters.counter("staunch_fallback_used_total{policy=pricing,reason=exhausted}"),
+        1
+    );
+    assert_eq!(
+        counters.counter("staunch_retry_attempts_total{policy=pricing}"),
+        2
+    );
+    assert_eq!(
+        counters.counter("staunch_retry_attempts_total{policy=db}"),
+        2,
+        "only the standalone call's"
+    );
+}

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::State;
+use crate::telemetry::Name;
 
 /// Why the state changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -53,10 +54,10 @@ impl Reason {
 /// automatic half-open, the runtime thread that runs its timer), after the change is visible
 /// and never under a lock; they may call back into the breaker. Changes made concurrently by different
 /// threads may reach a callback out of order: order them by [`generation`](Self::generation).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StateChange {
     /// The breaker's name (see [`Builder::name`](super::Builder::name)).
-    pub name: &'static str,
+    pub name: Name,
     /// The state before.
     pub from: State,
     /// The state after.
@@ -87,7 +88,7 @@ impl Listeners {
         {
             if change.to == State::Open || change.reason == Reason::LeaseExpired {
                 tracing::warn!(
-                    breaker = change.name,
+                    breaker = change.name.as_str(),
                     from = change.from.as_str(),
                     to = change.to.as_str(),
                     generation = change.generation,
@@ -96,7 +97,7 @@ impl Listeners {
                 );
             } else {
                 tracing::info!(
-                    breaker = change.name,
+                    breaker = change.name.as_str(),
                     from = change.from.as_str(),
                     to = change.to.as_str(),
                     generation = change.generation,
@@ -109,12 +110,12 @@ impl Listeners {
         {
             metrics::counter!(
                 "staunch_breaker_transitions_total",
-                "breaker" => change.name,
+                "policy" => change.name.label(),
                 "to" => change.to.as_str(),
                 "reason" => change.reason.as_str()
             )
             .increment(1);
-            metrics::gauge!("staunch_breaker_state", "breaker" => change.name)
+            metrics::gauge!("staunch_breaker_state", "policy" => change.name.label())
                 .set(change.to.as_gauge());
         }
         for listener in &self.0 {
@@ -135,12 +136,12 @@ pub(crate) struct Counters {
 
 impl Counters {
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
-    pub(crate) fn new(name: &'static str) -> Self {
+    pub(crate) fn new(name: &Name) -> Self {
         Self {
             #[cfg(feature = "metrics")]
-            rejected: metrics::counter!("staunch_breaker_rejected_total", "breaker" => name),
+            rejected: metrics::counter!("staunch_breaker_rejected_total", "policy" => name.label()),
             #[cfg(feature = "metrics")]
-            stale: metrics::counter!("staunch_breaker_stale_outcomes_total", "breaker" => name),
+            stale: metrics::counter!("staunch_breaker_stale_outcomes_total", "policy" => name.label()),
         }
     }
 
@@ -153,12 +154,12 @@ impl Counters {
     #[inline]
     // The name and generation are only for the `tracing` event; the counter carries its labels.
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
-    pub(crate) fn stale(&self, name: &'static str, generation: u32) {
+    pub(crate) fn stale(&self, name: &Name, generation: u32) {
         #[cfg(feature = "metrics")]
         self.stale.increment(1);
         #[cfg(feature = "tracing")]
         tracing::debug!(
-            breaker = name,
+            breaker = name.as_str(),
             generation,
             "stale outcome ignored: the breaker changed state since the call was admitted"
         );

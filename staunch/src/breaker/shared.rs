@@ -15,6 +15,7 @@ use super::state::{
 use super::{BreakerConfig, Call, CircuitOpen, Error};
 use crate::classify::{AllTransient, Class, Classify};
 use crate::loom::{Arc, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, lock};
+use crate::telemetry::Name;
 use crate::{Clock, ConfigError};
 
 /// A circuit breaker: a cheap `Clone` handle (one `Arc`) to state shared by every task and thread
@@ -104,7 +105,7 @@ pub(crate) struct Shared {
     lease_nanos: u64,
     clock: Clock,
     origin: Instant,
-    name: &'static str,
+    name: Name,
     listeners: Listeners,
     counters: Counters,
     /// This breaker, for the timer an open period spawns (automatic half-open).
@@ -155,7 +156,7 @@ const TIMER_INTERVAL_MAX: u64 = 1_000_000_000;
 pub struct Builder {
     config: BreakerConfig,
     clock: Clock,
-    name: &'static str,
+    name: Name,
     listeners: Vec<Listener>,
 }
 
@@ -178,9 +179,10 @@ impl Builder {
         self
     }
 
-    /// Names the breaker in events, `tracing` fields and `metrics` labels (default `"default"`).
-    pub fn name(mut self, name: &'static str) -> Self {
-        self.name = name;
+    /// Names the breaker in events, `tracing` fields and `metrics` labels (default `"default"`):
+    /// a `&'static str` or an owned `String` (see [`Name`]).
+    pub fn name(mut self, name: impl Into<std::borrow::Cow<'static, str>>) -> Self {
+        self.name = Name::from(name.into());
         self
     }
 
@@ -251,9 +253,9 @@ impl Builder {
             lease_nanos: saturating_nanos(config.probe_lease),
             clock: self.clock,
             origin,
+            counters: Counters::new(&self.name),
             name: self.name,
             listeners: Listeners(self.listeners),
-            counters: Counters::new(self.name),
             #[cfg(all(feature = "tokio", not(loom)))]
             this,
         };
@@ -333,7 +335,7 @@ impl CircuitBreaker {
         Builder {
             config,
             clock: Clock::system(),
-            name: "default",
+            name: Name::DEFAULT,
             listeners: Vec::new(),
         }
     }
@@ -341,6 +343,11 @@ impl CircuitBreaker {
     /// The configuration.
     pub fn config(&self) -> &BreakerConfig {
         &self.shared.config
+    }
+
+    /// The breaker's name (see [`Builder::name`]).
+    pub fn name(&self) -> &Name {
+        &self.shared.name
     }
 
     /// The current state: one atomic load.
@@ -1042,7 +1049,7 @@ impl Shared {
             }
             if self.closed_period_over(word).is_some() {
                 // Admitted in a period that has ended: it does not count after it.
-                self.counters.stale(self.name, generation);
+                self.counters.stale(&self.name, generation);
                 return;
             }
         }
@@ -1058,7 +1065,7 @@ impl Shared {
                     }
                     Some(_) => {}
                     None if self.load().generation() != generation => {
-                        self.counters.stale(self.name, generation);
+                        self.counters.stale(&self.name, generation);
                     }
                     None => {}
                 }
@@ -1077,7 +1084,7 @@ impl Shared {
                 // The maximum wait ended before this outcome: it re-opens, and the outcome
                 // counts for nothing.
                 if !self.half_open_timed_out(generation, now) {
-                    self.counters.stale(self.name, generation);
+                    self.counters.stale(&self.name, generation);
                 }
                 return;
             }
@@ -1103,7 +1110,7 @@ impl Shared {
                 self.transitioned(from, to, reason, None);
             }
             Some(_) => {}
-            None => self.counters.stale(self.name, generation),
+            None => self.counters.stale(&self.name, generation),
         }
     }
 
@@ -1164,7 +1171,7 @@ impl Shared {
             let word = self.load();
             if word.generation() != permit.generation() || !word.state().records() {
                 drop(window);
-                self.counters.stale(self.name, permit.generation());
+                self.counters.stale(&self.name, permit.generation());
                 return;
             }
             window.enter(permit.generation());
@@ -1363,7 +1370,7 @@ impl Shared {
 
     fn emit(&self, from: Word, to: Word, reason: Reason, at: Instant) {
         self.listeners.emit(&StateChange {
-            name: self.name,
+            name: self.name.clone(),
             from: from.state(),
             to: to.state(),
             generation: to.generation(),

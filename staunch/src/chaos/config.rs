@@ -181,7 +181,8 @@ impl<E, R> ChaosConfig<E, R> {
         self
     }
 
-    /// Names the policy in `tracing` events and `metrics` labels (label `chaos`). Default:
+    /// Names the policy in `tracing` events (field `chaos`) and `metrics` labels (label
+    /// `policy`). Default:
     /// `"default"`.
     pub const fn with_name(mut self, name: &'static str) -> Self {
         self.name = name;

@@ -3,8 +3,8 @@
 //!
 //! - event (target `staunch::chaos`, level DEBUG) per injection: `chaos` (the name), `kind`
 //!   ([`Injection::as_str`]) and `delay`;
-//! - `staunch_chaos_injected_total` (labels `chaos`, `kind` = `error`, `delay` or `result`): a
-//!   delayed substitute counts once as a delay and once as a result.
+//! - `staunch_chaos_injected_total` (labels `policy` = the name, `kind` = `error`, `delay` or
+//!   `result`): a delayed substitute counts once as a delay and once as a result.
 
 use super::Injection;
 
@@ -24,7 +24,7 @@ pub(crate) fn injected(name: &'static str, injection: Injection) {
     #[cfg(feature = "metrics")]
     {
         let count = |kind: &'static str| {
-            metrics::counter!("staunch_chaos_injected_total", "chaos" => name, "kind" => kind)
+            metrics::counter!("staunch_chaos_injected_total", "policy" => name, "kind" => kind)
                 .increment(1);
         };
         if injection.is_error() {

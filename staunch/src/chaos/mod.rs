@@ -65,8 +65,9 @@
 //!
 //! Each injection is reported, with the policy's [name](ChaosConfig::with_name): a `tracing`
 //! event (target `staunch::chaos`, level DEBUG, with `chaos`, `kind` and `delay`) and the
-//! `metrics` counter `staunch_chaos_injected_total` (labels `chaos` and `kind` = `error`,
-//! `delay` or `result`; a delayed substitute counts once as each).
+//! `metrics` counter `staunch_chaos_injected_total` (labels `policy`, the name, and `kind` =
+//! `error`, `delay` or `result`; a delayed substitute counts once as each). See
+//! [`telemetry`](crate::telemetry) for every metric and event.
 //!
 //! # Examples
 //!

@@ -28,18 +28,20 @@ const fn bit(reason: StopReason) -> u16 {
         StopReason::Timeout => 6,
         StopReason::CircuitOpen => 7,
         StopReason::FallbackFailed => 8,
+        StopReason::MaxDuration => 9,
     }
 }
 
 impl FallbackOn {
     /// An open circuit, a timeout (as the stop reason or the last attempt's failure), the
     /// deadline (no time left for another attempt: the whole call timed out) and exhausted
-    /// retries.
+    /// retries (out of attempts, or out of the time allowed for retrying).
     pub const DEFAULT: Self = Self::NONE
         .with(StopReason::CircuitOpen)
         .with(StopReason::Timeout)
         .with(StopReason::Deadline)
-        .with(StopReason::Exhausted);
+        .with(StopReason::Exhausted)
+        .with(StopReason::MaxDuration);
 
     /// Nothing: the fallback never runs.
     pub const NONE: Self = Self { bits: 0 };

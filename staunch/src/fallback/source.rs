@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fmt;
 use std::future::{Future, Ready, ready};
 use std::marker::PhantomData;
@@ -8,6 +9,7 @@ use pin_project_lite::pin_project;
 
 use super::FallbackOn;
 use crate::Error;
+use crate::telemetry::Name;
 
 /// Produces a substitute for a failed call. Implemented by [`Value`], [`FromFn`] and
 /// [`TryFromFn`]; build them through [`Fallback`].
@@ -100,10 +102,11 @@ impl<F: Future, E> Future for OkFuture<F, E> {
 ///     async move { format!("default (pricing failed: {reason})") }
 /// });
 /// ```
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct Fallback<F> {
     source: F,
     on: FallbackOn,
+    name: Name,
 }
 
 impl<T> Fallback<Value<T>> {
@@ -112,6 +115,7 @@ impl<T> Fallback<Value<T>> {
         Self {
             source: Value(value),
             on: FallbackOn::DEFAULT,
+            name: Name::DEFAULT,
         }
     }
 }
@@ -126,6 +130,7 @@ impl<F> Fallback<FromFn<F>> {
         Self {
             source: FromFn(f),
             on: FallbackOn::DEFAULT,
+            name: Name::DEFAULT,
         }
     }
 }
@@ -141,6 +146,7 @@ impl<F> Fallback<TryFromFn<F>> {
         Self {
             source: TryFromFn(f),
             on: FallbackOn::DEFAULT,
+            name: Name::DEFAULT,
         }
     }
 }
@@ -157,6 +163,19 @@ impl<F> Fallback<F> {
         self.on
     }
 
+    /// Names the fallback in `tracing` events and `metrics` labels (label `policy`): a
+    /// `&'static str` or an owned `String` (see [`Name`]). Default: `"default"`. In a
+    /// [`Pipeline`](crate::Pipeline), the fallback reports under the pipeline's name instead.
+    pub fn with_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = Name::from(name.into());
+        self
+    }
+
+    /// The fallback's name.
+    pub fn name(&self) -> &Name {
+        &self.name
+    }
+
     /// Awaits `call` and, if it fails in a covered way, substitutes.
     ///
     /// # Errors
@@ -168,7 +187,7 @@ impl<F> Fallback<F> {
         Fut: Future<Output = Result<T, Error<E>>>,
         F: FallbackFn<T, E>,
     {
-        self.recover(call.await).await
+        self.recover(&self.name, call.await).await
     }
 
     /// For a covered `error`: the substitute's future, which reports its own failure as
@@ -177,6 +196,7 @@ impl<F> Fallback<F> {
     #[allow(clippy::type_complexity)]
     pub(crate) fn start<T, E>(
         &self,
+        policy: &Name,
         error: Error<E>,
     ) -> Result<impl Future<Output = Result<T, Error<E>>> + use<T, E, F>, Error<E>>
     where
@@ -185,7 +205,7 @@ impl<F> Fallback<F> {
         if !self.on.covers(&error) {
             return Err(error);
         }
-        crate::telemetry::fallback_used(error.reason());
+        crate::telemetry::fallback_used(policy, error.reason());
         let substitute = self.source.fallback(&error);
         Ok(async move {
             match substitute.await {
@@ -196,11 +216,15 @@ impl<F> Fallback<F> {
     }
 
     /// Substitutes for `outcome` if it is a covered failure.
-    pub(crate) async fn recover<T, E>(&self, outcome: Result<T, Error<E>>) -> Result<T, Error<E>>
+    pub(crate) async fn recover<T, E>(
+        &self,
+        policy: &Name,
+        outcome: Result<T, Error<E>>,
+    ) -> Result<T, Error<E>>
     where
         F: FallbackFn<T, E>,
     {
-        match outcome.map_err(|error| self.start(error)) {
+        match outcome.map_err(|error| self.start(policy, error)) {
             Err(Ok(substitute)) => substitute.await,
             Err(Err(error)) => Err(error),
             Ok(value) => Ok(value),
@@ -211,6 +235,7 @@ impl<F> Fallback<F> {
 impl<F> fmt::Debug for Fallback<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fallback")
+            .field("name", &self.name)
             .field("on", &self.on)
             .finish_non_exhaustive()
     }

@@ -28,7 +28,7 @@ impl<C> Hedge<C> {
     ///
     /// [`Error`] with the [`StopReason`](crate::StopReason): [`Permanent`](crate::StopReason::Permanent) for a
     /// permanent failure, which ends the call at once; [`Exhausted`](crate::StopReason::Exhausted)
-    /// when every attempt failed ([`Error::classes`] has each one's class);
+    /// when every attempt failed ([`Error::attempt_log`] has each one's class);
     /// [`Budget`](crate::StopReason::Budget) or [`Deadline`](crate::StopReason::Deadline) when the attempts
     /// in flight failed and no other could go. The last failure is kept.
     pub async fn call<T, E, F, Fut>(&self, op: F) -> Result<T, Error<E>>

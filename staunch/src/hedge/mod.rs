@@ -25,7 +25,7 @@
 //!   delays it, up to [`max_retry_after`](HedgeConfig::with_max_retry_after)); a permanent one
 //!   ends the call with that failure. When every attempt has failed the call ends with
 //!   [`StopReason::Exhausted`](crate::StopReason::Exhausted), and
-//!   [`Error::classes`](crate::Error::classes) has each attempt's class.
+//!   [`Error::attempt_log`](crate::Error::attempt_log) has each attempt's class.
 //! - **Budgeted.** Attempts after the first spend the [`RetryBudget`](crate::retry::RetryBudget)
 //!   shared with retries: a hedge it refuses is not sent, and the call waits for the attempts in
 //!   flight.

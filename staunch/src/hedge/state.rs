@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use super::Hedge;
 use super::events::{HedgeEvent, HedgeEventKind, Trigger};
 use crate::classify::Class;
-use crate::{Deadline, Error, StopReason, telemetry};
+use crate::{AttemptRecord, Deadline, Error, StopReason, telemetry};
 
 /// What to do after an attempt settled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,9 +54,10 @@ pub(crate) struct Core {
     limit: u8,
     /// Why no more attempts go out, once something decided it for the rest of the call.
     stopped: Option<StopReason>,
-    /// The classes of the attempts that failed, in the order they settled; filled only once
-    /// one fails, so a call that succeeds allocates nothing.
-    failed: Vec<Class>,
+    /// The attempts that failed, in the order they settled (unmeasured durations: attempts
+    /// overlap and are not timed one by one); filled only once one fails, so a call that
+    /// succeeds allocates nothing.
+    failed: Vec<AttemptRecord>,
 }
 
 /// A call whose first attempt has not settled: all that a call whose first attempt answers at
@@ -337,7 +338,8 @@ impl Core {
         class: Class,
         refused: Option<StopReason>,
     ) -> Verdict {
-        self.failed.push(class);
+        self.failed
+            .push(AttemptRecord::new(index as u32 + 1, None, class));
         if let Some(reason) = refused {
             self.report_attempt(hedge, index as u32 + 1, HedgeEventKind::Refused(reason));
             if self.in_flight > 0 {
@@ -392,7 +394,7 @@ impl Core {
         telemetry::hedge_stopped(hedge.name, reason, self.started());
         result.map_err(|e| {
             Error::new(reason, self.started(), self.elapsed(now), Some(e))
-                .with_classes(std::mem::take(&mut self.failed))
+                .with_log(std::mem::take(&mut self.failed))
         })
     }
 
@@ -406,7 +408,7 @@ impl Core {
         self.next_at = None;
         telemetry::hedge_stopped(hedge.name, reason, self.started());
         Error::new(reason, self.started(), self.elapsed(now), None)
-            .with_classes(std::mem::take(&mut self.failed))
+            .with_log(std::mem::take(&mut self.failed))
     }
 
     fn elapsed(&self, now: Instant) -> Duration {
@@ -557,7 +559,13 @@ mod tests {
             .finish(&h, Err::<(), _>("down"), StopReason::Exhausted, t0 + ms(12))
             .unwrap_err();
         assert_eq!(err.attempts(), 2);
-        assert_eq!(err.classes(), [Class::Transient, Class::RetryAfter(ms(1))]);
+        assert_eq!(
+            err.attempt_log()
+                .iter()
+                .map(|a| a.class())
+                .collect::<Vec<_>>(),
+            [Class::Transient, Class::RetryAfter(ms(1))]
+        );
         assert_eq!(err.elapsed(), ms(12));
     }
 

@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use ::http::{HeaderMap, Response, StatusCode};
 
+use super::pushback::{Pushback, grpc_pushback};
 use super::retry_after::retry_after_with;
 use crate::classify::{Class, Classify};
 
@@ -27,6 +28,11 @@ use crate::classify::{Class, Classify};
 /// the retry waits at least `d`, up to the policy's
 /// [`max_retry_after`](crate::RetryConfig::with_max_retry_after) (see [`retry_after`](super::retry_after)
 /// for parsing and bounds). A `503` with `Retry-After: 30` is `RetryAfter(30 s)`.
+///
+/// A transient status also honours gRPC's server pushback, `grpc-retry-pushback-ms` (gRPC A6;
+/// see [`parse_pushback`](super::parse_pushback)): a valid value is a hint like `Retry-After`
+/// (with both, the longer wins), and a negative or malformed one, or several values, mean "do
+/// not retry": the response is then [`Permanent`](Class::Permanent).
 ///
 /// Every rule is configurable with the `with_*` setters. Retrying is further limited to
 /// idempotent requests by [`IdempotencyGate`](super::IdempotencyGate) (feature `tower`).
@@ -66,6 +72,7 @@ pub struct HttpClassifier {
     statuses: StatusTable,
     error: Class,
     retry_after: bool,
+    grpc_pushback: bool,
 }
 
 impl HttpClassifier {
@@ -87,6 +94,7 @@ impl HttpClassifier {
             statuses,
             error: Class::Transient,
             retry_after: true,
+            grpc_pushback: true,
         }
     }
 
@@ -127,6 +135,12 @@ impl HttpClassifier {
     /// Whether to read `Retry-After` on transient statuses. Default: `true`.
     pub const fn with_retry_after(mut self, honour: bool) -> Self {
         self.retry_after = honour;
+        self
+    }
+
+    /// Whether to read `grpc-retry-pushback-ms` on transient statuses. Default: `true`.
+    pub const fn with_grpc_pushback(mut self, honour: bool) -> Self {
+        self.grpc_pushback = honour;
         self
     }
 
@@ -177,10 +191,19 @@ impl HttpClassifier {
         now: impl Fn() -> SystemTime,
     ) -> Class {
         let class = self.classify_status(status);
-        if !(self.retry_after && class.is_retriable()) {
+        if !class.is_retriable() {
             return class;
         }
-        retry_after_with(headers, now).map_or(class, Class::RetryAfter)
+        let pushback = match self.grpc_pushback.then(|| grpc_pushback(headers)).flatten() {
+            Some(Pushback::Stop) => return Class::Permanent,
+            Some(Pushback::After(wait)) => Some(wait),
+            None => None,
+        };
+        let retry_after = self
+            .retry_after
+            .then(|| retry_after_with(headers, now))
+            .flatten();
+        retry_after.max(pushback).map_or(class, Class::RetryAfter)
     }
 }
 
@@ -219,6 +242,7 @@ impl fmt::Debug for HttpClassifier {
             .field("changed_statuses", &Changed(&self.statuses))
             .field("error", &self.error)
             .field("retry_after", &self.retry_after)
+            .field("grpc_pushback", &self.grpc_pushback)
             .finish()
     }
 }
@@ -360,6 +384,70 @@ mod tests {
         );
         let ignoring = c.with_retry_after(false);
         assert_eq!(class(&ignoring, 503, &hint), Class::Transient);
+    }
+
+    #[test]
+    fn grpc_pushback_is_a_hint_or_a_refusal_to_retry() {
+        let c = HttpClassifier::new();
+        fn pushback(value: &str) -> [(&str, &str); 1] {
+            [("grpc-retry-pushback-ms", value)]
+        }
+        assert_eq!(
+            class(&c, 503, &pushback("250")),
+            Class::RetryAfter(Duration::from_millis(250))
+        );
+        assert_eq!(
+            class(&c, 429, &pushback("0")),
+            Class::RetryAfter(Duration::ZERO)
+        );
+        // gRPC A6: "If the value for pushback is negative or unparseble, then it will be seen
+        // as the server asking the client not to retry at all."
+        for refusal in [
+            "-1",
+            "-2147483648",
+            "soon",
+            "",
+            "1.5",
+            "0x10",
+            "2147483648",
+            "1 2",
+        ] {
+            assert_eq!(
+                class(&c, 503, &pushback(refusal)),
+                Class::Permanent,
+                "{refusal:?}"
+            );
+        }
+        // Several values are ambiguous: grpc-go does not retry either.
+        assert_eq!(
+            class(
+                &c,
+                503,
+                &[
+                    ("grpc-retry-pushback-ms", "10"),
+                    ("grpc-retry-pushback-ms", "20")
+                ]
+            ),
+            Class::Permanent
+        );
+        // The longer of two hints wins: the server asked for at least both.
+        let both = [("retry-after", "2"), ("grpc-retry-pushback-ms", "1500")];
+        assert_eq!(
+            class(&c, 503, &both),
+            Class::RetryAfter(Duration::from_secs(2))
+        );
+        let both = [("retry-after", "1"), ("grpc-retry-pushback-ms", "1500")];
+        assert_eq!(
+            class(&c, 503, &both),
+            Class::RetryAfter(Duration::from_millis(1500))
+        );
+        // Only a retriable status is affected: a success stays one, a permanent failure too.
+        assert_eq!(class(&c, 200, &pushback("-1")), Class::Success);
+        assert_eq!(class(&c, 400, &pushback("100")), Class::Permanent);
+        // Switched off, the header means nothing.
+        let ignoring = c.with_grpc_pushback(false);
+        assert_eq!(class(&ignoring, 503, &pushback("-1")), Class::Transient);
+        assert_eq!(class(&ignoring, 503, &pushback("100")), Class::Transient);
     }
 
     #[test]

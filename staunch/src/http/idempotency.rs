@@ -92,6 +92,30 @@ impl Replay {
     }
 }
 
+/// How many times a request has been sent before: 1 on its first resend, 2 on the next. Each
+/// copy the [`IdempotencyGate`](super::IdempotencyGate) makes for a retry carries it as a request
+/// extension; the first send has none.
+///
+/// It is the value of OpenTelemetry's `http.request.resend_count` attribute, which belongs on
+/// the span of the HTTP client that sends the request: staunch does not own that span, so it
+/// hands the number to the client's instrumentation this way.
+///
+/// # Examples
+///
+/// ```
+/// use staunch::http::ResendCount;
+///
+/// /// What a client's instrumentation records as `http.request.resend_count`, if anything.
+/// fn resend_count<B>(request: &http::Request<B>) -> Option<u32> {
+///     request.extensions().get::<ResendCount>().map(|count| count.0)
+/// }
+///
+/// let first = http::Request::get("http://example.com/").body(()).unwrap();
+/// assert_eq!(resend_count(&first), None);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ResendCount(pub u32);
+
 /// Whether a client error means the request never reached the server, so that even a
 /// non-idempotent request may be sent again. See [`is_connect_failure`] for the default rule.
 ///
@@ -213,7 +237,7 @@ mod gate {
 
     use ::http::Request;
 
-    use super::{ConnectFailure, Replay, SourceChain};
+    use super::{ConnectFailure, Replay, ResendCount, SourceChain};
     use crate::classify::Class;
     use crate::retry::{MakeRetryRequest, Reclassify};
 
@@ -324,6 +348,9 @@ mod gate {
             *copy.version_mut() = request.version();
             *copy.headers_mut() = request.headers().clone();
             *copy.extensions_mut() = request.extensions().clone();
+            let sent = request.extensions().get::<ResendCount>().map_or(0, |n| n.0);
+            copy.extensions_mut()
+                .insert(ResendCount(sent.saturating_add(1)));
             Some(copy)
         }
 

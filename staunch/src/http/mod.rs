@@ -5,7 +5,9 @@
 //! |---|---|
 //! | [`HttpClassifier`] | the [`Class`](crate::classify::Class) of a response or client error, for retry, breaker and fallback alike |
 //! | [`parse_retry_after`], [`retry_after`] | `Retry-After` as delta-seconds or HTTP-date: bounded, never panics |
+//! | [`parse_pushback`], [`grpc_pushback`] | gRPC's `grpc-retry-pushback-ms`: a hint, or "do not retry" |
 //! | [`IdempotencyGate`], [`Replay`] | retry only requests that are safe to send again |
+//! | [`ResendCount`] | on each resent request: OpenTelemetry's `http.request.resend_count`, for the client's span |
 //! | [`PropagateDeadlineLayer`], [`ReceiveDeadlineLayer`] | the caller's deadline in a `grpc-timeout` header, out and back in |
 //! | [`encode_timeout`], [`decode_timeout`] | the `grpc-timeout` value codec |
 //! | `Staunch`, `NotRetried` | a reqwest-middleware middleware running each request through a [`Pipeline`](crate::Pipeline) (feature `reqwest`) |
@@ -134,6 +136,11 @@
 //! is the trust boundary: server input is never a panic, and never more than
 //! [`MAX_RETRY_AFTER`].
 //!
+//! gRPC servers say the same with `grpc-retry-pushback-ms` (gRPC A6), which the classifier reads
+//! too; there a negative or malformed value means "do not retry at all", so the response becomes
+//! [`Permanent`](crate::classify::Class::Permanent). After a retry that waited for either hint,
+//! the backoff starts again from its initial delay, as A6 specifies.
+//!
 //! # Deadlines across services
 //!
 //! A deadline in scope ([`Deadline::scope`](crate::Deadline::scope)) stops local work in time,
@@ -155,6 +162,7 @@ mod deadline_header;
 pub mod future;
 mod grpc_timeout;
 mod idempotency;
+mod pushback;
 #[cfg(feature = "reqwest")]
 mod reqwest;
 mod retry_after;
@@ -167,7 +175,8 @@ pub use deadline_header::{
 pub use grpc_timeout::{MAX_TIMEOUT, TimeoutValue, decode_timeout, encode_timeout};
 #[cfg(feature = "tower")]
 pub use idempotency::{CloneBody, CopyBody, IdempotencyGate};
-pub use idempotency::{ConnectFailure, Replay, SourceChain, is_connect_failure};
+pub use idempotency::{ConnectFailure, Replay, ResendCount, SourceChain, is_connect_failure};
+pub use pushback::{GRPC_RETRY_PUSHBACK_MS, Pushback, grpc_pushback, parse_pushback};
 #[cfg(feature = "reqwest")]
 pub use reqwest::{NotRetried, Staunch};
 pub use retry_after::{MAX_RETRY_AFTER, parse_retry_after, retry_after};

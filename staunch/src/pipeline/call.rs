@@ -10,6 +10,8 @@ use crate::breaker::{CircuitBreaker, Permit};
 use crate::classify::{Class, Classify};
 use crate::deadline::Scoped;
 use crate::hedge::race::Settled;
+use crate::retry::event::ViaFailure;
+use crate::retry::run::{NoCancel, Unit};
 use crate::{Deadline, Error, Failure, StopReason};
 
 impl<C, F> Pipeline<C, F> {
@@ -30,7 +32,8 @@ impl<C, F> Pipeline<C, F> {
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let attempt = || {
+        let observe = ViaFailure(&self.classifier);
+        let mut attempt = || {
             let started =
                 self.start_attempt::<E, _>(CircuitBreaker::try_acquire)
                     .map(|(permit, limit)| {
@@ -46,7 +49,14 @@ impl<C, F> Pipeline<C, F> {
         };
         let retried = async {
             match &self.hedge {
-                None => self.retry.run_classified(None, None, attempt).await,
+                None => {
+                    let attempt = move |()| Unit::new(attempt());
+                    let (_, outcome) = self
+                        .retry
+                        .run_classified(None, NoCancel, (), attempt, &observe)
+                        .await;
+                    outcome
+                }
                 Some(hedge) => hedge.run_classified(None, None, hedged(attempt)).await,
             }
         };
@@ -58,7 +68,7 @@ impl<C, F> Pipeline<C, F> {
             None => retried.await,
         };
         self.fallback
-            .recover(outcome.map_err(|e| self.finish(e)))
+            .recover(&self.retry.name, outcome.map_err(|e| self.finish(e)))
             .await
     }
 

@@ -18,6 +18,7 @@ use crate::classify::{Class, Classify};
 use crate::deadline::{Elapsed, Enter};
 use crate::hedge::race::Race;
 use crate::hedge::state::{Begun, Core};
+use crate::retry::event::ViaFailure;
 use crate::retry::state::{CallState, Next};
 use crate::retry::{BoxError, MakeRetryRequest, Reclassify, Stopped};
 use crate::{Deadline, Error, Failure};
@@ -392,13 +393,15 @@ where
                     };
                     match outcome {
                         Ok(response) => return Poll::Ready(Ok(response)),
-                        Err(error) => match pipeline.fallback.recover_boxed(error) {
-                            Ok(substitute) => {
-                                this.state.set(State::Recovering { substitute });
-                                continue;
+                        Err(error) => {
+                            match pipeline.fallback.recover_boxed(&pipeline.retry.name, error) {
+                                Ok(substitute) => {
+                                    this.state.set(State::Recovering { substitute });
+                                    continue;
+                                }
+                                Err(error) => return Poll::Ready(boxed(Err(error))),
                             }
-                            Err(error) => return Poll::Ready(boxed(Err(error))),
-                        },
+                        }
                     }
                 }
             };
@@ -407,7 +410,8 @@ where
                 this.state.set(State::Done);
                 continue;
             };
-            match call.settle_as(&pipeline.retry, result, class, reached) {
+            let observe = ViaFailure(&pipeline.classifier);
+            match call.settle_as(&pipeline.retry, result, class, reached, &observe) {
                 Next::Wait(delay) => this.state.set(State::Waiting {
                     sleep: tokio::time::sleep(delay),
                 }),

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -8,6 +9,8 @@ use crate::classify::{AllTransient, Class, RetryIf};
 use crate::deadline::{AttemptTimeout, Elapsed};
 use crate::fallback::{Fallback, FromFn, TryFromFn, Value};
 use crate::hedge::Hedge;
+use crate::retry::{OnRetry, RetryEvent};
+use crate::telemetry::Name;
 use crate::{ConfigError, Deadline, Error, Failure, Retry, RetryConfig, StopReason};
 
 /// Every policy in one value, applied in the one correct order (see the [module docs](super)).
@@ -24,14 +27,18 @@ use crate::{ConfigError, Deadline, Error, Failure, Retry, RetryConfig, StopReaso
 /// | [`timeout`](Self::timeout) | none: the caller's deadline, if any, applies |
 /// | [`wait_for_probe`](Self::wait_for_probe) | off: an open circuit ends the call at once |
 /// | fallback | none |
+/// | [`with_name`](Self::with_name) | its retry's name (`"default"` without one) |
+/// | [`on_retry`](Self::on_retry) | none |
 #[derive(Clone)]
 pub struct Pipeline<C = AllTransient, F = NoFallback> {
     pub(super) classifier: C,
-    /// The retry loop; with no retry configured, one attempt.
+    /// The retry loop; with no retry configured, one attempt. Its name is the pipeline's.
     pub(super) retry: Retry,
     pub(super) has_retry: bool,
     /// Hedging in retry's place, if set.
     pub(super) hedge: Option<Hedge>,
+    /// Whether the name was set with `with_name`, so that a retry added later keeps it.
+    pub(super) named: bool,
     pub(super) breaker: Option<CircuitBreaker>,
     pub(super) attempt_timeout: Option<AttemptTimeout>,
     pub(super) timeout: Option<Duration>,
@@ -47,6 +54,7 @@ impl Pipeline {
             retry: single_attempt(),
             has_retry: false,
             hedge: None,
+            named: false,
             breaker: None,
             attempt_timeout: None,
             timeout: None,
@@ -69,14 +77,20 @@ fn single_attempt() -> Retry {
 
 impl<C, F> Pipeline<C, F> {
     /// Retries with `retry`'s attempts, backoff, budget and clock; its classifier becomes the
-    /// pipeline's (the breaker counts what it classifies). Replaces a [`hedge`](Self::hedge).
+    /// pipeline's (the breaker counts what it classifies), with any hook it has. Its name
+    /// becomes the pipeline's, unless the pipeline was named with [`with_name`](Self::with_name).
+    /// Replaces a [`hedge`](Self::hedge).
     pub fn retry<C2>(self, retry: Retry<C2>) -> Pipeline<C2, F> {
-        let (retry, classifier) = retry.split_classifier();
+        let (mut retry, classifier) = retry.split_classifier();
+        if self.named {
+            retry.name = self.retry.name;
+        }
         Pipeline {
             classifier,
             retry,
             has_retry: true,
             hedge: None,
+            named: self.named,
             breaker: self.breaker,
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
@@ -106,11 +120,16 @@ impl<C, F> Pipeline<C, F> {
     /// ```
     pub fn hedge<C2>(self, hedge: Hedge<C2>) -> Pipeline<C2, F> {
         let (hedge, classifier) = hedge.split_classifier();
+        let mut retry = single_attempt();
+        if self.named {
+            retry.name = self.retry.name;
+        }
         Pipeline {
             classifier,
-            retry: single_attempt(),
+            retry,
             has_retry: false,
             hedge: Some(hedge),
+            named: self.named,
             breaker: self.breaker,
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
@@ -121,17 +140,70 @@ impl<C, F> Pipeline<C, F> {
 
     /// Classifies the operation's outcomes with `classifier` (for the breaker, and for retry).
     pub fn classify<C2>(self, classifier: C2) -> Pipeline<C2, F> {
+        self.map_classifier(|_| classifier)
+    }
+
+    /// The same pipeline with the classifier `f` makes of this one's.
+    fn map_classifier<C2>(self, f: impl FnOnce(C) -> C2) -> Pipeline<C2, F> {
         Pipeline {
-            classifier,
+            classifier: f(self.classifier),
             retry: self.retry,
             has_retry: self.has_retry,
             hedge: self.hedge,
+            named: self.named,
             breaker: self.breaker,
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             wait_for_probe: self.wait_for_probe,
             fallback: self.fallback,
         }
+    }
+
+    /// Names the pipeline in `tracing` events and `metrics` labels (label `policy`): its retry
+    /// loop and its fallback report under this name; its breaker, which other pipelines may
+    /// share, under its own. A `&'static str` or an owned `String` (see [`Name`]). Default: the
+    /// name of its retry, `"default"` without one.
+    pub fn with_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.retry.name = Name::from(name.into());
+        self.named = true;
+        self
+    }
+
+    /// The pipeline's name.
+    pub fn name(&self) -> &Name {
+        &self.retry.name
+    }
+
+    /// Calls `hook` for each retry the pipeline schedules (see [`Retry::on_retry`]): the event's
+    /// failure is the operation's error or value, or the attempt's
+    /// [`timeout`](RetryEvent::timeout), or the breaker's
+    /// [`refusal`](RetryEvent::circuit_open) (with [`wait_for_probe`](Self::wait_for_probe)).
+    /// Called outside any lock: the hook may ask the pipeline's breaker for its state.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::deadline::AttemptTimeout;
+    /// use staunch::retry::RetryEvent;
+    /// use staunch::{Pipeline, Retry, RetryConfig};
+    ///
+    /// let pipeline = Pipeline::new()
+    ///     .retry(Retry::new(RetryConfig::new().with_max_attempts(3))?)
+    ///     .attempt_timeout(AttemptTimeout::fixed(Duration::from_millis(200)))?
+    ///     .with_name("pricing")
+    ///     .on_retry(|event: &RetryEvent<'_, f64, std::io::Error>| {
+    ///         if let Some(elapsed) = event.timeout() {
+    ///             eprintln!("{}: attempt {} timed out ({elapsed})", event.policy(), event.attempt());
+    ///         }
+    ///     });
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub fn on_retry<T, E, H>(self, hook: H) -> Pipeline<OnRetry<C, H>, F>
+    where
+        H: Fn(&RetryEvent<'_, T, E>),
+    {
+        self.map_classifier(|classifier| OnRetry::new(classifier, hook))
     }
 
     /// Counts only the errors for which `predicate` is `true` as (transient) failures; the
@@ -204,6 +276,7 @@ impl<C, F> Pipeline<C, F> {
             retry: self.retry,
             has_retry: self.has_retry,
             hedge: self.hedge,
+            named: self.named,
             breaker: self.breaker,
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
@@ -327,6 +400,7 @@ fn fits(now: Instant, wait: Duration, deadline: Option<Deadline>) -> bool {
 impl<C, F> fmt::Debug for Pipeline<C, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
+            .field("name", &self.retry.name)
             .field("retry", &self.has_retry.then_some(&self.retry))
             .field("hedge", &self.hedge)
             .field("breaker", &self.breaker)

@@ -220,6 +220,54 @@ impl RetryBudget {
         }
     }
 
+    /// The budget's state now, on the system clock (see [`snapshot_at`](Self::snapshot_at)):
+    /// for a health endpoint or a dashboard. A few atomic loads, no lock, no allocation, and
+    /// nothing changes: a retry it says would pass is not reserved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use staunch::retry::{BudgetConfig, BudgetSnapshot, RetryBudget};
+    ///
+    /// let budget = RetryBudget::new(BudgetConfig::token_bucket(10, 0.1))?;
+    /// match budget.snapshot() {
+    ///     BudgetSnapshot::TokenBucket { tokens, max_tokens, .. } => {
+    ///         assert_eq!((tokens, max_tokens), (10.0, 10));
+    ///     }
+    ///     other => unreachable!("{other:?}"),
+    /// }
+    /// assert!(budget.snapshot().retry_allowed());
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub fn snapshot(&self) -> BudgetSnapshot {
+        self.snapshot_at(Clock::system().now())
+    }
+
+    /// The budget's state at `now`, the time a ratio budget's window is read at (a token
+    /// bucket ignores it). Pass the clock of the policies that share the budget when it is not
+    /// the system clock.
+    pub fn snapshot_at(&self, now: Instant) -> BudgetSnapshot {
+        match &*self.inner {
+            Inner::TokenBucket(bucket) => BudgetSnapshot::TokenBucket {
+                tokens: bucket.tokens.load(Ordering::Relaxed) as f64 / MILLI as f64,
+                max_tokens: (bucket.max_milli / MILLI) as u32,
+                retry_allowed: bucket.allows_retry(),
+            },
+            Inner::Ratio(ratio) => {
+                let epoch = ratio.epoch(now);
+                let requests = ratio.sum(&ratio.requests, epoch);
+                let retries = ratio.sum(&ratio.retries, epoch);
+                BudgetSnapshot::Ratio {
+                    requests: requests as u64,
+                    retries: retries as u64,
+                    ratio: ratio.ratio,
+                    floor: ratio.floor,
+                    retry_allowed: ratio.allows(retries + 1.0, requests),
+                }
+            }
+        }
+    }
+
     /// Asks for one retry; `true` if allowed (and counted).
     pub(crate) fn try_retry(&self, now: Instant) -> bool {
         match &*self.inner {
@@ -246,6 +294,47 @@ impl fmt::Debug for RetryBudget {
                 .field("floor", &r.floor)
                 .field("window", &(r.slot * SLOTS as u32))
                 .finish(),
+        }
+    }
+}
+
+/// A [`RetryBudget`]'s state at one moment, from [`RetryBudget::snapshot`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum BudgetSnapshot {
+    /// A token bucket (gRPC's retry throttling).
+    #[non_exhaustive]
+    TokenBucket {
+        /// The tokens left (to a thousandth).
+        tokens: f64,
+        /// The bucket's size.
+        max_tokens: u32,
+        /// Whether a retry would be allowed now: more than half the tokens are left.
+        retry_allowed: bool,
+    },
+    /// A ratio with a floor, over a sliding window.
+    #[non_exhaustive]
+    Ratio {
+        /// Calls (first attempts) counted in the current window.
+        requests: u64,
+        /// Retries allowed in the current window.
+        retries: u64,
+        /// The share of `requests` that retries may add.
+        ratio: f64,
+        /// The retries allowed per window whatever the traffic (`min_per_second × window`).
+        floor: f64,
+        /// Whether a retry would be allowed now: `retries + 1 <= ratio × requests + floor`.
+        retry_allowed: bool,
+    },
+}
+
+impl BudgetSnapshot {
+    /// Whether a retry would be allowed now.
+    pub fn retry_allowed(&self) -> bool {
+        match *self {
+            Self::TokenBucket { retry_allowed, .. } | Self::Ratio { retry_allowed, .. } => {
+                retry_allowed
+            }
         }
     }
 }
@@ -336,14 +425,21 @@ impl Ratio {
         // Count first, then check: concurrent withdrawals each see the others, so together they
         // can never overshoot (at worst one is refused that a lock would have let through).
         bump(slot, epoch);
-        let allowed = self.sum(&self.retries, epoch)
-            <= self.ratio * self.sum(&self.requests, epoch) + self.floor;
+        let allowed = self.allows(
+            self.sum(&self.retries, epoch),
+            self.sum(&self.requests, epoch),
+        );
         if !allowed {
             let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |packed| {
                 (packed >> 32 == epoch && packed & COUNT_MASK > 0).then(|| packed - 1)
             });
         }
         allowed
+    }
+
+    /// Whether `retries` (counting the one asked for) fit the window's `requests`.
+    fn allows(&self, retries: f64, requests: f64) -> bool {
+        retries <= self.ratio * requests + self.floor
     }
 
     fn sum(&self, slots: &[AtomicU64; SLOTS], epoch: u64) -> f64 {
@@ -479,6 +575,89 @@ mod tests {
         // Far in the future (epochs wrap at 2^32 slots) nothing stale is counted.
         let far = t0 + Duration::from_secs(1) * (u32::MAX / 2);
         assert!(!ratio.try_withdraw(far));
+    }
+
+    #[test]
+    fn a_token_bucket_snapshot_shows_its_tokens_and_whether_a_retry_would_pass() {
+        let budget = token_bucket(10, 0.5);
+        let full = budget.snapshot();
+        assert_eq!(
+            full,
+            BudgetSnapshot::TokenBucket {
+                tokens: 10.0,
+                max_tokens: 10,
+                retry_allowed: true
+            }
+        );
+        for _ in 0..5 {
+            budget.record(true);
+        }
+        budget.record(false);
+        let BudgetSnapshot::TokenBucket {
+            tokens,
+            retry_allowed,
+            ..
+        } = budget.snapshot()
+        else {
+            panic!("a token bucket")
+        };
+        assert_eq!((tokens, retry_allowed), (5.5, true));
+        budget.record(true);
+        assert!(
+            !budget.snapshot().retry_allowed(),
+            "4.5 tokens, not above 5"
+        );
+        // Looking changes nothing: the same retry is still refused, and the snapshot agrees.
+        assert!(!budget.try_retry(Instant::now()));
+    }
+
+    #[test]
+    fn a_ratio_snapshot_shows_the_share_and_the_floor() {
+        let budget = RetryBudget::new(
+            BudgetConfig::ratio(0.5)
+                .with_min_per_second(1)
+                .with_window(Duration::from_secs(4)),
+        )
+        .unwrap();
+        let Inner::Ratio(ratio) = &*budget.inner else {
+            unreachable!()
+        };
+        let t0 = ratio.origin;
+        for _ in 0..10 {
+            budget.deposit(Some(t0));
+        }
+        // 0.5 x 10 requests + a floor of 1/s over 4 s: 9 retries.
+        for _ in 0..8 {
+            assert!(budget.try_retry(t0));
+        }
+        let snapshot = budget.snapshot_at(t0);
+        assert_eq!(
+            snapshot,
+            BudgetSnapshot::Ratio {
+                requests: 10,
+                retries: 8,
+                ratio: 0.5,
+                floor: 4.0,
+                retry_allowed: true
+            }
+        );
+        assert!(
+            budget.try_retry(t0),
+            "the snapshot said one more would pass"
+        );
+        assert!(!budget.snapshot_at(t0).retry_allowed());
+        assert!(!budget.try_retry(t0), "and now it would not");
+        // Once the window has moved on, nothing is counted.
+        let later = budget.snapshot_at(t0 + Duration::from_secs(60));
+        assert!(matches!(
+            later,
+            BudgetSnapshot::Ratio {
+                requests: 0,
+                retries: 0,
+                retry_allowed: true,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -1,8 +1,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::classify::Class;
-use crate::{Error, Failure, StopReason};
+use crate::{AttemptRecord, Error, Failure, StopReason};
 
 /// A boxed error, as tower services return them.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -30,7 +29,7 @@ pub struct Stopped {
     reason: StopReason,
     attempts: u32,
     elapsed: Duration,
-    classes: Vec<Class>,
+    log: Vec<AttemptRecord>,
     source: Option<BoxError>,
 }
 
@@ -50,10 +49,9 @@ impl Stopped {
         self.elapsed
     }
 
-    /// For a [`HedgeService`](crate::hedge::HedgeService): the class of each attempt that
-    /// failed (see [`Error::classes`]). Empty otherwise.
-    pub fn classes(&self) -> &[Class] {
-        &self.classes
+    /// Every attempt that finished, in order (see [`Error::attempt_log`]).
+    pub fn attempt_log(&self) -> &[AttemptRecord] {
+        &self.log
     }
 
     /// Takes the service's last error out.
@@ -63,9 +61,9 @@ impl Stopped {
 }
 
 impl<E: Into<BoxError>> From<Error<E>> for Stopped {
-    fn from(err: Error<E>) -> Self {
+    fn from(mut err: Error<E>) -> Self {
         let (reason, attempts, elapsed) = (err.reason(), err.attempts(), err.elapsed());
-        let classes = err.classes().to_vec();
+        let log = err.take_log();
         let source = err.into_last_failure().map(|failure| match failure {
             Failure::Inner(e) => e.into(),
             Failure::Timeout(elapsed) => Box::new(elapsed) as BoxError,
@@ -75,7 +73,7 @@ impl<E: Into<BoxError>> From<Error<E>> for Stopped {
             reason,
             attempts,
             elapsed,
-            classes,
+            log,
             source,
         }
     }

@@ -10,6 +10,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower_service::Service;
 
+use super::event::Direct;
 use super::layer::{MakeRetryRequest, Reclassify};
 use super::state::{CallState, Next};
 use super::{BoxError, RetryLayer, Stopped};
@@ -106,7 +107,8 @@ where
                     if let Some(next) = this.request.as_ref() {
                         class = shared.make_request.reclassify(next, &result, class);
                     }
-                    match call.settle_as(&shared.retry, result, class, true) {
+                    let observe = Direct(&shared.retry.classifier);
+                    match call.settle_as(&shared.retry, result, class, true, &observe) {
                         Next::Done(outcome) => return Poll::Ready(boxed(outcome)),
                         Next::Wait(delay) => this.state.set(State::Waiting {
                             sleep: tokio::time::sleep(delay),

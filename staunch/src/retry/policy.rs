@@ -1,7 +1,10 @@
+use std::borrow::Cow;
 use std::fmt;
 
+use super::{OnRetry, RetryEvent};
 use crate::classify::{AllTransient, RetryIf};
 use crate::retry::{RetryBudget, RetryConfig};
+use crate::telemetry::Name;
 use crate::{CancellationToken, Clock, ConfigError, Deadline};
 
 /// A retry policy: a validated [`RetryConfig`], a classifier, and optionally a shared
@@ -55,7 +58,11 @@ pub struct Retry<C = AllTransient> {
     pub(crate) classifier: C,
     pub(crate) budget: Option<RetryBudget>,
     pub(crate) clock: Clock,
-    pub(crate) name: &'static str,
+    pub(crate) name: Name,
+    /// Whether a call reads the clock at its start whatever its deadline: for the config
+    /// (`max_duration`, a timed first attempt, `metrics`) or for a ratio budget. One flag, so
+    /// that a call whose first attempt succeeds tests one byte to know.
+    pub(crate) needs_start: bool,
 }
 
 impl Retry {
@@ -77,7 +84,8 @@ impl Retry {
             classifier: AllTransient,
             budget: None,
             clock: Clock::system(),
-            name: "default",
+            name: Name::DEFAULT,
+            needs_start: config.reads_start(),
         }
     }
 }
@@ -93,6 +101,7 @@ impl<C> Retry<C> {
             budget: self.budget,
             clock: self.clock,
             name: self.name,
+            needs_start: self.needs_start,
         }
     }
 
@@ -105,6 +114,7 @@ impl<C> Retry<C> {
             budget,
             clock,
             name,
+            needs_start,
         } = self;
         let rest = Retry {
             config,
@@ -112,6 +122,7 @@ impl<C> Retry<C> {
             budget,
             clock,
             name,
+            needs_start,
         };
         (rest, classifier)
     }
@@ -124,6 +135,7 @@ impl<C> Retry<C> {
     /// Shares `budget` with every other policy that holds it: a retry it refuses ends the call
     /// with [`StopReason::Budget`](crate::StopReason::Budget).
     pub fn with_budget(mut self, budget: RetryBudget) -> Self {
+        self.needs_start = self.config.reads_start() || budget.needs_clock();
         self.budget = Some(budget);
         self
     }
@@ -135,11 +147,59 @@ impl<C> Retry<C> {
         self
     }
 
-    /// Names the policy in `tracing` events and `metrics` labels (label `policy`). Default:
+    /// Names the policy in `tracing` events, `metrics` labels (label `policy`) and
+    /// [`RetryEvent`]s: a `&'static str` or an owned `String` (see [`Name`]). Default:
     /// `"default"`.
-    pub fn with_name(mut self, name: &'static str) -> Self {
-        self.name = name;
+    pub fn with_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.name = Name::from(name.into());
         self
+    }
+
+    /// The policy's name.
+    pub fn name(&self) -> &Name {
+        &self.name
+    }
+
+    /// Calls `hook` for each retry this policy schedules, with the attempt that failed, its
+    /// duration and class, the failure, and the wait before the next attempt: after the
+    /// decision, before the wait, never under a lock (see [`RetryEvent`]). Without `tracing`,
+    /// this is how code follows retries. Hooks added one after another all run, in that order.
+    ///
+    /// The hook is typed by the operation's outcome, `RetryEvent<'_, T, E>`; where the policy is
+    /// built and called in the same function the types are inferred, elsewhere name them in
+    /// the closure's argument.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use staunch::retry::RetryEvent;
+    /// use staunch::{ManualClock, Retry, RetryConfig};
+    ///
+    /// static RETRIES: AtomicU32 = AtomicU32::new(0);
+    ///
+    /// let retry = Retry::new(RetryConfig::new().with_max_attempts(4))?
+    ///     .with_clock(ManualClock::new().into()) // virtual sleeps, for this example
+    ///     .on_retry(|event: &RetryEvent<'_, (), std::io::Error>| {
+    ///         RETRIES.fetch_add(1, Ordering::Relaxed);
+    ///         assert!(event.error().is_some());
+    ///     });
+    /// let _ = retry.call_blocking(|| Err::<(), _>(std::io::Error::other("reset")));
+    /// assert_eq!(RETRIES.load(Ordering::Relaxed), 3);
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub fn on_retry<T, E, F>(self, hook: F) -> Retry<OnRetry<C, F>>
+    where
+        F: Fn(&RetryEvent<'_, T, E>),
+    {
+        Retry {
+            config: self.config,
+            classifier: OnRetry::new(self.classifier, hook),
+            budget: self.budget,
+            clock: self.clock,
+            name: self.name,
+            needs_start: self.needs_start,
+        }
     }
 
     /// The configuration.

@@ -4,6 +4,9 @@
 #[cfg(feature = "tokio")]
 use std::future::Future;
 
+use super::event::Direct;
+#[cfg(feature = "tokio")]
+use super::event::Observe;
 use super::state::{CallState, Failed, FirstAttempt, Next};
 use super::{CallOptions, Retry};
 #[cfg(feature = "tokio")]
@@ -16,6 +19,8 @@ impl<C> Retry<C> {
     ///
     /// `op` is called once per attempt. The deadline in scope ([`Deadline::scope`]) bounds the
     /// whole call. Dropping the returned future cancels it at once, mid-attempt or mid-sleep.
+    /// For attempts that need state of their own between attempts (a connection to reuse,
+    /// mutably), see [`call_with_context`](Self::call_with_context).
     ///
     /// An `Ok` that the classifier calls a failure is retried like an error; if retrying stops
     /// on it, it is returned as is.
@@ -32,15 +37,19 @@ impl<C> Retry<C> {
         Fut: Future<Output = Result<T, E>>,
     {
         // `run(None, None, op)`, written out so that the first attempt is compiled with no
-        // token and no explicit deadline to check.
+        // token and no explicit deadline to check, and the loop with no token to watch.
         let first = FirstAttempt::begin(self, None, false)?;
-        match first.settle(self, op().await) {
-            Ok(value) => Ok(value),
-            Err(failed) => {
-                self.retry_after(first, failed, None, classified(self, op))
-                    .await
-            }
-        }
+        let failed = match first.settle(self, op().await) {
+            Ok(value) => return Ok(value),
+            Err(failed) => failed,
+        };
+        let observe = Direct(&self.classifier);
+        let (call, next) = self.after_first(first, failed, &observe);
+        let attempt = move |()| Classified::new(self, Unit::new(op()));
+        let (_, outcome) = self
+            .retry_loop(call, next, NoCancel, (), attempt, &observe)
+            .await;
+        outcome
     }
 
     /// [`call`](Self::call) with an explicit deadline and/or cancellation token.
@@ -67,95 +76,204 @@ impl<C> Retry<C> {
     /// # Ok(()) }
     /// ```
     #[cfg(feature = "tokio")]
-    pub async fn call_with<T, E, F, Fut>(&self, options: &CallOptions, op: F) -> Result<T, Error<E>>
-    where
-        C: Classify<T, E>,
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        self.run(options.deadline, options.cancel.as_ref(), op)
-            .await
-    }
-
-    #[cfg(feature = "tokio")]
-    async fn run<T, E, F, Fut>(
+    pub async fn call_with<T, E, F, Fut>(
         &self,
-        deadline: Option<Deadline>,
-        cancel: Option<&CancellationToken>,
-        op: F,
+        options: &CallOptions,
+        mut op: F,
     ) -> Result<T, Error<E>>
     where
         C: Classify<T, E>,
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        self.run_classified(deadline, cancel, classified(self, op))
-            .await
+        let observe = Direct(&self.classifier);
+        let attempt = move |()| Classified::new(self, Unit::new(op()));
+        let cancel = options.cancel.as_ref();
+        let (_, outcome) = self
+            .run_classified(options.deadline, cancel, (), attempt, &observe)
+            .await;
+        outcome
+    }
+
+    /// [`call`](Self::call) for attempts that need state between them: `context` is handed to
+    /// the first attempt, which hands it back with its result, for the next attempt or for the
+    /// caller. A connection can be reused (or repaired) from one attempt to the next, or a
+    /// `&mut` borrowed through the whole call: what backon calls `RetryableWithContext`, the
+    /// answer to retrying an operation that needs `&mut self`.
+    ///
+    /// Why not an async closure that borrows its state (`async || conn.query().await`)? rustc
+    /// (as of 1.95) cannot prove the future of a generic async closure `Send`, so such a call
+    /// could not be spawned on a multi-threaded runtime; a context passed by value can.
+    ///
+    /// The deadline in scope bounds the call, as for [`call`](Self::call). Dropping the future
+    /// drops the context with it.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call); the context comes back either way.
+    ///
+    /// # Examples
+    ///
+    /// Each attempt uses the same connection, through a `&mut`, and repairs it after a failure.
+    ///
+    /// ```
+    /// use staunch::{Retry, RetryConfig};
+    ///
+    /// struct Connection {
+    ///     healthy: bool,
+    ///     queries: u32,
+    /// }
+    ///
+    /// impl Connection {
+    ///     async fn query(&mut self) -> Result<u32, &'static str> {
+    ///         self.queries += 1;
+    ///         if self.healthy { Ok(42) } else { Err("broken pipe") }
+    ///     }
+    ///
+    ///     async fn reconnect(&mut self) {
+    ///         self.healthy = true;
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), staunch::ConfigError> {
+    /// let retry = Retry::new(RetryConfig::new().with_max_attempts(3))?;
+    /// let mut conn = Connection { healthy: false, queries: 0 };
+    /// let (_, answer) = retry
+    ///     .call_with_context(&mut conn, |conn: &mut Connection| async move {
+    ///         let result = conn.query().await;
+    ///         if result.is_err() {
+    ///             conn.reconnect().await;
+    ///         }
+    ///         (conn, result)
+    ///     })
+    ///     .await;
+    /// assert_eq!(answer.unwrap(), 42);
+    /// assert_eq!(conn.queries, 2);
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "tokio")]
+    pub async fn call_with_context<X, T, E, F, Fut>(
+        &self,
+        context: X,
+        mut op: F,
+    ) -> (X, Result<T, Error<E>>)
+    where
+        C: Classify<T, E>,
+        F: FnMut(X) -> Fut,
+        Fut: Future<Output = (X, Result<T, E>)>,
+    {
+        let observe = Direct(&self.classifier);
+        let attempt = move |context| Classified::new(self, op(context));
+        let (context, outcome) = self
+            .run_classified(None, NoCancel, context, attempt, &observe)
+            .await;
+        // With no token to watch, no attempt is cut short: the context always comes back.
+        let Ok(context) = context;
+        (context, outcome)
     }
 
     /// The async retry loop over attempts that classify themselves (the pipeline's attempts
     /// classify timeouts and breaker rejections as well as the operation's outcome) and say
-    /// whether they reached the dependency.
+    /// whether they reached the dependency. Each attempt takes the state `S` and hands it back
+    /// (`()` but for [`call_with_context`](Self::call_with_context)); the state comes back
+    /// unless `cancel` cut an attempt short. `observe` reports retries to the classifier's
+    /// hook; `cancel` is a token, or [`NoCancel`] for a loop with none to watch.
     #[cfg(feature = "tokio")]
-    pub(crate) async fn run_classified<T, E, A, Fut>(
+    #[allow(clippy::manual_async_fn)] // See `retry_loop`.
+    pub(crate) fn run_classified<T, E, S, A, Fut, O, K>(
         &self,
         deadline: Option<Deadline>,
-        cancel: Option<&CancellationToken>,
+        cancel: K,
+        state: S,
         mut attempt: A,
-    ) -> Result<T, Error<E>>
+        observe: &O,
+    ) -> impl Future<Output = (Result<S, K::Cancelled>, Result<T, Error<E>>)>
     where
-        A: FnMut() -> Fut,
-        Fut: Future<Output = (Result<T, E>, Class, bool)>,
+        A: FnMut(S) -> Fut,
+        Fut: Future<Output = (S, Settled<T, E>)>,
+        O: Observe<T, E>,
+        K: Cancel,
     {
-        // The first attempt needs no more than `FirstAttempt`; the full state is built only if
-        // it fails.
-        let first = FirstAttempt::begin(self, deadline, is_cancelled(cancel))?;
-        let (result, class, reached) = await_unless_cancelled!(
-            attempt(),
-            cancel,
-            return first.stop(self, StopReason::Cancelled)
-        );
-        match first.settle_as(self, result, class, reached) {
-            Ok(value) => Ok(value),
-            Err(failed) => self.retry_after(first, failed, cancel, attempt).await,
+        async move {
+            // The first attempt needs no more than `FirstAttempt`; the full state is built only
+            // if it fails.
+            let first = match FirstAttempt::begin(self, deadline, cancel.is_cancelled()) {
+                Ok(first) => first,
+                Err(refused) => return (Ok(state), Err(refused)),
+            };
+            let (state, (result, class, reached)) = match cancel.until(attempt(state)).await {
+                Ok(settled) => settled,
+                Err(cancelled) => {
+                    return (Err(cancelled), first.stop(self, StopReason::Cancelled));
+                }
+            };
+            let failed = match first.settle_as(self, result, class, reached) {
+                Ok(value) => return (Ok(state), Ok(value)),
+                Err(failed) => failed,
+            };
+            let (call, next) = self.after_first(first, failed, observe);
+            self.retry_loop(call, next, cancel, state, attempt, observe)
+                .await
         }
     }
 
-    /// The rest of a call whose first attempt did not succeed.
+    /// The state of a call whose first attempt did not succeed, and what to do next.
     #[cfg(feature = "tokio")]
-    async fn retry_after<T, E, A, Fut>(
+    fn after_first<T, E>(
         &self,
         first: FirstAttempt,
         failed: Failed<T, E>,
-        cancel: Option<&CancellationToken>,
-        mut attempt: A,
-    ) -> Result<T, Error<E>>
-    where
-        A: FnMut() -> Fut,
-        Fut: Future<Output = (Result<T, E>, Class, bool)>,
-    {
+        observe: &impl Observe<T, E>,
+    ) -> (CallState<T, E>, Next<T, E>) {
         let mut call = CallState::after(self, first);
-        let mut next = call.settle_failed(self, failed);
-        loop {
-            match next {
-                Next::Done(outcome) => return outcome,
-                Next::Wait(delay) => {
-                    await_unless_cancelled!(
-                        tokio::time::sleep(delay),
-                        cancel,
-                        return call.stop(self, StopReason::Cancelled)
-                    );
-                    if let Err(outcome) = call.resume(self, is_cancelled(cancel)) {
-                        return outcome;
+        let next = call.settle_failed(self, failed, observe);
+        (call, next)
+    }
+
+    /// The rest of a call whose first attempt did not succeed. A plain function returning an
+    /// `async` block, not an `async fn`: the block keeps `call` and `next` where they were
+    /// moved in, where an `async fn` would keep its arguments and a copy of each.
+    #[cfg(feature = "tokio")]
+    #[allow(clippy::too_many_arguments, clippy::manual_async_fn)]
+    fn retry_loop<T, E, S, A, Fut, O, K>(
+        &self,
+        mut call: CallState<T, E>,
+        mut next: Next<T, E>,
+        cancel: K,
+        mut state: S,
+        mut attempt: A,
+        observe: &O,
+    ) -> impl Future<Output = (Result<S, K::Cancelled>, Result<T, Error<E>>)>
+    where
+        A: FnMut(S) -> Fut,
+        Fut: Future<Output = (S, Settled<T, E>)>,
+        O: Observe<T, E>,
+        K: Cancel,
+    {
+        async move {
+            loop {
+                match next {
+                    Next::Done(outcome) => return (Ok(state), outcome),
+                    Next::Wait(delay) => {
+                        if cancel.until(tokio::time::sleep(delay)).await.is_err() {
+                            return (Ok(state), call.stop(self, StopReason::Cancelled));
+                        }
+                        if let Err(outcome) = call.resume(self, cancel.is_cancelled()) {
+                            return (Ok(state), outcome);
+                        }
                     }
                 }
+                let (result, class, reached);
+                (state, (result, class, reached)) = match cancel.until(attempt(state)).await {
+                    Ok(settled) => settled,
+                    Err(cancelled) => {
+                        return (Err(cancelled), call.stop(self, StopReason::Cancelled));
+                    }
+                };
+                next = call.settle_as(self, result, class, reached, observe);
             }
-            let (result, class, reached) = await_unless_cancelled!(
-                attempt(),
-                cancel,
-                return call.stop(self, StopReason::Cancelled)
-            );
-            next = call.settle_as(self, result, class, reached);
         }
     }
 
@@ -236,7 +354,7 @@ impl<C> Retry<C> {
         F: FnMut() -> Result<T, E>,
     {
         let mut call = CallState::after(self, first);
-        let mut next = call.settle_failed(self, failed);
+        let mut next = call.settle_failed(self, failed, &Direct(&self.classifier));
         loop {
             match next {
                 Next::Done(outcome) => return outcome,
@@ -259,26 +377,43 @@ fn is_cancelled(cancel: Option<&CancellationToken>) -> bool {
     cancel.is_some_and(CancellationToken::is_cancelled)
 }
 
-/// The attempts of `op`, each classified by `retry`'s classifier once it settles.
+/// An attempt's result, its class, and whether it reached the dependency.
 #[cfg(feature = "tokio")]
-fn classified<'a, C, T, E, F, Fut>(
-    retry: &'a Retry<C>,
-    mut op: F,
-) -> impl FnMut() -> Classified<'a, C, Fut>
-where
-    C: Classify<T, E>,
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, E>>,
-{
-    move || Classified {
-        retry,
-        attempt: op(),
+pub(crate) type Settled<T, E> = (Result<T, E>, Class, bool);
+
+#[cfg(feature = "tokio")]
+pin_project_lite::pin_project! {
+    /// An attempt with no state to hand back: its output, with `()` for the state.
+    pub(crate) struct Unit<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<F> Unit<F> {
+    pub(crate) fn new(future: F) -> Self {
+        Self { future }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<F: Future> Future for Unit<F> {
+    type Output = ((), F::Output);
+
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        self.project().future.poll(cx).map(|output| ((), output))
     }
 }
 
 #[cfg(feature = "tokio")]
 pin_project_lite::pin_project! {
-    /// An attempt that classifies its result; made by [`classified`].
+    /// An attempt that classifies its result by its policy's classifier when it settles, with
+    /// the state it hands back.
     struct Classified<'a, C, Fut> {
         retry: &'a Retry<C>,
         #[pin]
@@ -287,12 +422,20 @@ pin_project_lite::pin_project! {
 }
 
 #[cfg(feature = "tokio")]
-impl<C, T, E, Fut> Future for Classified<'_, C, Fut>
+impl<'a, C, Fut> Classified<'a, C, Fut> {
+    #[inline]
+    fn new(retry: &'a Retry<C>, attempt: Fut) -> Self {
+        Self { retry, attempt }
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<C, S, T, E, Fut> Future for Classified<'_, C, Fut>
 where
     C: Classify<T, E>,
-    Fut: Future<Output = Result<T, E>>,
+    Fut: Future<Output = (S, Result<T, E>)>,
 {
-    type Output = (Result<T, E>, Class, bool);
+    type Output = (S, Settled<T, E>);
 
     #[inline]
     fn poll(
@@ -300,42 +443,106 @@ where
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         let this = self.project();
-        this.attempt.poll(cx).map(|result| {
+        this.attempt.poll(cx).map(|(state, result)| {
             let class = this.retry.classifier.classify(&result);
-            (result, class, true)
+            (state, (result, class, true))
         })
     }
 }
 
-/// `$future.await`, or `$on_cancel` (which leaves the function) if the token `$cancel` fires
-/// first. Without a token the future is awaited as it is, so the success path pays for no
-/// wrapper.
+/// What the async loop watches for cancellation: a token, or nothing at all ([`NoCancel`],
+/// so that a loop with no token to watch is compiled without the watching).
 #[cfg(feature = "tokio")]
-macro_rules! await_unless_cancelled {
-    ($future:expr, $cancel:expr, $on_cancel:expr) => {
-        match $cancel {
-            None => $future.await,
-            Some(token) => match until_cancelled($future, token).await {
-                Some(output) => output,
-                None => $on_cancel,
-            },
-        }
-    };
-}
-#[cfg(feature = "tokio")]
-use await_unless_cancelled;
+pub(crate) trait Cancel: Copy {
+    /// What a cancellation yields: nothing for a token, and no value at all for [`NoCancel`],
+    /// which never fires.
+    type Cancelled;
 
-/// Runs `future` to completion, or until `cancel` fires (then `None`). The future is polled
-/// first, so a result that is ready wins over a cancellation that is too.
+    /// Whether it has fired.
+    fn is_cancelled(self) -> bool;
+
+    /// `future`'s output, or what it yields if it fires first. The future is polled first, so
+    /// a result that is ready wins over a cancellation that is too.
+    fn until<F: Future>(
+        self,
+        future: F,
+    ) -> impl Future<Output = Result<F::Output, Self::Cancelled>>;
+}
+
+/// No token: nothing to watch.
 #[cfg(feature = "tokio")]
-async fn until_cancelled<F: Future>(future: F, cancel: &CancellationToken) -> Option<F::Output> {
-    let mut future = std::pin::pin!(future);
-    let mut cancelled = std::pin::pin!(cancel.cancelled());
-    std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(output) = future.as_mut().poll(cx) {
-            return std::task::Poll::Ready(Some(output));
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NoCancel;
+
+#[cfg(feature = "tokio")]
+impl Cancel for NoCancel {
+    type Cancelled = std::convert::Infallible;
+
+    #[inline]
+    fn is_cancelled(self) -> bool {
+        false
+    }
+
+    #[inline]
+    fn until<F: Future>(
+        self,
+        future: F,
+    ) -> impl Future<Output = Result<F::Output, Self::Cancelled>> {
+        Until {
+            future,
+            cancelled: None::<std::future::Pending<std::convert::Infallible>>,
         }
-        cancelled.as_mut().poll(cx).map(|()| None)
-    })
-    .await
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl Cancel for Option<&CancellationToken> {
+    type Cancelled = ();
+
+    #[inline]
+    fn is_cancelled(self) -> bool {
+        is_cancelled(self)
+    }
+
+    #[inline]
+    fn until<F: Future>(
+        self,
+        future: F,
+    ) -> impl Future<Output = Result<F::Output, Self::Cancelled>> {
+        Until {
+            future,
+            cancelled: self.map(CancellationToken::cancelled),
+        }
+    }
+}
+
+#[cfg(feature = "tokio")]
+pin_project_lite::pin_project! {
+    /// A future raced against a cancellation, if there is one; made by [`Cancel::until`].
+    struct Until<F, K> {
+        #[pin]
+        future: F,
+        #[pin]
+        cancelled: Option<K>,
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<F: Future, K: Future> Future for Until<F, K> {
+    type Output = Result<F::Output, K::Output>;
+
+    #[inline]
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        if let std::task::Poll::Ready(output) = this.future.poll(cx) {
+            return std::task::Poll::Ready(Ok(output));
+        }
+        match this.cancelled.as_pin_mut() {
+            Some(cancelled) => cancelled.poll(cx).map(Err),
+            None => std::task::Poll::Pending,
+        }
+    }
 }

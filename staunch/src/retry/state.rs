@@ -4,10 +4,12 @@
 
 use std::time::{Duration, Instant};
 
+use super::event::{Direct, Observe, Scheduled};
+use super::log::AttemptLog;
 use crate::backoff::DelayState;
 use crate::classify::{Class, Classify};
-use crate::retry::{Retry, RetryBudget};
-use crate::{Deadline, Error, StopReason, telemetry};
+use crate::retry::Retry;
+use crate::{AttemptRecord, Deadline, Error, StopReason, telemetry};
 
 /// What the runner does next.
 pub(crate) enum Next<T, E> {
@@ -19,23 +21,40 @@ pub(crate) enum Next<T, E> {
 
 pub(crate) struct CallState<T, E> {
     deadline: Option<Deadline>,
+    /// When the first attempt started, if the clock was read then.
+    start: Option<Instant>,
     /// Attempts started so far.
     attempts: u32,
     /// Attempts this call may make: the config's, or fewer when a request cannot be cloned.
     limit: u32,
-    /// Set at the first failure: the delays and when the first failure was seen.
-    retrying: Option<(DelayState, Instant)>,
+    /// Set at the first failure, so that a call whose first attempt succeeds (in the tower
+    /// service, which builds this state before its first attempt) neither builds nor drops it.
+    retrying: Option<Retrying>,
     /// The last failed result, kept through the wait so that a later stop can return it.
     last: Option<Result<T, E>>,
 }
 
+/// What a call keeps once an attempt has failed.
+struct Retrying {
+    delays: DelayState,
+    /// When the first failure was seen: where [`Error::elapsed`] starts.
+    first_failure: Instant,
+    /// When the current attempt started (always read after the first).
+    attempt_start: Option<Instant>,
+    /// Every attempt that finished, for the error.
+    log: AttemptLog,
+}
+
 /// A call whose first attempt has not settled yet: all that a call whose first attempt succeeds
-/// needs (16 bytes). The async and blocking runners build the full [`CallState`] (with its
+/// needs (32 bytes). The async and blocking runners build the full [`CallState`] (with its
 /// backoff iterator, over 150 bytes) only after a failure, so the success path neither builds
 /// nor moves it: moving it cost more than the rest of that path.
 #[derive(Clone, Copy)]
 pub(crate) struct FirstAttempt {
     deadline: Option<Deadline>,
+    /// When the first attempt started: read only when something needs the time (a deadline, a
+    /// ratio budget, `max_duration`, the first attempt's duration), never just in case.
+    start: Option<Instant>,
 }
 
 /// An attempt's classified result when it was not a success, for
@@ -43,6 +62,8 @@ pub(crate) struct FirstAttempt {
 pub(crate) struct Failed<T, E> {
     class: Class,
     result: Result<T, E>,
+    /// Whether the attempt reached the dependency (see [`FirstAttempt::settle_as`]).
+    reached: bool,
 }
 
 impl FirstAttempt {
@@ -57,8 +78,7 @@ impl FirstAttempt {
         if cancelled {
             return Err(refuse(retry, StopReason::Cancelled));
         }
-        let needs_now =
-            deadline.is_some() || retry.budget.as_ref().is_some_and(RetryBudget::needs_clock);
+        let needs_now = deadline.is_some() || retry.needs_start;
         let now = needs_now.then(|| retry.clock.now());
         if let (Some(deadline), Some(now)) = (deadline, now)
             && deadline.is_expired_at(now)
@@ -68,8 +88,11 @@ impl FirstAttempt {
         if let Some(budget) = &retry.budget {
             budget.deposit(now);
         }
-        telemetry::retry_attempt(retry.name);
-        Ok(Self { deadline })
+        telemetry::retry_attempt(&retry.name);
+        Ok(Self {
+            deadline,
+            start: now,
+        })
     }
 
     /// Settles the first attempt's result: the value of a success, or what
@@ -100,10 +123,14 @@ impl FirstAttempt {
         }
         match result {
             Ok(value) if !class.is_failure() => {
-                telemetry::retry_succeeded(retry.name, 1);
+                telemetry::retry_succeeded(&retry.name, 1, self.start, self.start, &retry.clock);
                 Ok(value)
             }
-            result => Err(Failed { class, result }),
+            result => Err(Failed {
+                class,
+                result,
+                reached,
+            }),
         }
     }
 
@@ -129,7 +156,7 @@ fn record<C>(retry: &Retry<C>, class: Class) {
 #[cold]
 #[inline(never)]
 fn refuse<C, E>(retry: &Retry<C>, reason: StopReason) -> Error<E> {
-    telemetry::retry_stopped(retry.name, reason, 0);
+    telemetry::retry_stopped(&retry.name, reason, 0, None, &retry.clock);
     Error::new(reason, 0, Duration::ZERO, None)
 }
 
@@ -150,6 +177,7 @@ impl<T, E> CallState<T, E> {
     pub(crate) fn after<C>(retry: &Retry<C>, first: FirstAttempt) -> Self {
         Self {
             deadline: first.deadline,
+            start: first.start,
             attempts: 1,
             limit: retry.config.max_attempts,
             retrying: None,
@@ -171,13 +199,13 @@ impl<T, E> CallState<T, E> {
         result: Result<T, E>,
     ) -> Next<T, E> {
         let class = retry.classifier.classify(&result);
-        self.settle_as(retry, result, class, true)
+        self.settle_as(retry, result, class, true, &Direct(&retry.classifier))
     }
 
     /// Settles an attempt's result that the caller has already classified. A success is
     /// handled inline; anything else goes to [`settle_failed`](Self::settle_failed). As for
     /// [`FirstAttempt::settle_as`], an attempt that never `reached` the dependency is not
-    /// budgeted.
+    /// budgeted. `observe` reports a retry to the classifier's hook.
     #[inline]
     pub(crate) fn settle_as<C>(
         &mut self,
@@ -185,16 +213,35 @@ impl<T, E> CallState<T, E> {
         result: Result<T, E>,
         class: Class,
         reached: bool,
+        observe: &impl Observe<T, E>,
     ) -> Next<T, E> {
         if reached {
             record(retry, class);
         }
         match result {
             Ok(value) if !class.is_failure() => {
-                telemetry::retry_succeeded(retry.name, self.attempts);
+                let attempt_start = match &self.retrying {
+                    Some(retrying) => retrying.attempt_start,
+                    None => self.start,
+                };
+                telemetry::retry_succeeded(
+                    &retry.name,
+                    self.attempts,
+                    attempt_start,
+                    self.start,
+                    &retry.clock,
+                );
                 Next::Done(Ok(value))
             }
-            result => self.settle_failed(retry, Failed { class, result }),
+            result => self.settle_failed(
+                retry,
+                Failed {
+                    class,
+                    result,
+                    reached,
+                },
+                observe,
+            ),
         }
     }
 
@@ -208,16 +255,42 @@ impl<T, E> CallState<T, E> {
         &mut self,
         retry: &Retry<C>,
         failed: Failed<T, E>,
+        observe: &impl Observe<T, E>,
     ) -> Next<T, E> {
-        let Failed { class, result } = failed;
+        let Failed {
+            class,
+            result,
+            reached,
+        } = failed;
+        let now = retry.clock.now();
+        let (start, backoff) = (self.start, &retry.config.backoff);
+        let retrying = self.retrying.get_or_insert_with(|| Retrying {
+            delays: DelayState::new(backoff),
+            first_failure: now,
+            // The first attempt started with the call.
+            attempt_start: start,
+            log: AttemptLog::new(),
+        });
+        let duration = retrying
+            .attempt_start
+            .map(|start| now.saturating_duration_since(start));
+        let record = AttemptRecord::new(self.attempts, duration, class);
+        retrying.log.push(record);
+        telemetry::attempt_failed(&retry.name, &record, reached);
         if !class.is_failure() {
             return Next::Done(self.finish(retry, result, StopReason::Permanent));
         }
-        let now = retry.clock.now();
-        let decision = self.decide(retry, class, now);
-        match decision {
+        match self.decide(retry, class, now) {
             Ok(delay) => {
-                telemetry::retry_scheduled(retry.name, self.attempts, delay, class);
+                telemetry::retry_scheduled(&retry.name, &record, delay);
+                let scheduled = Scheduled {
+                    policy: &retry.name,
+                    record,
+                    delay,
+                };
+                // No lock is held anywhere in the retry loop: the hook may call back into the
+                // policy, its budget or a breaker.
+                observe.retrying(scheduled, &result);
                 self.last = Some(result);
                 Next::Wait(delay)
             }
@@ -231,20 +304,23 @@ impl<T, E> CallState<T, E> {
         retry: &Retry<C>,
         cancelled: bool,
     ) -> Result<(), Result<T, Error<E>>> {
-        let stop = if cancelled {
-            Some(StopReason::Cancelled)
-        } else {
-            let now = self.deadline.map(|_| retry.clock.now());
-            self.deadline
-                .zip(now)
-                .filter(|(deadline, now)| deadline.is_expired_at(*now))
-                .map(|_| StopReason::Deadline)
-        };
-        if let Some(reason) = stop {
-            return Err(self.stop(retry, reason));
+        if cancelled {
+            return Err(self.stop(retry, StopReason::Cancelled));
+        }
+        // The next attempt's start: after a failure, reading the time costs nothing worth
+        // saving.
+        let now = retry.clock.now();
+        if self
+            .deadline
+            .is_some_and(|deadline| deadline.is_expired_at(now))
+        {
+            return Err(self.stop(retry, StopReason::Deadline));
+        }
+        if let Some(retrying) = &mut self.retrying {
+            retrying.attempt_start = Some(now);
         }
         self.attempts += 1;
-        telemetry::retry_attempt(retry.name);
+        telemetry::retry_attempt(&retry.name);
         Ok(())
     }
 
@@ -254,8 +330,15 @@ impl<T, E> CallState<T, E> {
             Some(last) if reason != StopReason::Cancelled => self.finish(retry, last, reason),
             Some(Err(e)) => self.finish(retry, Err(e), reason),
             _ => {
-                telemetry::retry_stopped(retry.name, reason, self.attempts);
-                Err(Error::new(reason, self.attempts, self.elapsed(retry), None))
+                telemetry::retry_stopped(
+                    &retry.name,
+                    reason,
+                    self.attempts,
+                    self.start,
+                    &retry.clock,
+                );
+                Err(Error::new(reason, self.attempts, self.elapsed(retry), None)
+                    .with_log(self.take_log()))
             }
         }
     }
@@ -263,19 +346,32 @@ impl<T, E> CallState<T, E> {
     /// The final outcome: an `Ok` the classifier called a failure is returned as is once no
     /// retry follows; an error is wrapped with why retrying stopped.
     fn finish<C>(
-        &self,
+        &mut self,
         retry: &Retry<C>,
         result: Result<T, E>,
         reason: StopReason,
     ) -> Result<T, Error<E>> {
-        telemetry::retry_stopped(retry.name, reason, self.attempts);
-        result.map_err(|e| Error::new(reason, self.attempts, self.elapsed(retry), Some(e)))
+        telemetry::retry_stopped(&retry.name, reason, self.attempts, self.start, &retry.clock);
+        result.map_err(|e| {
+            Error::new(reason, self.attempts, self.elapsed(retry), Some(e))
+                .with_log(self.take_log())
+        })
     }
 
     fn elapsed<C>(&self, retry: &Retry<C>) -> Duration {
-        self.retrying.as_ref().map_or(Duration::ZERO, |(_, first)| {
-            retry.clock.now().saturating_duration_since(*first)
+        self.retrying.as_ref().map_or(Duration::ZERO, |retrying| {
+            retry
+                .clock
+                .now()
+                .saturating_duration_since(retrying.first_failure)
         })
+    }
+
+    /// The log of attempts, for the error that ends the call.
+    fn take_log(&mut self) -> Vec<AttemptRecord> {
+        self.retrying
+            .as_mut()
+            .map_or_else(Vec::new, |retrying| retrying.log.take())
     }
     /// The decision after a failed attempt, pure given `now`: the delay before the next
     /// attempt, or why there is none.
@@ -292,21 +388,31 @@ impl<T, E> CallState<T, E> {
             return Err(StopReason::Exhausted);
         }
         let config = &retry.config;
-        let (delays, _) = self
-            .retrying
-            .get_or_insert_with(|| (DelayState::new(&config.backoff), now));
+        // `settle_failed` sets it before it decides; were it missing, no delay could be drawn.
+        let Some(Retrying { delays, .. }) = &mut self.retrying else {
+            return Err(StopReason::Exhausted);
+        };
         let mut delay = delays.next(&config.backoff);
         if let Some(hint) = class.retry_after() {
             if hint > config.max_retry_after {
                 return Err(StopReason::RetryAfterTooLong);
             }
             delay = delay.max(hint);
+            // The server set the pace: if the next attempt fails too, back off from the
+            // initial delay again (gRPC A6), not from where the sequence had grown to.
+            delays.restart(&config.backoff);
         }
         if let Some(deadline) = self.deadline {
             // Waking at or after the deadline would leave no time for the attempt.
             if delay >= deadline.remaining_at(now) {
                 return Err(StopReason::Deadline);
             }
+        }
+        // Set together: the start is read whenever there is a limit.
+        if let (Some(limit), Some(start)) = (config.max_duration, self.start)
+            && now.saturating_duration_since(start).saturating_add(delay) > limit
+        {
+            return Err(StopReason::MaxDuration);
         }
         if let Some(budget) = &retry.budget
             && !budget.try_retry(now)

@@ -733,7 +733,7 @@ fn callbacks_run_outside_any_lock_and_may_call_back_into_the_breaker() {
             let snapshot = inside.get().unwrap().snapshot();
             sink.lock()
                 .unwrap()
-                .push((change.name, change.to, snapshot.state));
+                .push((change.name.to_string(), change.to, snapshot.state));
         })
         .build()
         .unwrap();
@@ -742,7 +742,7 @@ fn callbacks_run_outside_any_lock_and_may_call_back_into_the_breaker() {
     breaker.try_acquire().unwrap().failure();
     assert_eq!(
         *seen.lock().unwrap(),
-        [("pricing", State::Open, State::Open)]
+        [("pricing".to_owned(), State::Open, State::Open)]
     );
 }
 

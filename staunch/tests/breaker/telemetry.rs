@@ -22,7 +22,7 @@ fn transitions_rejections_and_stale_outcomes_are_counted_and_traced() {
                 BreakerConfig::consecutive_failures(1).with_open_duration(SEC),
             )
             .clock(clock.clone().into())
-            .name("db")
+            .name(String::from("db")) // an owned name, as from a config file
             .build()
             .unwrap();
             let late = breaker.try_acquire().unwrap();
@@ -38,24 +38,21 @@ fn transitions_rejections_and_stale_outcomes_are_counted_and_traced() {
 
     let transitions = |to: &str, reason: &str| {
         metrics.counter(&format!(
-            "staunch_breaker_transitions_total{{breaker=db,reason={reason},to={to}}}"
+            "staunch_breaker_transitions_total{{policy=db,reason={reason},to={to}}}"
         ))
     };
     assert_eq!(transitions("open", "tripped"), 1);
     assert_eq!(transitions("half_open", "open_elapsed"), 1);
     assert_eq!(transitions("closed", "probes_succeeded"), 1);
     assert_eq!(
-        metrics.counter("staunch_breaker_rejected_total{breaker=db}"),
+        metrics.counter("staunch_breaker_rejected_total{policy=db}"),
         2
     );
     assert_eq!(
-        metrics.counter("staunch_breaker_stale_outcomes_total{breaker=db}"),
+        metrics.counter("staunch_breaker_stale_outcomes_total{policy=db}"),
         1
     );
-    assert_eq!(
-        metrics.gauge("staunch_breaker_state{breaker=db}"),
-        Some(0.0)
-    );
+    assert_eq!(metrics.gauge("staunch_breaker_state{policy=db}"), Some(0.0));
 
     let events = events.0.lock().unwrap().clone();
     let changes: Vec<_> = events
@@ -99,7 +96,7 @@ fn observed(
 /// The transitions counted for breaker `name` to `to` for `reason`.
 fn transitions(metrics: &Metrics, name: &str, to: &str, reason: &str) -> u64 {
     metrics.counter(&format!(
-        "staunch_breaker_transitions_total{{breaker={name},reason={reason},to={to}}}"
+        "staunch_breaker_transitions_total{{policy={name},reason={reason},to={to}}}"
     ))
 }
 
@@ -147,7 +144,7 @@ fn a_half_open_timeout_a_disable_and_a_new_period_are_told_apart() {
     assert_eq!(transitions(&metrics, "wait", "disabled", "manual"), 1);
     assert_eq!(transitions(&metrics, "wait", "closed", "manual"), 0);
     assert_eq!(
-        metrics.gauge("staunch_breaker_state{breaker=wait}"),
+        metrics.gauge("staunch_breaker_state{policy=wait}"),
         Some(5.0)
     );
     assert!(

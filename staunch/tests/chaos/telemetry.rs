@@ -59,7 +59,7 @@ async fn every_injection_is_reported_by_kind_and_name() {
     );
     let count = |kind: &str| {
         counters.counter(&format!(
-            "staunch_chaos_injected_total{{chaos=pricing,kind={kind}}}"
+            "staunch_chaos_injected_total{{kind={kind},policy=pricing}}"
         ))
     };
     assert_eq!((count("error"), count("delay"), count("result")), (1, 2, 2));

@@ -148,7 +148,10 @@ async fn when_every_attempt_fails_the_error_says_so_with_each_class() {
     // In the order they failed: the hedge at 10 ms failed at 15 (its hint pushed the third
     // attempt to 16), the first at 30, the third at 56.
     assert_eq!(
-        err.classes(),
+        err.attempt_log()
+            .iter()
+            .map(|a| a.class())
+            .collect::<Vec<_>>(),
         [Class::RetryAfter(ms(1)), Class::Transient, Class::Transient]
     );
     assert_eq!(script.started(), [ms(0), ms(10), ms(16)]);

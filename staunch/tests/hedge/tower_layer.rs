@@ -86,7 +86,14 @@ async fn every_attempt_failing_comes_back_as_a_stop_with_each_class() {
         (stopped.reason(), stopped.attempts()),
         (StopReason::Permanent, 2)
     );
-    assert_eq!(stopped.classes(), [Class::Transient, Class::Permanent]);
+    assert_eq!(
+        stopped
+            .attempt_log()
+            .iter()
+            .map(|a| a.class())
+            .collect::<Vec<_>>(),
+        [Class::Transient, Class::Permanent]
+    );
     let source = std::error::Error::source(stopped).unwrap();
     assert_eq!(source.to_string(), "Permanent(1)");
 }

@@ -86,6 +86,53 @@ async fn a_get_is_retried_through_5xx_until_it_succeeds() {
     assert_eq!(call.await.unwrap().unwrap().status(), 200);
 }
 
+fn with_pushback(code: u16, value: &str) -> Res {
+    Response::builder()
+        .status(code)
+        .header("grpc-retry-pushback-ms", value)
+        .body(())
+        .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn grpc_pushback_sets_the_wait_or_stops_the_retries() {
+    let (service, mut handle) = client(4, ms(10));
+    let start = Instant::now();
+    let hinted = call(service, request(Method::GET));
+    answer(&mut handle, Ok(with_pushback(503, "1500"))).await;
+    answer(&mut handle, Ok(status(200))).await;
+    assert_eq!(hinted.await.unwrap().unwrap().status(), 200);
+    assert_eq!(start.elapsed(), ms(1500), "waited as the server asked");
+
+    // A negative pushback: the server asks not to retry at all.
+    let (service, mut handle) = client(4, ms(10));
+    let refused = call(service, request(Method::GET));
+    answer(&mut handle, Ok(with_pushback(503, "-1"))).await;
+    let response = refused.await.unwrap().unwrap();
+    assert_eq!(
+        response.status(),
+        503,
+        "returned as it is, after one attempt"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_resent_request_carries_its_resend_count() {
+    use staunch::http::ResendCount;
+
+    let (service, mut handle) = client(3, ms(10));
+    let call = call(service, request(Method::GET));
+    let counts = [
+        answer(&mut handle, Ok(status(503))).await,
+        answer(&mut handle, Ok(status(503))).await,
+        answer(&mut handle, Ok(status(200))).await,
+    ]
+    .map(|sent| sent.extensions().get::<ResendCount>().copied());
+    assert_eq!(call.await.unwrap().unwrap().status(), 200);
+    // OpenTelemetry's `http.request.resend_count`: absent on the first send.
+    assert_eq!(counts, [None, Some(ResendCount(1)), Some(ResendCount(2))]);
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_post_answered_503_is_not_sent_again() {
     let (service, mut handle) = client(4, ms(10));

@@ -517,3 +517,43 @@ fn the_pipeline_and_its_call_are_send_and_sync() {
 
 #[cfg(feature = "tower")]
 mod tower_layer;
+
+#[tokio::test(start_paused = true)]
+async fn the_pipelines_retry_hook_sees_timeouts_and_may_call_back_into_the_breaker() {
+    use std::sync::Mutex;
+
+    let timeouts = Mutex::new(Vec::new());
+    let pipeline = Pipeline::new()
+        .retry(fixed(ms(10), 3))
+        .breaker(breaker(5, Duration::from_secs(30)))
+        .attempt_timeout(AttemptTimeout::fixed(ms(50)))
+        .unwrap()
+        .with_name(String::from("inventory"));
+    let hooked = pipeline.clone().on_retry(|event| {
+        // No lock is held: asking the breaker from the hook cannot deadlock.
+        let state = pipeline.get_breaker().unwrap().state();
+        timeouts.lock().unwrap().push((
+            event.policy().to_owned(),
+            event.attempt(),
+            event.timeout().map(|e| e.timeout()),
+            event.error().cloned(),
+            state,
+        ));
+    });
+    let err = hooked
+        .call(|| async {
+            tokio::time::sleep(ms(100)).await;
+            Ok::<u32, Boom>(1)
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.attempts(), 3);
+    let inventory = || "inventory".to_owned();
+    assert_eq!(
+        *timeouts.lock().unwrap(),
+        [
+            (inventory(), 1, Some(ms(50)), None::<Boom>, State::Closed),
+            (inventory(), 2, Some(ms(50)), None, State::Closed),
+        ]
+    );
+}

@@ -44,6 +44,8 @@ async fn gives_up_with_a_downcastable_stop_carrying_the_last_error() {
     let source = std::error::Error::source(stopped).unwrap();
     assert_eq!(source.to_string(), "boom #3");
     assert_eq!(calls.get(), 3);
+    let numbers: Vec<u32> = stopped.attempt_log().iter().map(|a| a.number()).collect();
+    assert_eq!(numbers, [1, 2, 3], "the log crosses into the boxed error");
 }
 
 #[tokio::test(start_paused = true)]
@@ -124,4 +126,31 @@ async fn waits_for_readiness_before_each_retry_through_tower_test_mock() {
     assert_eq!(request, "ping", "the copy is sent again");
     send.send_response("pong");
     assert_eq!(response.await.unwrap().unwrap(), "pong");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_layers_hook_sees_responses_classified_as_failures() {
+    let statuses = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let calls = Counter::default();
+    let inner = service_fn({
+        let calls = calls.clone();
+        move |_: ()| {
+            let n = calls.bump();
+            async move { Ok::<u16, Boom>(if n < 3 { 503 } else { 200 }) }
+        }
+    });
+    let retry = fixed(ms(10), 3)
+        .classify(|r: &Result<u16, Boom>| match r {
+            Ok(503) | Err(_) => Class::Transient,
+            Ok(_) => Class::Success,
+        })
+        .on_retry({
+            let statuses = statuses.clone();
+            move |event: &staunch::retry::RetryEvent<'_, u16, Boom>| {
+                statuses.lock().unwrap().push(event.value().copied());
+            }
+        });
+    let mut svc = RetryLayer::new(retry).layer(inner);
+    assert_eq!(svc.ready().await.unwrap().call(()).await.unwrap(), 200);
+    assert_eq!(*statuses.lock().unwrap(), [Some(503), Some(503)]);
 }

@@ -8,24 +8,67 @@ use std::fmt::Debug;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics::{
+    Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
+};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
 
-/// Counters and gauges by name and sorted labels, e.g. `staunch_breaker_state{breaker=db}`.
+/// Counters and gauges by name and sorted labels, e.g. `staunch_breaker_state{policy=db}`, and
+/// histograms' samples the same way.
 #[derive(Debug, Default)]
-pub(crate) struct Metrics(Mutex<BTreeMap<String, Arc<AtomicU64>>>);
+pub(crate) struct Metrics(
+    Mutex<BTreeMap<String, Arc<AtomicU64>>>,
+    Mutex<BTreeMap<String, Arc<Samples>>>,
+);
+
+/// A histogram's samples, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Samples(Mutex<Vec<f64>>);
+
+impl HistogramFn for Samples {
+    fn record(&self, value: f64) {
+        self.0.lock().unwrap().push(value);
+    }
+}
+
+fn name_of(key: &Key) -> String {
+    let mut labels: Vec<String> = key
+        .labels()
+        .map(|l| format!("{}={}", l.key(), l.value()))
+        .collect();
+    labels.sort();
+    format!("{}{{{}}}", key.name(), labels.join(","))
+}
 
 impl Metrics {
     fn slot(&self, key: &Key) -> Arc<AtomicU64> {
-        let mut labels: Vec<String> = key
-            .labels()
-            .map(|l| format!("{}={}", l.key(), l.value()))
-            .collect();
-        labels.sort();
-        let name = format!("{}{{{}}}", key.name(), labels.join(","));
-        self.0.lock().unwrap().entry(name).or_default().clone()
+        self.0
+            .lock()
+            .unwrap()
+            .entry(name_of(key))
+            .or_default()
+            .clone()
+    }
+
+    /// The samples recorded in a histogram.
+    pub(crate) fn histogram(&self, key: &str) -> Vec<f64> {
+        self.1
+            .lock()
+            .unwrap()
+            .get(key)
+            .map_or_else(Vec::new, |h| h.0.lock().unwrap().clone())
+    }
+
+    /// Every histogram's name and labels.
+    pub(crate) fn histograms(&self) -> Vec<String> {
+        self.1.lock().unwrap().keys().cloned().collect()
+    }
+
+    /// Every counter's and gauge's name and labels.
+    pub(crate) fn counters(&self) -> Vec<String> {
+        self.0.lock().unwrap().keys().cloned().collect()
     }
 
     pub(crate) fn counter(&self, key: &str) -> u64 {
@@ -58,8 +101,15 @@ impl Recorder for Metrics {
         Gauge::from_arc(self.slot(key))
     }
 
-    fn register_histogram(&self, _: &Key, _: &Metadata<'_>) -> Histogram {
-        Histogram::noop()
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        let samples = self
+            .1
+            .lock()
+            .unwrap()
+            .entry(name_of(key))
+            .or_default()
+            .clone();
+        Histogram::from_arc(samples)
     }
 }
 
