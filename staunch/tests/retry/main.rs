@@ -976,7 +976,7 @@ fn the_error_keeps_the_last_failure_as_its_source() {
     assert_eq!(source.to_string(), "boom #7");
     assert_eq!(
         err.to_string(),
-        "attempts exhausted after 2 attempts; last error: boom #7"
+        "attempts exhausted after 2 attempts (transient, transient); last error: boom #7"
     );
 }
 
