@@ -211,6 +211,7 @@ mod error;
 pub mod fallback;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod limit;
 pub(crate) mod loom;
 #[cfg(feature = "tokio")]
 pub mod pipeline;
