@@ -241,9 +241,7 @@ pub(crate) struct LimitMetrics {
     in_flight: metrics::Gauge,
     #[cfg(feature = "metrics")]
     queued: metrics::Gauge,
-    // Until adaptive throttling lands.
     #[cfg(feature = "metrics")]
-    #[allow(dead_code)]
     probability: metrics::Gauge,
 }
 
@@ -296,7 +294,6 @@ impl LimitMetrics {
     }
 
     /// Adaptive throttling's rejection probability, after a change of window.
-    #[allow(dead_code)]
     pub(crate) fn throttle_probability(&self, probability: f64) {
         #[cfg(feature = "metrics")]
         self.probability.set(probability);

@@ -81,6 +81,7 @@ mod concurrency;
 mod config;
 mod error;
 mod shared;
+mod throttle;
 
 #[cfg(all(test, loom))]
 mod loom_tests;
@@ -91,3 +92,4 @@ pub use algorithm::{Aimd, Gradient2, Vegas};
 pub use concurrency::{Builder, ConcurrencyLimit, Error, OwnedPermit, Permit, Snapshot};
 pub use config::LimitConfig;
 pub use error::{Refusal, Refused};
+pub use throttle::{AdaptiveThrottle, ThrottleConfig, ThrottlePermit, ThrottleSnapshot};
