@@ -126,8 +126,7 @@ impl Refused {
     }
 
     /// A refusal for `reason`, admitted again `after` from now.
-    // Until the rate limit lands.
-    #[cfg_attr(not(test), allow(dead_code))]
+    #[cfg_attr(not(feature = "rate-limit"), allow(dead_code))]
     #[inline]
     pub(crate) fn after(reason: Refusal, after: Duration) -> Self {
         let nanos = u64::try_from(after.as_nanos())

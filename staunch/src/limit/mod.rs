@@ -80,6 +80,8 @@ mod algorithm;
 mod concurrency;
 mod config;
 mod error;
+#[cfg(feature = "rate-limit")]
+mod rate;
 mod shared;
 mod throttle;
 
@@ -92,4 +94,6 @@ pub use algorithm::{Aimd, Gradient2, Vegas};
 pub use concurrency::{Builder, ConcurrencyLimit, Error, OwnedPermit, Permit, Snapshot};
 pub use config::LimitConfig;
 pub use error::{Refusal, Refused};
+#[cfg(feature = "rate-limit")]
+pub use rate::{RateConfig, RateLimit};
 pub use throttle::{AdaptiveThrottle, ThrottleConfig, ThrottlePermit, ThrottleSnapshot};
