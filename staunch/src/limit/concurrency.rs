@@ -251,6 +251,13 @@ impl ConcurrencyLimit {
         super::Acquire::new(&self.shared, None)
     }
 
+    /// [`acquire`](Self::acquire) for futures that must be `'static`: the future and its
+    /// permit hold their own handle (a reference-count increment).
+    #[cfg(feature = "tokio")]
+    pub fn acquire_owned(&self) -> super::AcquireOwned {
+        super::AcquireOwned::new(self.clone(), None)
+    }
+
     /// [`acquire`](Self::acquire) with an explicit deadline (the tighter of it and the one in
     /// scope applies).
     #[cfg(feature = "tokio")]

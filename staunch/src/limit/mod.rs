@@ -89,7 +89,7 @@ mod throttle;
 mod loom_tests;
 
 #[cfg(feature = "tokio")]
-pub use acquire::Acquire;
+pub use acquire::{Acquire, AcquireOwned};
 pub use algorithm::{Aimd, Gradient2, Vegas};
 pub use concurrency::{Builder, ConcurrencyLimit, Error, OwnedPermit, Permit, Snapshot};
 pub use config::LimitConfig;

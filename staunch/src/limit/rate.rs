@@ -212,7 +212,7 @@ impl RateLimit {
 
     /// `None` when a token was taken; else the wait for the next one.
     #[inline]
-    fn next_wait(&self) -> Option<Duration> {
+    pub(crate) fn next_wait(&self) -> Option<Duration> {
         let shared = &self.shared;
         match shared.gcra.check() {
             Ok(()) => None,
@@ -222,7 +222,7 @@ impl RateLimit {
 
     /// What to do about a call that found no token, `wait` before the next, with `waited`
     /// spent so far: wait again, or refuse (with why).
-    fn plan(
+    pub(crate) fn plan(
         &self,
         wait: Duration,
         waited: Duration,

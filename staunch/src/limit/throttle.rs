@@ -326,6 +326,20 @@ impl AdaptiveThrottle {
         Err(shared.refuse(probability))
     }
 
+    /// [`try_acquire`](Self::try_acquire) for an owner that reports with
+    /// [`record_class`](Self::record_class) (the pipeline's tower future).
+    #[inline]
+    pub(crate) fn admit(&self) -> Result<(), Refused> {
+        self.try_acquire().map(drop)
+    }
+
+    /// Reports the outcome of a call [`admit`](Self::admit) let through.
+    pub(crate) fn record_class(&self, class: Class) {
+        if let Some(accepted) = accepted(class) {
+            self.shared.record(accepted);
+        }
+    }
+
     /// The probability that the next call is refused, now.
     pub fn rejection_probability(&self) -> f64 {
         let now = self.shared.now();
@@ -401,11 +415,18 @@ impl ThrottlePermit<'_> {
     /// Records a [`Class`]: a success or a permanent failure is accepted, a transient failure
     /// rejected, an ignored outcome nothing.
     pub fn record(self, class: Class) {
-        match class {
-            Class::Success | Class::Permanent => self.accepted(),
-            Class::Ignored => {}
-            _ => self.rejected(),
+        if let Some(accepted) = accepted(class) {
+            self.shared.record(accepted);
         }
+    }
+}
+
+/// Whether the dependency accepted a call of `class`; `None`: it says nothing.
+fn accepted(class: Class) -> Option<bool> {
+    match class {
+        Class::Success | Class::Permanent => Some(true),
+        Class::Ignored => None,
+        _ => Some(false),
     }
 }
 

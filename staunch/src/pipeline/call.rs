@@ -1,6 +1,7 @@
 //! The pipeline around an async closure.
 
 use std::future::Future;
+use std::sync::Mutex;
 
 use super::policy::Limit;
 use super::{Pipeline, Recover};
@@ -27,9 +28,10 @@ impl<C, F> Pipeline<C, F> {
         Op: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
     {
-        let retried = self.retry.run_classified(None, None, || {
-            let started =
-                self.start_attempt::<E, _>(CircuitBreaker::try_acquire)
+        let outcome = if self.admission.is_empty() {
+            let retried = self.retry.run_classified(None, None, || {
+                let started = self
+                    .start_attempt::<E, _>(CircuitBreaker::try_acquire)
                     .map(|(permit, limit)| {
                         // The attempt runs with its own limit as the deadline in scope.
                         let scope = limit.map(|limit| limit.deadline);
@@ -39,18 +41,70 @@ impl<C, F> Pipeline<C, F> {
                         };
                         (permit, limit, Scoped::new(scope, attempt))
                     });
-            self.attempt(started)
-        });
-        let outcome = match self.timeout {
+                self.attempt(started)
+            });
+            self.overall(retried).await
+        } else {
+            // With admission checks, an attempt may wait before it calls `op`: it borrows `op`
+            // then, one attempt at a time (a lock that is never contended, so that the call
+            // stays `Send`).
+            let op = Mutex::new(&mut op);
+            let retried = self
+                .retry
+                .run_classified(None, None, || self.admitted_attempt(&op));
+            self.overall(retried).await
+        };
+        self.fallback
+            .recover(outcome.map_err(|e| self.finish(e)))
+            .await
+    }
+
+    /// The retried call under the overall deadline, if the pipeline has one.
+    async fn overall<Fut: Future>(&self, retried: Fut) -> Fut::Output {
+        match self.timeout {
             Some(timeout) => {
                 let deadline = Deadline::after_from(self.retry.clock.now(), timeout);
                 deadline.scope(retried).await
             }
             None => retried.await,
+        }
+    }
+
+    /// One attempt: the admission checks (which may wait), then the breaker, the operation
+    /// under its time limit; the outcome recorded by the breaker and the admission checks.
+    async fn admitted_attempt<T, E, Op, Fut>(
+        &self,
+        op: &Mutex<&mut Op>,
+    ) -> (Result<T, Failure<E>>, Class, bool)
+    where
+        C: Classify<T, E>,
+        Op: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let admitted = match self.admission.admit().await {
+            Ok(admitted) => admitted,
+            // Refused locally: no load on the dependency, nothing for the breaker or budget,
+            // not retried.
+            Err(refused) => return (Err(Failure::Refused(refused)), Class::Permanent, false),
         };
-        self.fallback
-            .recover(outcome.map_err(|e| self.finish(e)))
-            .await
+        let started = self
+            .start_attempt::<E, _>(CircuitBreaker::try_acquire)
+            .map(|(permit, limit)| {
+                // The attempt runs with its own limit as the deadline in scope.
+                let scope = limit.map(|limit| limit.deadline);
+                let mut op = op.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let attempt = match scope {
+                    Some(deadline) => deadline.scope_sync(&mut **op),
+                    None => (*op)(),
+                };
+                (permit, limit, Scoped::new(scope, attempt))
+            });
+        // A breaker's rejection drops `admitted`: the slot is freed, with no sample.
+        let (result, class, reached) = self.attempt(started).await;
+        if reached {
+            admitted.record(class);
+        }
+        (result, class, reached)
     }
 
     /// One attempt: the operation under its limit, classified, and recorded by the breaker.

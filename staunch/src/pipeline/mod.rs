@@ -82,6 +82,7 @@
 //! # }
 //! ```
 
+mod admission;
 mod call;
 #[cfg(feature = "tower")]
 pub mod future;

@@ -3,10 +3,12 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use super::NoFallback;
+use super::admission::Admission;
 use crate::breaker::{CircuitBreaker, CircuitOpen};
 use crate::classify::{AllTransient, Class, RetryIf};
 use crate::deadline::{AttemptTimeout, Elapsed};
 use crate::fallback::{Fallback, FromFn, TryFromFn, Value};
+use crate::limit::{AdaptiveThrottle, ConcurrencyLimit};
 use crate::{ConfigError, Deadline, Error, Failure, Retry, RetryConfig, StopReason};
 
 /// Every policy in one value, applied in the one correct order (see the [module docs](super)).
@@ -22,6 +24,7 @@ use crate::{ConfigError, Deadline, Error, Failure, Retry, RetryConfig, StopReaso
 /// | [`attempt_timeout`](Self::attempt_timeout) | none, but every attempt is clipped to the deadline in scope |
 /// | [`timeout`](Self::timeout) | none: the caller's deadline, if any, applies |
 /// | [`wait_for_probe`](Self::wait_for_probe) | off: an open circuit ends the call at once |
+/// | [`throttle`](Self::throttle), `rate_limit`, [`limit`](Self::limit) | none |
 /// | fallback | none |
 #[derive(Clone)]
 pub struct Pipeline<C = AllTransient, F = NoFallback> {
@@ -33,6 +36,8 @@ pub struct Pipeline<C = AllTransient, F = NoFallback> {
     pub(super) attempt_timeout: Option<AttemptTimeout>,
     pub(super) timeout: Option<Duration>,
     pub(super) wait_for_probe: bool,
+    /// The local admission checks, per attempt, before the breaker.
+    pub(super) admission: Admission,
     pub(super) fallback: F,
 }
 
@@ -47,6 +52,7 @@ impl Pipeline {
             attempt_timeout: None,
             timeout: None,
             wait_for_probe: false,
+            admission: Admission::default(),
             fallback: NoFallback,
         }
     }
@@ -76,6 +82,7 @@ impl<C, F> Pipeline<C, F> {
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             wait_for_probe: self.wait_for_probe,
+            admission: self.admission,
             fallback: self.fallback,
         }
     }
@@ -90,6 +97,7 @@ impl<C, F> Pipeline<C, F> {
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             wait_for_probe: self.wait_for_probe,
+            admission: self.admission,
             fallback: self.fallback,
         }
     }
@@ -104,6 +112,34 @@ impl<C, F> Pipeline<C, F> {
     pub fn breaker(mut self, breaker: CircuitBreaker) -> Self {
         self.breaker = Some(breaker);
         self
+    }
+
+    /// Puts each attempt under the concurrency limit `limit` (inside retry, before the
+    /// breaker): an attempt takes a slot, or waits in its queue as its config allows, or is
+    /// refused. See the [module docs](super#overload-protection) for the order and why.
+    pub fn limit(mut self, limit: ConcurrencyLimit) -> Self {
+        self.admission.limit = Some(limit);
+        self
+    }
+
+    /// Puts each attempt behind client-side adaptive throttling (first of the admission
+    /// checks): the dependency's refusals make this client refuse calls itself.
+    pub fn throttle(mut self, throttle: AdaptiveThrottle) -> Self {
+        self.admission.throttle = Some(throttle);
+        self
+    }
+
+    /// Puts each attempt under the rate limit `rate` (after throttling, before the concurrency
+    /// limit). Feature `rate-limit`.
+    #[cfg(feature = "rate-limit")]
+    pub fn rate_limit(mut self, rate: crate::limit::RateLimit) -> Self {
+        self.admission.rate = Some(rate);
+        self
+    }
+
+    /// The concurrency limit, if any.
+    pub fn get_limit(&self) -> Option<&ConcurrencyLimit> {
+        self.admission.limit.as_ref()
     }
 
     /// Limits each attempt with `timeout`, cut from the deadline in scope.
@@ -167,6 +203,7 @@ impl<C, F> Pipeline<C, F> {
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             wait_for_probe: self.wait_for_probe,
+            admission: self.admission,
             fallback,
         }
     }
@@ -254,6 +291,14 @@ impl<C, F> Pipeline<C, F> {
                 Some(Failure::CircuitOpen(_)),
                 StopReason::Permanent | StopReason::RetryAfterTooLong | StopReason::Exhausted,
             ) => error.with_reason(StopReason::CircuitOpen),
+            // A local refusal is not retried: it ends the call as such.
+            (
+                Some(Failure::Refused(refused)),
+                StopReason::Permanent | StopReason::RetryAfterTooLong | StopReason::Exhausted,
+            ) => {
+                let reason = StopReason::Refused(refused.reason());
+                error.with_reason(reason)
+            }
             // A timeout that was not retried (or with no retry policy, the only attempt).
             (Some(Failure::Timeout(_)), StopReason::Permanent) => {
                 error.with_reason(StopReason::Timeout)
@@ -289,6 +334,7 @@ impl<C, F> fmt::Debug for Pipeline<C, F> {
             .field("attempt_timeout", &self.attempt_timeout)
             .field("timeout", &self.timeout)
             .field("wait_for_probe", &self.wait_for_probe)
+            .field("admission", &self.admission)
             .finish_non_exhaustive()
     }
 }

@@ -517,3 +517,5 @@ fn the_pipeline_and_its_call_are_send_and_sync() {
 
 #[cfg(feature = "tower")]
 mod tower_layer;
+
+mod overload;
