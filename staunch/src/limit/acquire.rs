@@ -69,8 +69,7 @@ impl Waiting {
                     return Poll::Ready(Err(shared.refuse(Refusal::LimitFull)));
                 }
                 let deadline = Deadline::effective(*this.explicit);
-                let Some((wait, deadline_first)) =
-                    wait_for(shared, deadline, shared.clock.now())
+                let Some((wait, deadline_first)) = wait_for(shared, deadline, shared.clock.now())
                 else {
                     return Poll::Ready(Err(shared.refuse(Refusal::Deadline)));
                 };
@@ -88,19 +87,20 @@ impl Waiting {
                     }
                 }
             }
-            Some(ticket) => match shared.poll_ticket(ticket, Some(Wake::Task(cx.waker().clone())))
-            {
-                Some(true) => {
-                    *this.ticket = None;
-                    return granted(shared);
+            Some(ticket) => {
+                match shared.poll_ticket(ticket, Some(Wake::Task(cx.waker().clone()))) {
+                    Some(true) => {
+                        *this.ticket = None;
+                        return granted(shared);
+                    }
+                    Some(false) => {}
+                    // Not in the queue (unreachable): never hang.
+                    None => {
+                        *this.ticket = None;
+                        return Poll::Ready(Err(shared.refuse(Refusal::QueueTimeout)));
+                    }
                 }
-                Some(false) => {}
-                // Not in the queue (unreachable): never hang.
-                None => {
-                    *this.ticket = None;
-                    return Poll::Ready(Err(shared.refuse(Refusal::QueueTimeout)));
-                }
-            },
+            }
         }
         if let Some(timer) = this.timer.as_pin_mut() {
             ready!(timer.poll(cx));

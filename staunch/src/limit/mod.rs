@@ -80,8 +80,14 @@ mod algorithm;
 mod concurrency;
 mod config;
 mod error;
+#[cfg(feature = "tower")]
+pub mod future;
+#[cfg(feature = "tower")]
+mod layer;
 #[cfg(feature = "rate-limit")]
 mod rate;
+#[cfg(feature = "tower")]
+mod service;
 mod shared;
 mod throttle;
 
@@ -94,6 +100,14 @@ pub use algorithm::{Aimd, Gradient2, Vegas};
 pub use concurrency::{Builder, ConcurrencyLimit, Error, OwnedPermit, Permit, Snapshot};
 pub use config::LimitConfig;
 pub use error::{Refusal, Refused};
+#[cfg(feature = "tower")]
+pub use layer::ConcurrencyLimitLayer;
 #[cfg(feature = "rate-limit")]
 pub use rate::{RateConfig, RateLimit};
+#[cfg(feature = "tower")]
+pub use service::ConcurrencyLimitService;
 pub use throttle::{AdaptiveThrottle, ThrottleConfig, ThrottlePermit, ThrottleSnapshot};
+
+/// The error type of the tower services: any error, boxed.
+#[cfg(feature = "tower")]
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

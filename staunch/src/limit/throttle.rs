@@ -328,12 +328,14 @@ impl AdaptiveThrottle {
 
     /// [`try_acquire`](Self::try_acquire) for an owner that reports with
     /// [`record_class`](Self::record_class) (the pipeline's tower future).
+    #[cfg(feature = "tokio")]
     #[inline]
     pub(crate) fn admit(&self) -> Result<(), Refused> {
         self.try_acquire().map(drop)
     }
 
     /// Reports the outcome of a call [`admit`](Self::admit) let through.
+    #[cfg(feature = "tokio")]
     pub(crate) fn record_class(&self, class: Class) {
         if let Some(accepted) = accepted(class) {
             self.shared.record(accepted);

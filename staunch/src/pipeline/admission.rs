@@ -4,9 +4,9 @@
 use std::fmt;
 
 use crate::classify::Class;
-use crate::limit::{AdaptiveThrottle, ConcurrencyLimit, Permit, Refused};
 #[cfg(feature = "rate-limit")]
 use crate::limit::RateLimit;
+use crate::limit::{AdaptiveThrottle, ConcurrencyLimit, Permit, Refused};
 
 /// The admission checks a pipeline makes before each attempt.
 #[derive(Clone, Default)]

@@ -30,9 +30,8 @@ impl<C, F> Pipeline<C, F> {
     {
         let outcome = if self.admission.is_empty() {
             let retried = self.retry.run_classified(None, None, || {
-                let started = self
-                    .start_attempt::<E, _>(CircuitBreaker::try_acquire)
-                    .map(|(permit, limit)| {
+                let started = self.start_attempt::<E, _>(CircuitBreaker::try_acquire).map(
+                    |(permit, limit)| {
                         // The attempt runs with its own limit as the deadline in scope.
                         let scope = limit.map(|limit| limit.deadline);
                         let attempt = match scope {
@@ -40,7 +39,8 @@ impl<C, F> Pipeline<C, F> {
                             None => op(),
                         };
                         (permit, limit, Scoped::new(scope, attempt))
-                    });
+                    },
+                );
                 self.attempt(started)
             });
             self.overall(retried).await
@@ -87,18 +87,18 @@ impl<C, F> Pipeline<C, F> {
             // not retried.
             Err(refused) => return (Err(Failure::Refused(refused)), Class::Permanent, false),
         };
-        let started = self
-            .start_attempt::<E, _>(CircuitBreaker::try_acquire)
-            .map(|(permit, limit)| {
-                // The attempt runs with its own limit as the deadline in scope.
-                let scope = limit.map(|limit| limit.deadline);
-                let mut op = op.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let attempt = match scope {
-                    Some(deadline) => deadline.scope_sync(&mut **op),
-                    None => (*op)(),
-                };
-                (permit, limit, Scoped::new(scope, attempt))
-            });
+        let started =
+            self.start_attempt::<E, _>(CircuitBreaker::try_acquire)
+                .map(|(permit, limit)| {
+                    // The attempt runs with its own limit as the deadline in scope.
+                    let scope = limit.map(|limit| limit.deadline);
+                    let mut op = op.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let attempt = match scope {
+                        Some(deadline) => deadline.scope_sync(&mut **op),
+                        None => (*op)(),
+                    };
+                    (permit, limit, Scoped::new(scope, attempt))
+                });
         // A breaker's rejection drops `admitted`: the slot is freed, with no sample.
         let (result, class, reached) = self.attempt(started).await;
         if reached {

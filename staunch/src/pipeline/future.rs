@@ -10,13 +10,13 @@ use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower_service::Service;
 
+use super::admission::Admission;
 use super::policy::Limit;
 use super::{BoxRecovery, PipelineLayer, RecoverBoxed};
-use super::admission::Admission;
 use crate::breaker::{CircuitBreaker, OwnedPermit};
-use crate::limit::{AcquireOwned, OwnedPermit as Slot, Refused};
 use crate::classify::{Class, Classify};
 use crate::deadline::{Elapsed, Enter};
+use crate::limit::{AcquireOwned, OwnedPermit as Slot, Refused};
 use crate::retry::state::{CallState, Next};
 use crate::retry::{BoxError, MakeRetryRequest, Reclassify, Stopped};
 use crate::{Deadline, Error, Failure};
@@ -231,7 +231,9 @@ fn poll_admission(
     admission: &Admission,
     throttled: &mut bool,
     throttle_checked: &mut bool,
-    mut rate_sleep: Pin<&mut Option<Sleep>>,
+    #[cfg_attr(not(feature = "rate-limit"), allow(unused_mut))] mut rate_sleep: Pin<
+        &mut Option<Sleep>,
+    >,
     rate_waited: &mut std::time::Duration,
     rate_done: &mut bool,
     mut acquire: Pin<&mut Option<AcquireOwned>>,

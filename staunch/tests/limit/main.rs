@@ -3,3 +3,5 @@
 
 mod concurrency;
 mod stress;
+#[cfg(feature = "tower")]
+mod tower_layer;

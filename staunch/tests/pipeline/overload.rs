@@ -49,7 +49,11 @@ async fn a_full_limit_ends_the_call_at_once_and_counts_nowhere() {
     assert_eq!(err.attempts(), 1, "not retried");
     assert_eq!(start.elapsed(), Duration::ZERO);
     assert_eq!(calls.get(), 0);
-    assert_eq!(breaker.state(), State::Closed, "not a failure for the breaker");
+    assert_eq!(
+        breaker.state(),
+        State::Closed,
+        "not a failure for the breaker"
+    );
     assert_eq!(breaker.snapshot().consecutive_failures, 0);
     // The budget did not count it either: from 4 tokens a failure leaves 3 (> 4 / 2, a retry
     // is allowed); had the refusal counted too, 2 would refuse the retry.
@@ -58,7 +62,11 @@ async fn a_full_limit_ends_the_call_at_once_and_counts_nowhere() {
         .call(|| async { Err::<(), _>(Boom(0)) })
         .await
         .unwrap_err();
-    assert_eq!(failing.reason(), StopReason::Exhausted, "the budget still allowed a retry");
+    assert_eq!(
+        failing.reason(),
+        StopReason::Exhausted,
+        "the budget still allowed a retry"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -102,7 +110,10 @@ async fn a_timeout_is_a_drop_and_a_success_a_sample() {
     assert!(err.is_timeout());
     assert_eq!(limit.limit(), 9, "10 * 0.9");
     // A success with the limit in use grows it; here 1 of 9 in flight is app-limited.
-    pipeline.call(|| async { Ok::<(), Boom>(()) }).await.unwrap();
+    pipeline
+        .call(|| async { Ok::<(), Boom>(()) })
+        .await
+        .unwrap();
     assert_eq!(limit.limit(), 9);
     assert_eq!(limit.snapshot().in_flight, 0);
 }
@@ -122,7 +133,11 @@ async fn a_call_cut_by_its_callers_deadline_gives_no_sample() {
         .await
         .unwrap_err();
     assert!(err.is_timeout());
-    assert_eq!(limit.limit(), 10, "the caller's deadline says nothing about the dependency");
+    assert_eq!(
+        limit.limit(),
+        10,
+        "the caller's deadline says nothing about the dependency"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -140,7 +155,10 @@ async fn a_queued_attempt_waits_then_runs_and_a_wait_past_the_deadline_is_refuse
         drop(held);
     });
     let start = tokio::time::Instant::now();
-    pipeline.call(|| async { Ok::<(), Boom>(()) }).await.unwrap();
+    pipeline
+        .call(|| async { Ok::<(), Boom>(()) })
+        .await
+        .unwrap();
     assert_eq!(start.elapsed(), ms(200));
     release.await.unwrap();
 
@@ -191,7 +209,11 @@ fn a_refusal_reads_well() {
         .build()
         .unwrap();
     let err: Error<Boom> = runtime
-        .block_on(Pipeline::new().limit(limit.clone()).call(|| async { Ok(()) }))
+        .block_on(
+            Pipeline::new()
+                .limit(limit.clone())
+                .call(|| async { Ok(()) }),
+        )
         .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("refused locally"), "{text}");
