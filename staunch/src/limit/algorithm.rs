@@ -80,6 +80,20 @@ impl Aimd {
         self
     }
 
+    /// The limit after `sample`, from `limit`: AIMD is a pure function of the two, so a shared
+    /// limit updates with a compare-exchange, no lock.
+    #[inline]
+    pub(crate) fn next(&self, limit: u32, sample: Sample) -> u32 {
+        let next = if sample.dropped || sample.rtt > self.timeout {
+            (f64::from(limit) * self.backoff_ratio) as u32
+        } else if u64::from(sample.inflight) * 2 >= u64::from(limit) {
+            limit.saturating_add(1)
+        } else {
+            return limit.clamp(self.min_limit, self.max_limit);
+        };
+        next.clamp(self.min_limit, self.max_limit)
+    }
+
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         check_bounds(
             ("min_limit", self.min_limit),
@@ -473,13 +487,7 @@ impl State {
     pub(crate) fn on_sample(&mut self, sample: Sample) -> u32 {
         match self {
             Self::Aimd { config, limit } => {
-                let mut next = *limit;
-                if sample.dropped || sample.rtt > config.timeout {
-                    next = (f64::from(next) * config.backoff_ratio) as u32;
-                } else if u64::from(sample.inflight) * 2 >= u64::from(next) {
-                    next = next.saturating_add(1);
-                }
-                *limit = next.clamp(config.min_limit, config.max_limit);
+                *limit = config.next(*limit, sample);
                 *limit
             }
             Self::Vegas {

@@ -22,7 +22,8 @@ use std::fmt;
 use std::task::Waker;
 use std::time::{Duration, Instant};
 
-use super::algorithm::{Sample, State};
+use super::algorithm::{Aimd, Sample, State};
+use super::config::Kind;
 use super::config::LimitConfig;
 use super::{Refusal, Refused};
 use crate::loom::{AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering, lock};
@@ -154,7 +155,10 @@ pub(crate) struct Shared {
     /// The limit: the fixed one, or the algorithm's latest.
     limit: AtomicU32,
     queue: Mutex<Queue>,
-    algorithm: Option<Mutex<State>>,
+    adaptive: Adaptive,
+    /// The raw coarse reading at `origin`, when samples may be timed on the coarse clock (see
+    /// `sample_nanos`).
+    coarse_origin: Option<u64>,
     pub(crate) config: LimitConfig,
     pub(crate) clock: Clock,
     origin: Instant,
@@ -162,6 +166,20 @@ pub(crate) struct Shared {
     refusals: [AtomicU64; 3],
     pub(crate) metrics: LimitMetrics,
 }
+
+/// How the limit adapts.
+enum Adaptive {
+    Fixed,
+    /// AIMD is a pure function of the limit and the sample: a compare-exchange on `limit`.
+    Aimd(Aimd),
+    /// Vegas and Gradient2 keep floating-point state: a short lock per sample.
+    Locked(Mutex<State>),
+}
+
+/// AIMD only compares a round trip with its timeout; from this timeout up, a coarse clock's
+/// error (two ticks, ~8 ms) is below 1%, so its samples are timed on the coarse clock (a few
+/// nanoseconds a reading instead of ~30 on a virtual machine) while time is known to be real.
+const COARSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// What finished a permit: an outcome for the adaptive algorithm, or none (cancelled, ignored).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -173,15 +191,27 @@ pub(crate) enum Outcome {
 
 impl Shared {
     pub(crate) fn new(config: LimitConfig, clock: Clock, name: &'static str) -> Self {
-        let algorithm = State::new(&config.kind);
         let metrics = LimitMetrics::new(name);
         metrics.limit_changed(0, config.initial_limit());
-        let (origin, _) = clock.now_anchored();
+        let (origin, coarse_origin) = clock.now_anchored();
+        let (adaptive, coarse_origin) = match config.kind {
+            Kind::Fixed(_) => (Adaptive::Fixed, None),
+            Kind::Aimd(aimd) => (
+                Adaptive::Aimd(aimd),
+                coarse_origin.filter(|_| aimd.timeout >= COARSE_TIMEOUT),
+            ),
+            _ => (
+                State::new(&config.kind)
+                    .map_or(Adaptive::Fixed, |s| Adaptive::Locked(Mutex::new(s))),
+                None,
+            ),
+        };
         Self {
             word: CachePadded(AtomicU64::new(0)),
             limit: AtomicU32::new(config.initial_limit()),
             queue: Mutex::new(Queue::new(config.max_queue)),
-            algorithm: algorithm.map(Mutex::new),
+            adaptive,
+            coarse_origin,
             config,
             clock,
             origin,
@@ -230,12 +260,23 @@ impl Shared {
     /// time when the limit adapts.
     #[inline]
     pub(crate) fn stamp(&self, inflight: u32) -> RawPermit {
-        let started = if self.algorithm.is_some() {
-            self.nanos(self.clock.now())
-        } else {
-            0
+        let started = match self.adaptive {
+            Adaptive::Fixed => 0,
+            _ => self.sample_nanos(),
         };
         RawPermit { inflight, started }
+    }
+
+    /// Now, for timing a sample: nanoseconds since the origin, on the coarse clock when allowed
+    /// and time is known to be real (the clock module's rules), else on the exact clock.
+    #[inline]
+    fn sample_nanos(&self) -> u64 {
+        if let Some(origin) = self.coarse_origin {
+            if let Some(raw) = crate::clock::coarse_nanos() {
+                return raw.saturating_sub(origin);
+            }
+        }
+        self.nanos(self.clock.now())
     }
 
     fn nanos(&self, now: Instant) -> u64 {
@@ -424,24 +465,51 @@ impl Shared {
     /// frees the slot.
     #[inline]
     pub(crate) fn complete(&self, raw: RawPermit, outcome: Outcome) {
-        if let Some(algorithm) = &self.algorithm {
-            if outcome != Outcome::Ignored {
-                self.sample(algorithm, raw, outcome == Outcome::Dropped);
-            }
+        if !matches!(self.adaptive, Adaptive::Fixed) && outcome != Outcome::Ignored {
+            self.sample(raw, outcome == Outcome::Dropped);
         }
         self.release();
     }
 
-    #[cold]
-    fn sample(&self, algorithm: &Mutex<State>, raw: RawPermit, dropped: bool) {
-        let now = self.nanos(self.clock.now());
+    #[inline]
+    fn sample(&self, raw: RawPermit, dropped: bool) {
+        let now = self.sample_nanos();
         let sample = Sample {
             rtt: Duration::from_nanos(now.saturating_sub(raw.started)),
             inflight: raw.inflight,
             dropped,
         };
-        let next = lock(algorithm).on_sample(sample);
-        let previous = self.limit.swap(next, Ordering::SeqCst);
+        let (previous, next) = match &self.adaptive {
+            Adaptive::Fixed => return,
+            Adaptive::Aimd(aimd) => {
+                let mut previous = self.limit.load(Ordering::Relaxed);
+                loop {
+                    let next = aimd.next(previous, sample);
+                    if next == previous {
+                        // Nothing changes: no write.
+                        return;
+                    }
+                    match self.limit.compare_exchange_weak(
+                        previous,
+                        next,
+                        Ordering::SeqCst,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => break (previous, next),
+                        Err(now) => previous = now,
+                    }
+                }
+            }
+            Adaptive::Locked(state) => {
+                let next = lock(state).on_sample(sample);
+                (self.limit.swap(next, Ordering::SeqCst), next)
+            }
+        };
+        self.limit_moved(previous, next);
+    }
+
+    #[cold]
+    fn limit_moved(&self, previous: u32, next: u32) {
         if next != previous {
             self.metrics.limit_changed(previous, next);
             // Room for waiters (SeqCst pairs with `join`: either it sees the new limit, or
