@@ -18,18 +18,29 @@
 //!   concurrency-limits algorithms, with their published defaults) move the limit with the
 //!   dependency's latency and drops, between a floor and a ceiling, so that `L` stays near what
 //!   the dependency can serve;
+//! - [`AdaptiveThrottle`] (Google SRE book's client-side throttling) refuses calls locally in
+//!   proportion to how much work the dependency has been refusing, so that a fleet of clients
+//!   backs off without coordination, and comes back as soon as the dependency accepts again;
+//! - `RateLimit` (feature `rate-limit`: GCRA, N calls per period with a burst) keeps a client
+//!   within a quota it was given;
 //! - callers that find the limit full wait in a bounded FIFO queue
 //!   ([`with_max_queue`](LimitConfig::with_max_queue), default 0: refused at once) for at most
 //!   [`max_wait`](LimitConfig::with_max_wait) and never past their deadline. An unbounded queue
 //!   is how latency turns into overload; a bounded one absorbs a burst and refuses the rest at
 //!   once, while the refusal is still cheap.
 //!
+//! Each works alone (permits, async and blocking calls, and for the concurrency limit a tower
+//! layer, `ConcurrencyLimitLayer` (feature `tower`), which takes its slot in `call` and never
+//! reserves one in `poll_ready`: see `ConcurrencyLimitService`) and inside a [`Pipeline`](crate::Pipeline),
+//! per attempt, before the breaker (see [its docs](crate::pipeline#overload-protection)).
+//!
 //! # Refusals
 //!
 //! Every local refusal is a [`Refused`] with its [`Refusal`] reason (and, where the policy knows
 //! it, when a call would next be admitted). A refusal is never a failure of the dependency, and
 //! a [`FallbackOn::DEFAULT`](crate::fallback::FallbackOn::DEFAULT) fallback covers every
-//! refusal reason ([`StopReason::Refused`](crate::StopReason::Refused)).
+//! refusal reason ([`StopReason::Refused`](crate::StopReason::Refused)). In a pipeline a refusal
+//! is counted by no breaker and no retry budget, and is not retried.
 //!
 //! # Deadlines
 //!
@@ -52,9 +63,22 @@
 //!
 //! The counts (calls in flight, callers queued) share one atomic word: an uncontended admission
 //! is one compare-exchange, a release another, with no lock and no allocation; the queue's lock
-//! is taken only when somebody waits. An adaptive limit also reads the clock at admission and
-//! at release, and takes a short lock to update its algorithm on each sample. The queue is
-//! allocated once, at construction.
+//! is taken only when somebody waits. The queue is allocated once, at construction. An adaptive
+//! limit also reads the clock at admission and at release: AIMD (which only compares a round
+//! trip with its timeout) reads the kernel's coarse clock while time is known to be real and its
+//! timeout is at least 1 s, and updates the limit with a compare-exchange only when it changes;
+//! Vegas and Gradient2 read the exact clock and take a short lock per sample. Throttling takes a
+//! short lock and reads the clock per call; a rate limit is one compare-exchange (and a clock
+//! read). None allocates per call. BENCHMARKS.md has the numbers, beside tokio's semaphore,
+//! tower's `ConcurrencyLimit` and tower-resilience.
+//!
+//! # Telemetry
+//!
+//! With `tracing`, a debug event per refusal and per change of an adaptive limit; with
+//! `metrics`, `staunch_limit_refused_total` (labels `limit`, `reason`) and the gauges
+//! `staunch_limit_limit`, `staunch_limit_in_flight`, `staunch_limit_queued` and
+//! `staunch_limit_throttle_probability`. [`ConcurrencyLimit::snapshot`] and
+//! [`AdaptiveThrottle::snapshot`] give the same numbers to health endpoints.
 //!
 //! # Examples
 //!

@@ -209,8 +209,23 @@ impl Window {
     }
 }
 
-/// Client-side adaptive throttling for one dependency: a cheap `Clone` handle to a window shared
-/// by every call to it. See the [module docs](self).
+/// Client-side adaptive throttling for one dependency (Google SRE book, "Handling Overload"): a
+/// cheap `Clone` handle to a window shared by every call to it.
+///
+/// Over a sliding window the throttle counts the calls made (`requests`) and those the
+/// dependency accepted (`accepts`), and refuses a new call locally with probability
+///
+/// ```text
+/// max(0, (requests − K·accepts) / (requests + 1))
+/// ```
+///
+/// While the dependency accepts nearly everything, `requests < K·accepts` and nothing is
+/// refused. When it starts refusing work, each client sends it less, in proportion, with no
+/// coordination between clients; a local refusal counts as a request, so the probability keeps
+/// rising while the dependency keeps refusing, and falls as soon as it accepts again. `K = 2`
+/// lets through up to twice what the dependency accepts (some of its capacity spent on
+/// refusals, a fast reaction to recovery); a smaller `K`, down to 1, sheds harder. Draws come
+/// from a seedable generator ([`ThrottleConfig::with_seed`]).
 ///
 /// Ask before each call ([`try_acquire`](Self::try_acquire)); the permit it gives reports whether
 /// the dependency accepted the call. What counts as accepted: a success, a permanent failure
