@@ -21,7 +21,9 @@ use crate::classify::Classify;
 /// refuses instead, with a typed [`Refused`](super::Refused) (boxed; downcast it), which is
 /// what protects a caller from a saturated dependency. A call that waits in the queue calls a
 /// clone of the inner service once its slot comes (hence `S: Clone`, as tower's `Retry`);
-/// a call that finds a slot free calls the inner service at once.
+/// a call that finds a slot free calls the inner service at once. A call that waits allocates
+/// its wait (the queue's place and timer) once, so that the response future stays small for the
+/// calls that do not wait.
 ///
 /// # Errors
 ///
