@@ -261,6 +261,40 @@ impl RateLimit {
         Ok(())
     }
 
+    /// Runs `f` once a token is taken (waiting as [`acquire`](Self::acquire) does).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Refused`](super::Error::Refused) without calling `f`;
+    /// [`Error::Inner`](super::Error::Inner) with `f`'s error.
+    #[cfg(feature = "tokio")]
+    pub async fn call<F, Fut, T, E>(&self, f: F) -> Result<T, super::Error<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        self.acquire().await?;
+        f().await.map_err(super::Error::Inner)
+    }
+
+    /// Runs the blocking `f` once a token is taken (waiting as
+    /// [`acquire_blocking`](Self::acquire_blocking) does).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Refused`](super::Error::Refused) or [`Error::Cancelled`](super::Error::Cancelled)
+    /// without calling `f`; [`Error::Inner`](super::Error::Inner) with `f`'s error.
+    pub fn call_blocking<F, T, E>(&self, options: &CallOptions, f: F) -> Result<T, super::Error<E>>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        match self.acquire_blocking(options) {
+            Ok(()) => f().map_err(super::Error::Inner),
+            Err(Some(refused)) => Err(super::Error::Refused(refused)),
+            Err(None) => Err(super::Error::Cancelled),
+        }
+    }
+
     /// [`acquire`](Self::acquire) for blocking code: the thread sleeps for its token, waking
     /// at once when the options' cancellation token fires (then `Err(None)`); the deadline is
     /// the tighter of the options' and the one in scope.
@@ -382,6 +416,22 @@ mod tests {
             .unwrap();
         assert_eq!(refused.reason(), Refusal::RateLimited);
         assert_eq!(clock.elapsed_since(start), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_blocking_call_runs_with_a_token_and_not_without() {
+        let (limit, _clock) = manual(RateConfig::new(1, 1000 * MS));
+        let options = CallOptions::new();
+        assert_eq!(limit.call_blocking(&options, || Ok::<_, ()>(1)), Ok(1));
+        let mut ran = false;
+        let err = limit
+            .call_blocking(&options, || {
+                ran = true;
+                Ok::<_, ()>(2)
+            })
+            .unwrap_err();
+        assert!(!ran);
+        assert_eq!(err.refused().unwrap().reason(), Refusal::RateLimited);
     }
 
     #[test]

@@ -341,6 +341,46 @@ impl AdaptiveThrottle {
         Err(shared.refuse(probability))
     }
 
+    /// Runs `f` unless throttled, and reports its outcome: `Ok` as accepted, every `Err` as
+    /// refused by the dependency (classify with [`ThrottlePermit::record`] for finer control).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Refused`](super::Error::Refused) without calling `f`; [`Error::Inner`](super::Error::Inner)
+    /// with `f`'s error.
+    #[cfg(feature = "tokio")]
+    pub async fn call<F, Fut, T, E>(&self, f: F) -> Result<T, super::Error<E>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let permit = self.try_acquire()?;
+        let result = f().await;
+        permit.record(crate::classify::Classify::classify(
+            &crate::classify::AllTransient,
+            &result,
+        ));
+        result.map_err(super::Error::Inner)
+    }
+
+    /// [`call`](Self::call) for blocking code.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Self::call).
+    pub fn call_blocking<F, T, E>(&self, f: F) -> Result<T, super::Error<E>>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        let permit = self.try_acquire()?;
+        let result = f();
+        permit.record(crate::classify::Classify::classify(
+            &crate::classify::AllTransient,
+            &result,
+        ));
+        result.map_err(super::Error::Inner)
+    }
+
     /// [`try_acquire`](Self::try_acquire) for an owner that reports with
     /// [`record_class`](Self::record_class) (the pipeline's tower future).
     #[cfg(feature = "tokio")]
@@ -551,6 +591,32 @@ mod tests {
         throttle.try_acquire().unwrap().record(Class::Transient);
         let snapshot = throttle.snapshot();
         assert_eq!((snapshot.requests, snapshot.accepts), (2, 1));
+    }
+
+    #[test]
+    fn calls_count_their_outcome_and_a_throttled_call_does_not_run() {
+        let throttle = AdaptiveThrottle::new(ThrottleConfig::new().with_seed(5)).unwrap();
+        assert_eq!(throttle.call_blocking(|| Ok::<_, ()>(1)), Ok(1));
+        let mut ran = 0;
+        let mut refused = 0;
+        for _ in 0..200 {
+            match throttle.call_blocking(|| {
+                ran += 1;
+                Err::<(), _>("503")
+            }) {
+                Err(super::super::Error::Refused(r)) => {
+                    assert_eq!(r.reason(), Refusal::Throttled);
+                    refused += 1;
+                }
+                Err(super::super::Error::Inner("503")) => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(ran + refused, 200);
+        assert!(refused > 100, "{refused}");
+        let snapshot = throttle.snapshot();
+        assert_eq!(snapshot.accepts, 1);
+        assert_eq!(snapshot.requests, 201);
     }
 
     #[test]
