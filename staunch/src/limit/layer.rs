@@ -55,3 +55,80 @@ impl<S, C: Clone> Layer<S> for ConcurrencyLimitLayer<C> {
         ConcurrencyLimitService::new(inner, self.limit.clone(), self.classify.clone())
     }
 }
+
+/// A tower [`Layer`] that puts services behind one [`AdaptiveThrottle`](super::AdaptiveThrottle):
+/// a call is refused at once with the throttle's probability, else made, and its outcome counted
+/// (by `classify`: a success or permanent failure is accepted, a transient one refused).
+///
+/// # Examples
+///
+/// ```
+/// use staunch::limit::{AdaptiveThrottle, ThrottleConfig, ThrottleLayer};
+/// use tower::{ServiceBuilder, service_fn};
+///
+/// let throttle = AdaptiveThrottle::new(ThrottleConfig::new())?;
+/// let svc = ServiceBuilder::new()
+///     .layer(ThrottleLayer::new(throttle))
+///     .service(service_fn(|req: u32| async move { Ok::<_, std::io::Error>(req) }));
+/// # let _ = svc;
+/// # Ok::<(), staunch::ConfigError>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ThrottleLayer<C = AllTransient> {
+    throttle: super::AdaptiveThrottle,
+    classify: C,
+}
+
+impl ThrottleLayer {
+    /// A layer counting `Ok` as accepted and every `Err` as refused by the dependency.
+    pub fn new(throttle: super::AdaptiveThrottle) -> Self {
+        Self {
+            throttle,
+            classify: AllTransient,
+        }
+    }
+}
+
+impl<C> ThrottleLayer<C> {
+    /// Classifies outcomes with `classify` instead.
+    pub fn with_classifier<C2>(self, classify: C2) -> ThrottleLayer<C2> {
+        ThrottleLayer {
+            throttle: self.throttle,
+            classify,
+        }
+    }
+}
+
+impl<S, C: Clone> Layer<S> for ThrottleLayer<C> {
+    type Service = super::ThrottleService<S, C>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        super::ThrottleService::new(inner, self.throttle.clone(), self.classify.clone())
+    }
+}
+
+/// A tower [`Layer`] that puts services under one `RateLimit` (feature `rate-limit`): a call
+/// takes a token in `call` at once, or waits for one in the response future as the limit's
+/// `max_wait` and the deadline in scope allow, or is refused.
+#[cfg(feature = "rate-limit")]
+#[derive(Clone, Debug)]
+pub struct RateLimitLayer {
+    rate: super::RateLimit,
+}
+
+#[cfg(feature = "rate-limit")]
+impl RateLimitLayer {
+    /// A layer over `rate`, shared by every service it wraps.
+    pub fn new(rate: super::RateLimit) -> Self {
+        Self { rate }
+    }
+}
+
+#[cfg(feature = "rate-limit")]
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = super::RateLimitService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        super::RateLimitService::new(inner, self.rate.clone())
+    }
+}

@@ -29,9 +29,10 @@
 //!   is how latency turns into overload; a bounded one absorbs a burst and refuses the rest at
 //!   once, while the refusal is still cheap.
 //!
-//! Each works alone (permits, async and blocking calls, and for the concurrency limit a tower
-//! layer, `ConcurrencyLimitLayer` (feature `tower`), which takes its slot in `call` and never
-//! reserves one in `poll_ready`: see `ConcurrencyLimitService`) and inside a [`Pipeline`](crate::Pipeline),
+//! Each works alone (permits, async and blocking calls, and a tower layer with the `tower`
+//! feature: `ConcurrencyLimitLayer`, `ThrottleLayer`, `RateLimitLayer`; each decides in `call`
+//! or in the response future and never reserves capacity in `poll_ready`: see
+//! `ConcurrencyLimitService`) and inside a [`Pipeline`](crate::Pipeline),
 //! per attempt, before the breaker (see [its docs](crate::pipeline#overload-protection)).
 //!
 //! # Refusals
@@ -124,12 +125,16 @@ pub use algorithm::{Aimd, Gradient2, Vegas};
 pub use concurrency::{Builder, ConcurrencyLimit, Error, OwnedPermit, Permit, Snapshot};
 pub use config::LimitConfig;
 pub use error::{Refusal, Refused};
+#[cfg(all(feature = "tower", feature = "rate-limit"))]
+pub use layer::RateLimitLayer;
 #[cfg(feature = "tower")]
-pub use layer::ConcurrencyLimitLayer;
+pub use layer::{ConcurrencyLimitLayer, ThrottleLayer};
 #[cfg(feature = "rate-limit")]
 pub use rate::{RateConfig, RateLimit};
+#[cfg(all(feature = "tower", feature = "rate-limit"))]
+pub use service::RateLimitService;
 #[cfg(feature = "tower")]
-pub use service::ConcurrencyLimitService;
+pub use service::{ConcurrencyLimitService, ThrottleService};
 pub use throttle::{AdaptiveThrottle, ThrottleConfig, ThrottlePermit, ThrottleSnapshot};
 
 /// The error type of the tower services: any error, boxed.

@@ -97,3 +97,145 @@ where
         }
     }
 }
+
+/// A tower `Service` behind an [`AdaptiveThrottle`](super::AdaptiveThrottle). Made by
+/// [`ThrottleLayer`](super::ThrottleLayer). `poll_ready` only asks the inner service; the
+/// throttle decides in `call`, at once.
+///
+/// # Errors
+///
+/// The inner error, or a [`Refused`](super::Refused) ([`Refusal::Throttled`](super::Refusal)),
+/// boxed.
+#[derive(Clone, Debug)]
+pub struct ThrottleService<S, C> {
+    inner: S,
+    throttle: super::AdaptiveThrottle,
+    classify: C,
+}
+
+impl<S, C> ThrottleService<S, C> {
+    /// Wraps `inner` behind `throttle`, classifying outcomes with `classify`.
+    pub fn new(inner: S, throttle: super::AdaptiveThrottle, classify: C) -> Self {
+        Self {
+            inner,
+            throttle,
+            classify,
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, C, Request> Service<Request> for ThrottleService<S, C>
+where
+    S: Service<Request>,
+    S::Error: Into<BoxError>,
+    C: Classify<S::Response, S::Error> + Clone,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = super::future::ThrottleFuture<S::Future, C>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        match self.throttle.admit() {
+            Ok(()) => super::future::ThrottleFuture::called(
+                self.inner.call(request),
+                self.throttle.clone(),
+                self.classify.clone(),
+            ),
+            Err(refused) => super::future::ThrottleFuture::refused(refused, self.classify.clone()),
+        }
+    }
+}
+
+/// A tower `Service` under a `RateLimit` (feature `rate-limit`). Made by `RateLimitLayer`.
+/// `poll_ready` only asks the inner service; a token is taken in `call`, or waited for in the
+/// response future (on a clone of the ready inner service, hence `S: Clone`; the wait is
+/// allocated once), never past `max_wait` or the deadline in scope.
+///
+/// # Errors
+///
+/// The inner error, or a [`Refused`](super::Refused), boxed.
+#[cfg(feature = "rate-limit")]
+#[derive(Clone, Debug)]
+pub struct RateLimitService<S> {
+    inner: S,
+    rate: super::RateLimit,
+}
+
+#[cfg(feature = "rate-limit")]
+impl<S> RateLimitService<S> {
+    /// Wraps `inner` under `rate`.
+    pub fn new(inner: S, rate: super::RateLimit) -> Self {
+        Self { inner, rate }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+#[cfg(feature = "rate-limit")]
+impl<S, Request> Service<Request> for RateLimitService<S>
+where
+    S: Service<Request> + Clone,
+    S::Error: Into<BoxError>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = super::future::RateFuture<S, Request>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let Some(wait) = self.rate.next_wait() else {
+            return super::future::RateFuture::called(self.inner.call(request));
+        };
+        let deadline = crate::Deadline::current();
+        match self.rate.plan(wait, std::time::Duration::ZERO, deadline) {
+            Err(refused) => super::future::RateFuture::refused(refused),
+            Ok(_) => {
+                let fresh = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, fresh);
+                let rate = self.rate.clone();
+                let waiting = Box::pin(async move {
+                    match deadline {
+                        Some(deadline) => deadline.scope(rate.acquire()).await,
+                        None => rate.acquire().await,
+                    }
+                });
+                super::future::RateFuture::waiting(waiting, ready, request)
+            }
+        }
+    }
+}

@@ -89,3 +89,68 @@ async fn a_wait_past_max_wait_is_refused() {
 }
 
 use std::future::Future as _;
+
+#[tokio::test(start_paused = true)]
+async fn a_throttle_layer_counts_outcomes_and_refuses_in_call() {
+    use staunch::limit::{AdaptiveThrottle, ThrottleConfig, ThrottleLayer};
+
+    let throttle = AdaptiveThrottle::new(ThrottleConfig::new().with_seed(11)).unwrap();
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let svc = ThrottleLayer::new(throttle.clone()).layer(service_fn({
+        let calls = calls.clone();
+        move |_: u32| {
+            calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Err::<u32, _>(std::io::Error::other("503")) }
+        }
+    }));
+    let mut throttled = 0;
+    for i in 0..200 {
+        let err = svc.clone().oneshot(i).await.unwrap_err();
+        if let Some(refused) = err.downcast_ref::<Refused>() {
+            assert_eq!(refused.reason(), Refusal::Throttled);
+            throttled += 1;
+        }
+    }
+    assert!(throttled > 100, "{throttled}");
+    let snapshot = throttle.snapshot();
+    assert_eq!(snapshot.throttled, throttled);
+    assert_eq!(
+        u64::from(calls.load(std::sync::atomic::Ordering::SeqCst)),
+        200 - throttled,
+        "a throttled call never reached the service"
+    );
+    assert_eq!(snapshot.accepts, 0);
+}
+
+#[cfg(feature = "rate-limit")]
+#[tokio::test(start_paused = true)]
+async fn a_rate_limit_layer_waits_for_its_token_or_refuses() {
+    use staunch::Deadline;
+    use staunch::limit::{RateConfig, RateLimit, RateLimitLayer};
+
+    let rate = RateLimit::new(
+        RateConfig::new(10, 1000 * MS)
+            .with_burst(1)
+            .with_max_wait(150 * MS),
+    )
+    .unwrap();
+    let svc =
+        RateLimitLayer::new(rate).layer(service_fn(
+            |x: u32| async move { Ok::<_, std::io::Error>(x) },
+        ));
+    let start = tokio::time::Instant::now();
+    assert_eq!(svc.clone().oneshot(1).await.unwrap(), 1);
+    assert_eq!(
+        svc.clone().oneshot(2).await.unwrap(),
+        2,
+        "waited for the next token"
+    );
+    assert_eq!(start.elapsed(), 100 * MS);
+    // The next token comes in 100 ms; a deadline 50 ms away refuses at once.
+    let err = Deadline::after(50 * MS)
+        .scope(async { svc.clone().oneshot(3).await })
+        .await
+        .unwrap_err();
+    assert_eq!(refused(&err), Refusal::Deadline);
+    assert_eq!(start.elapsed(), 100 * MS);
+}
