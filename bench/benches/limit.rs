@@ -73,6 +73,15 @@ fn staunch_layer(limit: ConcurrencyLimit) -> impl Service<u64, Response = u64> +
     ConcurrencyLimitLayer::new(limit).layer(bare())
 }
 
+/// The layer over a limit leaked once, as a process-long limit would be: no reference count
+/// per call.
+fn staunch_layer_static(
+    limit: ConcurrencyLimit,
+) -> impl Service<u64, Response = u64> + Clone + Sync {
+    let limit: &'static ConcurrencyLimit = Box::leak(Box::new(limit));
+    ConcurrencyLimitLayer::new_static(limit).layer(bare())
+}
+
 // ---- harness helpers --------------------------------------------------------------------------
 
 /// Polls a future once with a no-op waker (every service here is ready at once). Inlined, so
@@ -151,6 +160,10 @@ fn uncontended(c: &mut Criterion) {
     g.bench_function("staunch_fixed_layer", |b| {
         b.iter_custom(|n| tower_loop(n, &mut svc))
     });
+    let mut svc = staunch_layer_static(staunch_fixed());
+    g.bench_function("staunch_fixed_layer_static", |b| {
+        b.iter_custom(|n| tower_loop(n, &mut svc))
+    });
     let mut svc = staunch_layer(staunch_aimd());
     g.bench_function("staunch_adaptive_layer", |b| {
         b.iter_custom(|n| tower_loop(n, &mut svc))
@@ -203,6 +216,18 @@ fn contended(c: &mut Criterion) {
     });
     let svc = staunch_layer(staunch_fixed());
     g.bench_function("staunch_fixed_layer", |b| {
+        b.iter_custom(|n| {
+            tower(
+                &|| {
+                    let mut svc = svc.clone();
+                    Box::new(move |i| tower_call(&mut svc, i))
+                },
+                n,
+            )
+        })
+    });
+    let svc = staunch_layer_static(staunch_fixed());
+    g.bench_function("staunch_fixed_layer_static", |b| {
         b.iter_custom(|n| {
             tower(
                 &|| {

@@ -10,7 +10,7 @@ use std::task::{Context, Poll, ready};
 use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 
-use super::concurrency::wait_for;
+use super::concurrency::{Handle, wait_for};
 use super::shared::{Joined, RawPermit, Shared, Ticket, Wake};
 use super::{ConcurrencyLimit, OwnedPermit, Permit, Refusal, Refused};
 use crate::Deadline;
@@ -212,7 +212,7 @@ impl Future for AcquireOwned {
         let limit: &ConcurrencyLimit = this.limit;
         this.waiting
             .poll_acquire(&limit.shared, cx)
-            .map_ok(|raw| OwnedPermit::new(limit.clone(), raw))
+            .map_ok(|raw| OwnedPermit::new(Handle::Shared(limit.clone()), raw))
     }
 }
 

@@ -213,7 +213,10 @@ impl ConcurrencyLimit {
     #[inline]
     pub fn try_acquire_owned(&self) -> Result<OwnedPermit, Refused> {
         match self.shared.try_take() {
-            Some(inflight) => Ok(OwnedPermit::new(self.clone(), self.shared.stamp(inflight))),
+            Some(inflight) => Ok(OwnedPermit::new(
+                Handle::Shared(self.clone()),
+                self.shared.stamp(inflight),
+            )),
             None => Err(self.shared.refuse(Refusal::LimitFull)),
         }
     }
@@ -523,13 +526,45 @@ impl fmt::Debug for Permit<'_> {
 /// same guard semantics.
 #[must_use = "a permit holds a slot until it is dropped or reported"]
 pub struct OwnedPermit {
-    limit: ConcurrencyLimit,
+    limit: Handle,
     raw: Option<RawPermit>,
+}
+
+/// How a `'static` holder reaches its limit: its own clone of the handle (a reference-count
+/// increment and decrement), or a `&'static` one (nothing at all), as the breaker's.
+#[derive(Clone, Debug)]
+pub(crate) enum Handle {
+    Shared(ConcurrencyLimit),
+    #[cfg(feature = "tower")]
+    Static(&'static ConcurrencyLimit),
+}
+
+impl Handle {
+    #[inline]
+    pub(crate) fn get(&self) -> &ConcurrencyLimit {
+        match self {
+            Self::Shared(limit) => limit,
+            #[cfg(feature = "tower")]
+            Self::Static(limit) => limit,
+        }
+    }
+
+    /// [`ConcurrencyLimit::try_acquire_owned`] through this handle: no reference count for a
+    /// `&'static` limit.
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn try_acquire(&self) -> Result<OwnedPermit, Refused> {
+        let shared = &self.get().shared;
+        match shared.try_take() {
+            Some(inflight) => Ok(OwnedPermit::new(self.clone(), shared.stamp(inflight))),
+            None => Err(shared.refuse(Refusal::LimitFull)),
+        }
+    }
 }
 
 impl OwnedPermit {
     #[inline]
-    pub(crate) fn new(limit: ConcurrencyLimit, raw: RawPermit) -> Self {
+    pub(crate) fn new(limit: Handle, raw: RawPermit) -> Self {
         Self {
             limit,
             raw: Some(raw),
@@ -560,10 +595,18 @@ impl OwnedPermit {
         self.finish(outcome_of(class));
     }
 
+    /// [`record`](Self::record) in place, for a future that keeps its permit until dropped:
+    /// moving the permit out of the future first costs a store-forwarding stall per call.
+    #[cfg(feature = "tower")]
+    #[inline]
+    pub(crate) fn record_in_place(&mut self, class: Class) {
+        self.finish(outcome_of(class));
+    }
+
     #[inline]
     fn finish(&mut self, outcome: Outcome) {
         if let Some(raw) = self.raw.take() {
-            self.limit.shared.complete(raw, outcome);
+            self.limit.get().shared.complete(raw, outcome);
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use tower_layer::Layer;
 
+use super::concurrency::Handle;
 use super::{ConcurrencyLimit, ConcurrencyLimitService};
 use crate::classify::AllTransient;
 
@@ -23,15 +24,37 @@ use crate::classify::AllTransient;
 /// ```
 #[derive(Clone, Debug)]
 pub struct ConcurrencyLimitLayer<C = AllTransient> {
-    limit: ConcurrencyLimit,
+    limit: Handle,
     classify: C,
 }
 
 impl ConcurrencyLimitLayer {
-    /// A layer whose adaptive limit takes `Ok` as a success and every `Err` as a drop.
+    /// A layer whose adaptive limit takes `Ok` as a success and every `Err` as a drop. Each
+    /// response future holds a clone of the limit's handle: a reference-count increment and
+    /// decrement per call (see [`new_static`](Self::new_static)).
     pub fn new(limit: ConcurrencyLimit) -> Self {
         Self {
-            limit,
+            limit: Handle::Shared(limit),
+            classify: AllTransient,
+        }
+    }
+
+    /// [`new`](Self::new) for a limit that lives as long as the process (one per dependency,
+    /// built at startup, in a `static` or leaked once): response futures hold the `&'static`
+    /// reference, so a call touches no reference count.
+    ///
+    /// ```
+    /// use staunch::limit::{ConcurrencyLimit, ConcurrencyLimitLayer, LimitConfig};
+    ///
+    /// let limit: &'static ConcurrencyLimit =
+    ///     Box::leak(Box::new(ConcurrencyLimit::new(LimitConfig::fixed(16))?));
+    /// let layer = ConcurrencyLimitLayer::new_static(limit);
+    /// # let _ = layer;
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub fn new_static(limit: &'static ConcurrencyLimit) -> Self {
+        Self {
+            limit: Handle::Static(limit),
             classify: AllTransient,
         }
     }
@@ -52,7 +75,7 @@ impl<S, C: Clone> Layer<S> for ConcurrencyLimitLayer<C> {
     type Service = ConcurrencyLimitService<S, C>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        ConcurrencyLimitService::new(inner, self.limit.clone(), self.classify.clone())
+        ConcurrencyLimitService::with_handle(inner, self.limit.clone(), self.classify.clone())
     }
 }
 

@@ -4,6 +4,7 @@ use std::task::{Context, Poll};
 
 use tower_service::Service;
 
+use super::concurrency::Handle;
 use super::future::ResponseFuture;
 use super::{BoxError, ConcurrencyLimit};
 use crate::classify::Classify;
@@ -31,13 +32,17 @@ use crate::classify::Classify;
 #[derive(Clone, Debug)]
 pub struct ConcurrencyLimitService<S, C> {
     inner: S,
-    limit: ConcurrencyLimit,
+    limit: Handle,
     classify: C,
 }
 
 impl<S, C> ConcurrencyLimitService<S, C> {
     /// Wraps `inner` with `limit`, classifying outcomes with `classify`.
     pub fn new(inner: S, limit: ConcurrencyLimit, classify: C) -> Self {
+        Self::with_handle(inner, Handle::Shared(limit), classify)
+    }
+
+    pub(crate) fn with_handle(inner: S, limit: Handle, classify: C) -> Self {
         Self {
             inner,
             limit,
@@ -47,7 +52,7 @@ impl<S, C> ConcurrencyLimitService<S, C> {
 
     /// The limit.
     pub fn limit(&self) -> &ConcurrencyLimit {
-        &self.limit
+        self.limit.get()
     }
 
     /// The inner service.
@@ -83,16 +88,16 @@ where
 
     fn call(&mut self, request: Request) -> Self::Future {
         let classify = self.classify.clone();
-        match self.limit.try_acquire_owned() {
+        match self.limit.try_acquire() {
             Ok(permit) => ResponseFuture::called(self.inner.call(request), permit, classify),
-            Err(refused) if self.limit.config().max_queue == 0 => {
+            Err(refused) if self.limit.get().config().max_queue == 0 => {
                 ResponseFuture::refused(refused, classify)
             }
             Err(_) => {
                 // The ready service goes with the request; this one keeps a fresh clone.
                 let fresh = self.inner.clone();
                 let ready = std::mem::replace(&mut self.inner, fresh);
-                ResponseFuture::waiting(self.limit.acquire_owned(), ready, request, classify)
+                ResponseFuture::waiting(self.limit.get().acquire_owned(), ready, request, classify)
             }
         }
     }
