@@ -211,6 +211,22 @@ fn closed_success_sync(c: &mut Criterion) {
             r
         })
     });
+    // Disabled (resilience4j's DISABLED): admits and records nothing, on the closed paths.
+    let disabled = staunch_count_window();
+    disabled.disable();
+    g.bench_function("staunch_disabled", |b| {
+        b.iter(|| disabled.call_blocking(|| ok(black_box(1))))
+    });
+    // The counts clear every minute: each closed admission reads the (coarse) clock.
+    let periodic = CircuitBreaker::new(
+        BreakerConfig::consecutive_failures(5)
+            .with_open_duration(HOUR)
+            .with_count_reset_interval(Duration::from_secs(60)),
+    )
+    .unwrap();
+    g.bench_function("staunch_count_reset_interval", |b| {
+        b.iter(|| periodic.call_blocking(|| ok(black_box(1))))
+    });
     let recloser = recloser();
     g.bench_function("recloser", |b| {
         b.iter(|| recloser.call(|| ok(black_box(1))))
@@ -405,7 +421,7 @@ fn rate_window_closed_success(c: &mut Criterion) {
         b.iter(|| {
             i += 1;
             mixed.call_blocking(|| {
-                if i % 100 == 0 {
+                if i.is_multiple_of(100) {
                     err(i)
                 } else {
                     ok(black_box(i))

@@ -83,7 +83,7 @@ async fn serve() -> Result<std::net::SocketAddr, BoxError> {
                         request.method(),
                         request.headers().get("grpc-timeout"),
                     );
-                    let status = if n % 2 == 0 { 503 } else { 200 };
+                    let status = if n.is_multiple_of(2) { 503 } else { 200 };
                     Ok::<_, Infallible>(
                         Response::builder()
                             .status(status)

@@ -2,10 +2,14 @@
 //! honouring the server's `Retry-After`, within the caller's deadline.
 //!
 //! The loopback server answers `503 Service Unavailable` with `Retry-After: 1` twice, then
-//! `200 OK`. The classifier reads reqwest's response with staunch's HTTP rules: 5xx, 408 and 429
-//! are transient, with the server's hint when it gives one; other 4xx are permanent.
+//! `200 OK`. `HttpClassifier` reads reqwest's response with staunch's HTTP rules: 5xx, 408 and
+//! 429 are transient, with the server's hint when it gives one; other 4xx are permanent.
 //!
-//! Run with `cargo run -p staunch --example reqwest_client --features http`.
+//! This wraps one call site. To put every request of a client through a pipeline (with the
+//! idempotency rules and the deadline header), use the middleware instead: see the
+//! `reqwest_middleware` example.
+//!
+//! Run with `cargo run -p staunch --example reqwest_client --features reqwest`.
 
 // An example talks to its reader on stdout.
 #![allow(clippy::print_stdout)]
@@ -13,34 +17,18 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
 use hyper_util::rt::TokioIo;
 use staunch::backoff::Backoff;
-use staunch::classify::Class;
-use staunch::http::{HttpClassifier, retry_after};
+use staunch::http::HttpClassifier;
 use staunch::{Deadline, Retry, RetryConfig};
 use tokio::net::TcpListener;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
-
-/// staunch's HTTP rules applied to a reqwest outcome.
-fn classify(outcome: &Result<reqwest::Response, reqwest::Error>) -> Class {
-    match outcome {
-        Ok(response) => {
-            let class = HttpClassifier::new().classify_status(response.status());
-            match retry_after(response.headers(), SystemTime::now()) {
-                Some(hint) if class.is_retriable() => Class::RetryAfter(hint),
-                _ => class,
-            }
-        }
-        // A connection that failed or dropped: worth another try for a GET.
-        Err(_) => Class::Transient,
-    }
-}
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), BoxError> {
@@ -53,7 +41,7 @@ async fn main() -> Result<(), BoxError> {
             .with_backoff(Backoff::exponential(Duration::from_millis(100)))
             .with_max_retry_after(Duration::from_secs(5)),
     )?
-    .classify(classify);
+    .classify(HttpClassifier::new());
 
     let started = Instant::now();
     let response = Deadline::after(Duration::from_secs(10))

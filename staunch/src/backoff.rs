@@ -194,26 +194,26 @@ impl Backoff {
     /// `max_delay` below `initial`, or decorrelated jitter with a zero `initial` (it could never
     /// grow).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if let Growth::Exponential { multiplier } = self.growth {
-            if !(multiplier.is_finite() && multiplier >= 1.0) {
-                return Err(ConfigError::new(
-                    "multiplier",
-                    format!(
-                        "{multiplier} is not allowed; the multiplier must be a finite number at least 1 \
+        if let Growth::Exponential { multiplier } = self.growth
+            && !(multiplier.is_finite() && multiplier >= 1.0)
+        {
+            return Err(ConfigError::new(
+                "multiplier",
+                format!(
+                    "{multiplier} is not allowed; the multiplier must be a finite number at least 1 \
                          (use 2.0 for doubling, 1.0 for a constant delay)"
-                    ),
-                ));
-            }
+                ),
+            ));
         }
-        if let Jitter::Proportional(f) = self.jitter {
-            if !(0.0..=1.0).contains(&f) {
-                return Err(ConfigError::new(
-                    "jitter",
-                    format!(
-                        "Jitter::Proportional({f}) is not allowed; the factor must be in [0, 1] (0.2 spreads delays by ±20%)"
-                    ),
-                ));
-            }
+        if let Jitter::Proportional(f) = self.jitter
+            && !(0.0..=1.0).contains(&f)
+        {
+            return Err(ConfigError::new(
+                "jitter",
+                format!(
+                    "Jitter::Proportional({f}) is not allowed; the factor must be in [0, 1] (0.2 spreads delays by ±20%)"
+                ),
+            ));
         }
         if self.max_delay < self.initial {
             return Err(ConfigError::new(

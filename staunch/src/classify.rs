@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(by_closure.classify(&Ok(0)), Class::Transient);
         assert_eq!(by_closure.classify(&Err(1)), Class::Ignored);
 
-        let even_is_transient = RetryIf::new(|e: &u8| e % 2 == 0);
+        let even_is_transient = RetryIf::new(|e: &u8| e.is_multiple_of(2));
         assert_eq!(
             even_is_transient.classify(&Err::<(), _>(2)),
             Class::Transient

@@ -27,6 +27,10 @@
 //! allows for [`coarse_lag`] and falls back to the exact reading when the answer is too close.
 //! Pausing tokio's clock *while* a breaker is open is the one case it cannot see until the next
 //! state change: pause before the breaker trips (`start_paused = true` does).
+//!
+//! Building with `RUSTFLAGS="--cfg staunch_std_clock"` turns coarse readings off everywhere, so
+//! every reading is the standard clock's. It exists for tools that cannot follow the kernel's
+//! shared-memory clock page (valgrind's callgrind crashes there); see BENCHMARKS.md.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -36,7 +40,11 @@ use crate::loom::{Arc, AtomicU64, Ordering};
 
 /// Whether tokio's clock has been seen paused (or otherwise apart from the system's) in this
 /// process. Sticky: from then on, no coarse readings.
-#[cfg(all(feature = "tokio", target_os = "linux", not(loom)))]
+#[cfg(all(
+    feature = "tokio",
+    target_os = "linux",
+    not(any(loom, staunch_std_clock))
+))]
 static VIRTUAL_TIME_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// A monotonic clock: the system's, or a [`ManualClock`].
@@ -91,11 +99,15 @@ impl Clock {
         if self.manual.is_some() {
             return (self.now(), None);
         }
-        #[cfg(all(feature = "tokio", target_os = "linux", not(loom)))]
+        #[cfg(all(
+            feature = "tokio",
+            target_os = "linux",
+            not(any(loom, staunch_std_clock))
+        ))]
         if VIRTUAL_TIME_SEEN.load(std::sync::atomic::Ordering::Relaxed) {
             return (self.now(), None);
         }
-        #[cfg(all(target_os = "linux", not(loom)))]
+        #[cfg(all(target_os = "linux", not(any(loom, staunch_std_clock))))]
         {
             let raw = timespec_nanos(rustix::time::clock_gettime(
                 rustix::time::ClockId::Monotonic,
@@ -116,7 +128,7 @@ impl Clock {
                 (Instant::now(), Some(raw))
             }
         }
-        #[cfg(not(all(target_os = "linux", not(loom))))]
+        #[cfg(not(all(target_os = "linux", not(any(loom, staunch_std_clock)))))]
         {
             (self.now(), None)
         }
@@ -193,7 +205,7 @@ fn system_now() -> Instant {
 /// `None` for a manual clock, and checks that first.
 #[inline]
 pub(crate) fn coarse_nanos() -> Option<u64> {
-    #[cfg(all(target_os = "linux", not(loom)))]
+    #[cfg(all(target_os = "linux", not(any(loom, staunch_std_clock))))]
     {
         #[cfg(feature = "tokio")]
         if VIRTUAL_TIME_SEEN.load(std::sync::atomic::Ordering::Relaxed) {
@@ -203,7 +215,7 @@ pub(crate) fn coarse_nanos() -> Option<u64> {
             rustix::time::ClockId::MonotonicCoarse,
         )))
     }
-    #[cfg(not(all(target_os = "linux", not(loom))))]
+    #[cfg(not(all(target_os = "linux", not(any(loom, staunch_std_clock)))))]
     {
         None
     }
@@ -212,7 +224,7 @@ pub(crate) fn coarse_nanos() -> Option<u64> {
 /// How far a coarse reading may trail the exact clock: two ticks of the coarse clock (its
 /// resolution, 4 ms at 250 Hz), read once per process. Zero where there is no coarse clock.
 pub(crate) fn coarse_lag() -> Duration {
-    #[cfg(all(target_os = "linux", not(loom)))]
+    #[cfg(all(target_os = "linux", not(any(loom, staunch_std_clock))))]
     {
         static LAG: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
         *LAG.get_or_init(|| {
@@ -222,13 +234,13 @@ pub(crate) fn coarse_lag() -> Duration {
             Duration::from_nanos(tick.saturating_mul(2))
         })
     }
-    #[cfg(not(all(target_os = "linux", not(loom))))]
+    #[cfg(not(all(target_os = "linux", not(any(loom, staunch_std_clock)))))]
     {
         Duration::ZERO
     }
 }
 
-#[cfg(all(target_os = "linux", not(loom)))]
+#[cfg(all(target_os = "linux", not(any(loom, staunch_std_clock))))]
 #[inline]
 fn timespec_nanos(ts: rustix::time::Timespec) -> u64 {
     // Monotonic readings are never negative and stay far below 2^64 ns (584 years of uptime),

@@ -47,13 +47,13 @@
 //! |---|---|
 //! | [`backoff`] | delays between attempts: constant, linear, exponential; five jitter kinds |
 //! | [`retry`] | bounded retries with classification, Retry-After, deadlines, cancellation, budgets |
-//! | [`breaker`] | a circuit breaker with four trip rules, bounded half-open probes, lock-free when closed |
+//! | [`breaker`] | a circuit breaker with five trip rules, bounded half-open probes, lock-free when closed |
 //! | [`deadline`] | an absolute deadline in scope for a whole request; per-attempt timeouts cut from it |
 //! | [`fallback`] | a substitute answer for the failures you choose |
 //! | [`limit`] | overload protection: concurrency limits (fixed, AIMD, Vegas, Gradient2) with a bounded FIFO queue, client-side adaptive throttling, rate limits (feature `rate-limit`) |
 //! | [`pipeline`] | all of the above in the one correct order, for closures and tower services |
 //! | [`classify`] | the one classification of outcomes that every policy shares |
-//! | `http` | HTTP classification, `Retry-After`, the idempotency gate, deadline headers (feature `http`) |
+//! | `http` | HTTP classification, `Retry-After`, the idempotency gate, deadline headers (feature `http`), the reqwest middleware (feature `reqwest`) |
 //!
 //! Each policy works alone, and each has a tower layer (feature `tower`).
 //!
@@ -222,14 +222,19 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `tokio` | yes | async runners, attempt timeouts and the pipeline; time from `tokio::time` |
-//! | `tower` | no | a `Layer`/`Service` per policy, and [`pipeline::PipelineLayer`] |
-//! | `http` | no | HTTP classification, `Retry-After` parsing, the deadline header |
+//! | `tower` | no | a `Layer`/`Service` per policy, and [`pipeline::PipelineLayer`]: with `http`, the client door for hyper-util, tonic channels and any tower HTTP client |
+//! | `http` | no | HTTP classification, `Retry-After` parsing, the deadline header; with `tower`, the server door for axum, tonic and hyper ([`http::ReceiveDeadlineLayer`]) |
 //! | `tracing` | no | events for each retry, stop, fallback and breaker state change |
 //! | `metrics` | no | counters for attempts, retries, suppressed retries, outcomes, breaker states, local refusals; gauges for limits, calls in flight and queued |
 //! | `serde` | no | `Deserialize` for the configuration types, durations written as `"250ms"` |
 //! | `rate-limit` | no | `limit::RateLimit`: N calls per period with a burst (GCRA, from `governor`) |
+//! | `reqwest` | no | the reqwest door: [`http::Staunch`], a reqwest-middleware middleware running each request through a [`Pipeline`]; implies `http` and `tower` |
 //!
 //! Every feature is additive and zero-cost when off.
+
+// On docs.rs (and with `RUSTDOCFLAGS="--cfg docsrs"` on nightly), each item gated on a feature
+// says which one it needs.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod backoff;
 pub mod breaker;
@@ -261,6 +266,9 @@ pub use retry::{Retry, RetryConfig};
 #[cfg(feature = "serde")]
 pub use serde_impls::{Dur, parse_duration};
 
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
+// The crate's README (its crates.io page) runs as doctests, so its examples cannot drift. The
+// file is inside the package, so the published crate's doctests pass too. Its examples are
+// async programs.
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -17,7 +17,7 @@
 //! | [`Backoff`] | `{ kind = "exponential", initial = "100ms", multiplier = 2.0, max_delay = "10s", jitter = "full", seed = 7 }`; `kind = "linear"` takes `increment`, `kind = "constant"` neither |
 //! | [`RetryConfig`] | `{ max_attempts = 3, backoff = {..}, max_retry_after = "60s" }`, each optional (defaults of [`RetryConfig::new`]) |
 //! | [`BudgetConfig`] | `{ kind = "token_bucket", max_tokens = 10, token_ratio = 0.1 }` or `{ kind = "ratio", ratio = 0.1, min_per_second = 10, window = "10s" }` |
-//! | [`BreakerConfig`] | `{ rule = "consecutive_failures", failures = 5, open_duration = "30s" }`, `rule = "failure_rate_count"` (`failure_rate`, `window_size`), `"failure_rate_time"` (`failure_rate`, `window`, `buckets`), `"slow_call_rate"` (`slow_call_rate`, `slow_call_duration`, `window_size`); all rules take `open_duration` or `open_backoff`, `half_open_probes`, `successes_to_close`, `probe_lease`, `automatic_half_open` (a bool; feature `tokio`); window rules take `minimum_calls` |
+//! | [`BreakerConfig`] | `{ rule = "consecutive_failures", failures = 5, open_duration = "30s" }`, `rule = "failure_rate_count"` (`failure_rate`, `window_size`), `"failure_rate_time"` (`failure_rate`, `window`, `buckets`), `"failure_count_time"` (`failures`, `window`, `buckets`), `"slow_call_rate"` (`slow_call_rate`, `slow_call_duration`, `window_size`); all rules take `open_duration` or `open_backoff`, `half_open_probes`, `successes_to_close`, `successes_out_of`, `probe_lease`, `half_open_max_wait`, `count_reset_interval`, `disabled` (a bool), `automatic_half_open` (a bool; feature `tokio`); window rules take `minimum_calls`, and `failure_count` (except `failure_count_time`, whose `failures` it is) |
 //! | [`AttemptTimeout`] | `{ fixed = "500ms" }` or `{ fraction = 0.25, min = "50ms", max = "500ms" }` |
 //! | [`LimitConfig`] | `{ kind = "fixed", limit = 20 }`, `kind = "aimd"` (`initial_limit`, `min_limit`, `max_limit`, `backoff_ratio`, `timeout`), `"vegas"` (`initial_limit`, `min_limit`, `max_concurrency`, `smoothing`, `alpha`, `beta`, `probe_multiplier`, `seed`), `"gradient2"` (`initial_limit`, `min_limit`, `max_concurrency`, `smoothing`, `queue_size`, `long_window`, `rtt_tolerance`); every kind takes `max_queue` and `max_wait`; the adaptive settings default to Netflix's |
 //! | [`ThrottleConfig`] | `{ k = 2.0, window = "2m", buckets = 120, seed = 7 }`, each optional |
@@ -90,7 +90,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             .parse()
             .map_err(|_| bad("the number is malformed"))?;
         let part = digits * unit_nanos;
-        if part % scale != 0 {
+        if !part.is_multiple_of(scale) {
             return Err(bad("it is finer than a nanosecond"));
         }
         nanos = nanos
@@ -346,6 +346,7 @@ enum BreakerRule {
     ConsecutiveFailures,
     FailureRateCount,
     FailureRateTime,
+    FailureCountTime,
     SlowCallRate,
 }
 
@@ -355,6 +356,7 @@ struct BreakerSpec {
     rule: BreakerRule,
     failures: Option<u32>,
     failure_rate: Option<f64>,
+    failure_count: Option<u32>,
     window_size: Option<u32>,
     window: Option<Dur>,
     buckets: Option<u32>,
@@ -365,7 +367,11 @@ struct BreakerSpec {
     open_backoff: Option<Backoff>,
     half_open_probes: Option<u32>,
     successes_to_close: Option<u32>,
+    successes_out_of: Option<u32>,
     probe_lease: Option<Dur>,
+    half_open_max_wait: Option<Dur>,
+    count_reset_interval: Option<Dur>,
+    disabled: Option<bool>,
     automatic_half_open: Option<bool>,
 }
 
@@ -375,6 +381,7 @@ impl BreakerSpec {
             BreakerRule::ConsecutiveFailures => "rule = \"consecutive_failures\"",
             BreakerRule::FailureRateCount => "rule = \"failure_rate_count\"",
             BreakerRule::FailureRateTime => "rule = \"failure_rate_time\"",
+            BreakerRule::FailureCountTime => "rule = \"failure_count_time\"",
             BreakerRule::SlowCallRate => "rule = \"slow_call_rate\"",
         };
         let reject = |field: &str, set: bool| {
@@ -402,6 +409,7 @@ impl BreakerSpec {
                 reject("buckets", self.buckets.is_some())?;
                 reject("minimum_calls", self.minimum_calls.is_some())?;
                 reject("slow_call_rate", slow.is_some())?;
+                reject("failure_count", self.failure_count.is_some())?;
                 BreakerConfig::consecutive_failures(required(self.failures, "failures", kind)?)
             }
             BreakerRule::FailureRateCount | BreakerRule::SlowCallRate => {
@@ -430,12 +438,22 @@ impl BreakerSpec {
                     None => config,
                 }
             }
-            BreakerRule::FailureRateTime => {
-                reject("failures", self.failures.is_some())?;
+            BreakerRule::FailureRateTime | BreakerRule::FailureCountTime => {
                 reject("window_size", self.window_size.is_some())?;
-                let rate = required(self.failure_rate, "failure_rate", kind)?;
                 let window = required(dur(self.window), "window", kind)?;
-                let mut config = BreakerConfig::failure_rate_time(rate, window);
+                let mut config = if let BreakerRule::FailureCountTime = self.rule {
+                    reject("failure_count", self.failure_count.is_some())?;
+                    let failures = required(self.failures, "failures", kind)?;
+                    let config = BreakerConfig::failure_count_time(failures, window);
+                    match self.failure_rate {
+                        Some(rate) => config.with_failure_rate(rate),
+                        None => config,
+                    }
+                } else {
+                    reject("failures", self.failures.is_some())?;
+                    let rate = required(self.failure_rate, "failure_rate", kind)?;
+                    BreakerConfig::failure_rate_time(rate, window)
+                };
                 if let Some((rate, slow)) = slow {
                     config = config.with_slow_calls(slow, rate);
                 }
@@ -461,11 +479,27 @@ impl BreakerSpec {
         if let Some(probes) = self.half_open_probes {
             config = config.with_half_open_probes(probes);
         }
-        if let Some(successes) = self.successes_to_close {
-            config = config.with_successes_to_close(successes);
+        if let Some(failures) = self.failure_count {
+            config = config.with_failure_count(failures);
+        }
+        match (self.successes_to_close, self.successes_out_of) {
+            (successes, Some(probes)) => {
+                config = config.with_successes_to_close_out_of(successes.unwrap_or(1), probes);
+            }
+            (Some(successes), None) => config = config.with_successes_to_close(successes),
+            (None, None) => {}
         }
         if let Some(lease) = dur(self.probe_lease) {
             config = config.with_probe_lease(lease);
+        }
+        if let Some(wait) = dur(self.half_open_max_wait) {
+            config = config.with_half_open_max_wait(wait);
+        }
+        if let Some(interval) = dur(self.count_reset_interval) {
+            config = config.with_count_reset_interval(interval);
+        }
+        if let Some(disabled) = self.disabled {
+            config = config.with_disabled(disabled);
         }
         if let Some(automatic) = self.automatic_half_open {
             config = automatic_half_open(config, automatic)?;
@@ -1013,6 +1047,67 @@ mod tests {
             b,
             BreakerConfig::slow_call_rate(0.5, Duration::from_secs(2), 50).with_failure_rate(0.3)
         );
+        let b: BreakerConfig = from(
+            r#"{"rule": "failure_count_time", "failures": 5, "window": "1m", "buckets": 6,
+                "minimum_calls": 10, "failure_rate": 0.9}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            b,
+            BreakerConfig::failure_count_time(5, Duration::from_secs(60))
+                .with_failure_rate(0.9)
+                .with_buckets(6)
+                .with_minimum_calls(10)
+        );
+    }
+
+    #[test]
+    fn breakers_take_the_settings_of_issue_15() {
+        let b: BreakerConfig = from(
+            r#"{"rule": "failure_rate_count", "failure_rate": 0.5, "window_size": 20,
+                "failure_count": 3, "count_reset_interval": "60s", "half_open_probes": 5,
+                "successes_to_close": 3, "successes_out_of": 5, "half_open_max_wait": "10s",
+                "disabled": true}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            b,
+            BreakerConfig::failure_rate_count(0.5, 20)
+                .with_failure_count(3)
+                .with_count_reset_interval(Duration::from_secs(60))
+                .with_half_open_probes(5)
+                .with_successes_to_close_out_of(3, 5)
+                .with_half_open_max_wait(Duration::from_secs(10))
+                .with_disabled(true)
+        );
+        let b: BreakerConfig =
+            from(r#"{"rule": "consecutive_failures", "failures": 5, "successes_out_of": 3}"#)
+                .unwrap();
+        assert_eq!(
+            b,
+            BreakerConfig::consecutive_failures(5).with_successes_to_close_out_of(1, 3)
+        );
+        for (json, field) in [
+            (
+                r#"{"rule": "failure_count_time", "failures": 0, "window": "1s"}"#,
+                "failure_count",
+            ),
+            (
+                r#"{"rule": "consecutive_failures", "failures": 1, "count_reset_interval": "0s"}"#,
+                "count_reset_interval",
+            ),
+            (
+                r#"{"rule": "consecutive_failures", "failures": 1, "half_open_max_wait": "0s"}"#,
+                "half_open_max_wait",
+            ),
+            (
+                r#"{"rule": "consecutive_failures", "failures": 1, "successes_to_close": 3, "successes_out_of": 2}"#,
+                "successes_out_of",
+            ),
+        ] {
+            let config: BreakerConfig = from(json).unwrap();
+            assert_eq!(breaker_field(config), field, "{json}");
+        }
     }
 
     #[test]
@@ -1044,6 +1139,22 @@ mod tests {
                 "exclude each other",
             ),
             (r#"{"rule": "sometimes"}"#, "sometimes"),
+            (
+                r#"{"rule": "consecutive_failures", "failures": 3, "failure_count": 2}"#,
+                "`failure_count` does not apply",
+            ),
+            (
+                r#"{"rule": "failure_count_time", "window": "1s"}"#,
+                "needs `failures`",
+            ),
+            (
+                r#"{"rule": "failure_count_time", "failures": 2, "window": "1s", "failure_count": 3}"#,
+                "`failure_count` does not apply",
+            ),
+            (
+                r#"{"rule": "failure_rate_time", "failure_rate": 0.5, "window": "1s", "failures": 3}"#,
+                "`failures` does not apply",
+            ),
             (
                 r#"{"rule": "consecutive_failures", "failures": 3, "open_duration": "soon"}"#,
                 "\"soon\"",

@@ -37,6 +37,16 @@ fn poll_once<F: std::future::Future>(f: F) -> Poll<F::Output> {
     f.as_mut().poll(&mut Context::from_waker(Waker::noop()))
 }
 
+/// The `i`th call through a permit: a failure every third call, else a success.
+fn permit_call(breaker: &CircuitBreaker, i: usize) {
+    let permit = breaker.try_acquire().unwrap();
+    if i.is_multiple_of(3) {
+        permit.failure()
+    } else {
+        permit.success()
+    }
+}
+
 fn no_allocation_per_call_in_any_state() {
     let clock = ManualClock::new();
     let configs = [
@@ -53,17 +63,25 @@ fn no_allocation_per_call_in_any_state() {
             "slow calls",
             BreakerConfig::slow_call_rate(1.0, Duration::from_secs(10), 100),
         ),
+        (
+            "failure count",
+            BreakerConfig::failure_count_time(u32::MAX, Duration::from_secs(10)),
+        ),
+        // Periods of 10 ms: the loop below crosses a hundred of them.
+        (
+            "count-reset interval",
+            BreakerConfig::consecutive_failures(u16::MAX as u32).with_count_reset_interval(10 * MS),
+        ),
+        (
+            "count-reset interval, count window",
+            BreakerConfig::failure_rate_count(1.0, 100).with_count_reset_interval(10 * MS),
+        ),
     ];
     for (name, config) in configs {
         let breaker = build(config, &clock);
         let closed = allocations(|| {
             for i in 0..CALLS {
-                let permit = breaker.try_acquire().unwrap();
-                if i % 3 == 0 {
-                    permit.failure()
-                } else {
-                    permit.success()
-                }
+                permit_call(&breaker, i);
                 let _ = breaker.call_blocking(|| Ok::<_, ()>(i));
                 assert!(poll_once(breaker.call(|| async { Err::<(), _>(()) })).is_ready());
                 clock.advance(MS);
@@ -88,6 +106,15 @@ fn no_allocation_per_call_in_any_state() {
             }
         });
         assert_eq!(forced, 0, "{name}: forced open");
+
+        breaker.disable();
+        let disabled = allocations(|| {
+            for i in 0..CALLS {
+                permit_call(&breaker, i);
+                let _ = breaker.snapshot();
+            }
+        });
+        assert_eq!(disabled, 0, "{name}: disabled");
     }
 }
 
@@ -121,6 +148,31 @@ fn no_allocation_per_call_when_open_or_half_open() {
     });
     assert_eq!(breaker.state(), State::HalfOpen);
     assert_eq!(half_open, 0, "half-open probes and rejections");
+
+    // Ratio decisions and a maximum wait, without a transition (see the last function): failures
+    // tolerated, and each probe outcome checked against the wait.
+    let breaker = build(
+        BreakerConfig::consecutive_failures(1)
+            .with_open_duration(MS)
+            .with_half_open_probes(2)
+            .with_successes_to_close_out_of(2, 65_535)
+            .with_half_open_max_wait(Duration::from_secs(5)),
+        &clock,
+    );
+    breaker.try_acquire().unwrap().failure();
+    clock.advance(MS);
+    drop(breaker.try_acquire().unwrap());
+    let judged = allocations(|| {
+        for i in 0..CALLS {
+            match breaker.try_acquire() {
+                Ok(probe) if i % 2 == 0 => probe.failure(),
+                Ok(probe) => probe.ignore(),
+                Err(_) => {}
+            }
+        }
+    });
+    assert_eq!(breaker.state(), State::HalfOpen);
+    assert_eq!(judged, 0, "half-open ratio decisions");
 }
 
 /// With automatic half-open, a trip spawns the period's timer (one task: not measured here);

@@ -570,6 +570,7 @@ pub(crate) fn state_name(state: State) -> &'static str {
         State::HalfOpen => "half-open",
         State::ForcedOpen => "forced open",
         State::ForcedClosed => "forced closed",
+        State::Disabled => "disabled",
         _ => "other",
     }
 }

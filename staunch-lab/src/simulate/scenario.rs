@@ -474,12 +474,12 @@ fn check_behaviour(field: &str, b: &Behaviour) -> Result<(), String> {
     if bad_latency {
         return Err(format!("{field}.latency: use durations of at most 24h"));
     }
-    if let Latency::LogNormal { mean, .. } = b.latency {
-        if mean.is_zero() {
-            return Err(format!(
-                "{field}.latency: a lognormal latency needs a mean above 0"
-            ));
-        }
+    if let Latency::LogNormal { mean, .. } = b.latency
+        && mean.is_zero()
+    {
+        return Err(format!(
+            "{field}.latency: a lognormal latency needs a mean above 0"
+        ));
     }
     if b.retry_after.is_some_and(too_long) {
         return Err(format!("{field}.retry_after: use at most 24h"));
@@ -524,14 +524,14 @@ fn check_dependency(raw: RawDependency) -> Result<Dependency, String> {
                 format_duration(start)
             ));
         }
-        if let Some(previous) = phases.last() {
-            if start < previous.end {
-                return Err(format!(
-                    "{field}.start: {} is before the end of the previous phase ({}); list phases in order, without overlap",
-                    format_duration(start),
-                    format_duration(previous.end)
-                ));
-            }
+        if let Some(previous) = phases.last()
+            && start < previous.end
+        {
+            return Err(format!(
+                "{field}.start: {} is before the end of the previous phase ({}); list phases in order, without overlap",
+                format_duration(start),
+                format_duration(previous.end)
+            ));
         }
         let behaviour = Behaviour {
             latency: p.latency.unwrap_or(baseline.latency),

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::state::Path;
+use super::state::{Path, Thresholds};
 use crate::ConfigError;
 use crate::backoff::Backoff;
 
@@ -50,10 +50,15 @@ pub(crate) enum OpenDuration {
 /// | [`with_open_backoff`](Self::with_open_backoff) | off (the open duration is fixed) |
 /// | [`with_half_open_probes`](Self::with_half_open_probes) | 1 |
 /// | [`with_successes_to_close`](Self::with_successes_to_close) | 1 |
+/// | [`with_successes_to_close_out_of`](Self::with_successes_to_close_out_of) | off (the first probe failure re-opens) |
 /// | [`with_probe_lease`](Self::with_probe_lease) | 60 s |
-/// | [`with_minimum_calls`](Self::with_minimum_calls) | the window size (count window), 20 (time window) |
+/// | [`with_half_open_max_wait`](Self::with_half_open_max_wait) | off (half-open lasts until the probes decide) |
+/// | [`with_minimum_calls`](Self::with_minimum_calls) | the window size (count window), 20 (time window), 1 ([`failure_count_time`](Self::failure_count_time)) |
 /// | [`with_buckets`](Self::with_buckets) | 10 (time window) |
 /// | [`with_slow_calls`](Self::with_slow_calls) | off, except for [`slow_call_rate`](Self::slow_call_rate) |
+/// | [`with_failure_count`](Self::with_failure_count) | off, except for [`failure_count_time`](Self::failure_count_time) |
+/// | [`with_count_reset_interval`](Self::with_count_reset_interval) | off (the counts clear only on a transition) |
+/// | [`with_disabled`](Self::with_disabled) | off (the breaker starts closed) |
 /// | `with_automatic_half_open` (feature `tokio`) | off (the open period ends at the first call after it) |
 ///
 /// Rates are fractions in `(0, 1]` and trip when the measured rate is *at least* the
@@ -79,11 +84,21 @@ pub(crate) enum OpenDuration {
 pub struct BreakerConfig {
     pub(crate) rule: Rule,
     pub(crate) failure_rate: Option<f64>,
+    /// A window rule's failure-count threshold.
+    pub(crate) failure_count: Option<u32>,
     pub(crate) slow_call: Option<SlowCalls>,
+    /// Closed: the counts clear on this fixed period.
+    pub(crate) count_reset_interval: Option<Duration>,
     pub(crate) open: OpenDuration,
     pub(crate) half_open_probes: u32,
     pub(crate) successes_to_close: u32,
+    /// Half-open judges at most this many probe outcomes: it re-opens once more than
+    /// `successes_out_of - successes_to_close` have failed.
+    pub(crate) successes_out_of: u32,
     pub(crate) probe_lease: Duration,
+    pub(crate) half_open_max_wait: Option<Duration>,
+    /// The breaker starts disabled.
+    pub(crate) disabled: bool,
     #[cfg(feature = "tokio")]
     pub(crate) automatic_half_open: bool,
 }
@@ -106,11 +121,16 @@ impl BreakerConfig {
         Self {
             rule,
             failure_rate,
+            failure_count: None,
             slow_call: None,
+            count_reset_interval: None,
             open: OpenDuration::Fixed(DEFAULT_OPEN),
             half_open_probes: 1,
             successes_to_close: 1,
+            successes_out_of: 1,
             probe_lease: DEFAULT_LEASE,
+            half_open_max_wait: None,
+            disabled: false,
             #[cfg(feature = "tokio")]
             automatic_half_open: false,
         }
@@ -160,6 +180,43 @@ impl BreakerConfig {
         )
     }
 
+    /// Trips after `failures` failures among the calls that ended during the last `window`,
+    /// whatever their share of the calls (failsafe's `withFailureThreshold(failures, period)`):
+    /// a time window of [`buckets`](Self::with_buckets) (default 10) that expire whole, with a
+    /// failure-count threshold instead of a rate. `failures` must be at least 1.
+    ///
+    /// Choose it when a number of failures means trouble however many calls succeed around
+    /// them (a dependency with heavy traffic whose few failures are each costly), or to keep
+    /// gobreaker's "more than n failures" in a time frame. The minimum number of calls
+    /// defaults to 1 here: set [`with_minimum_calls`](Self::with_minimum_calls) to also require
+    /// a throughput (failsafe's `withFailureExecutionThreshold`). Add
+    /// [`with_failure_rate`](Self::with_failure_rate) to trip on a rate as well.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
+    ///
+    /// // Five failures in a minute trip it, even among ten thousand successes.
+    /// let breaker = CircuitBreaker::new(BreakerConfig::failure_count_time(5, Duration::from_secs(60)))?;
+    /// for i in 0..10_000 {
+    ///     let _ = breaker.call_blocking(|| if i % 2_000 == 0 { Err("503") } else { Ok(()) });
+    /// }
+    /// assert_eq!(breaker.state(), State::Open);
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub const fn failure_count_time(failures: u32, window: Duration) -> Self {
+        let mut config = Self::with_rule(
+            Rule::TimeWindow {
+                window,
+                buckets: DEFAULT_BUCKETS,
+                min_calls: 1,
+            },
+            None,
+        );
+        config.failure_count = Some(failures);
+        config
+    }
+
     /// Trips when at least `rate` of the last `window_size` calls took at least `slow` (whether
     /// they succeeded or not), once the window holds the minimum number of calls. Failures alone
     /// do not trip this rule; add [`with_failure_rate`](Self::with_failure_rate) to trip on
@@ -167,7 +224,7 @@ impl BreakerConfig {
     ///
     /// Choose it when a dependency degrades by slowing down before it fails. Measuring a call's
     /// duration reads the clock at admission and at completion; durations are measured in whole
-    /// microseconds (and a call lasting over 38 hours may be misjudged).
+    /// microseconds (and a call lasting over 76 hours may be misjudged).
     pub const fn slow_call_rate(rate: f64, slow: Duration, window_size: u32) -> Self {
         let mut config = Self::with_rule(
             Rule::CountWindow {
@@ -198,6 +255,57 @@ impl BreakerConfig {
             threshold: slow,
             rate,
         });
+        self
+    }
+
+    /// Also trips a window rule once the window holds at least `failures` failures, whatever
+    /// their share (failsafe's `withFailureThresholdRatio(failures, size)` on a count window,
+    /// its `withFailureThreshold(failures, period)` on a time window). The thresholds trip
+    /// independently. Must be in `1..=` the window size for a count window, at least 1 for a
+    /// time window. Default: off, except for [`failure_count_time`](Self::failure_count_time).
+    /// The consecutive rule rejects it (it already counts failures).
+    pub const fn with_failure_count(mut self, failures: u32) -> Self {
+        self.failure_count = Some(failures);
+        self
+    }
+
+    /// Clears the closed state's counts on a fixed period (gobreaker's `Interval`): every
+    /// `interval` after the breaker closed (or was built, or reset), the counts (consecutive
+    /// failures, or the window) start empty in a new generation, so the outcomes of calls
+    /// admitted before the period ended do not count after it, whatever they are. Must be
+    /// non-zero. Default: off (the counts clear only on a transition).
+    ///
+    /// The periods are a fixed grid from the moment the breaker closed: `[closed + k interval,
+    /// closed + (k + 1) interval)`. A period ends at the first admission after its end (which
+    /// starts the period it falls in, skipping empty ones); an outcome that arrives after the
+    /// end of its own period counts as stale, and a snapshot taken then shows the new period
+    /// empty. It applies in closed only: forced closed keeps counting.
+    ///
+    /// What it costs: each closed admission reads the clock (the coarse clock when time is
+    /// real, so a period may end up to a tick late), out of line; a success with nothing to
+    /// record still costs one load.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::ManualClock;
+    /// use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
+    ///
+    /// let clock = ManualClock::new();
+    /// let breaker = CircuitBreaker::builder(
+    ///     BreakerConfig::consecutive_failures(3).with_count_reset_interval(Duration::from_secs(60)),
+    /// )
+    /// .clock(clock.clone().into())
+    /// .build()?;
+    /// breaker.try_acquire().unwrap().failure();
+    /// breaker.try_acquire().unwrap().failure();
+    /// clock.advance(Duration::from_secs(60)); // a new period: the two failures are forgotten
+    /// breaker.try_acquire().unwrap().failure();
+    /// assert_eq!(breaker.state(), State::Closed);
+    /// assert_eq!(breaker.snapshot().consecutive_failures, 1);
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub const fn with_count_reset_interval(mut self, interval: Duration) -> Self {
+        self.count_reset_interval = Some(interval);
         self
     }
 
@@ -237,6 +345,16 @@ impl BreakerConfig {
     /// successful close (or [`reset`](super::CircuitBreaker::reset)) starts again at the first
     /// delay. Growth stops after 64 trips. Default: off.
     ///
+    /// The first delay must not be zero: a backoff whose first base delay is zero (an initial
+    /// delay of zero) is rejected, as a zero fixed duration is, because the breaker would admit
+    /// the call right after a trip. Jitter may still draw a duration near zero: full jitter
+    /// draws from `[0, base]`, and `Proportional(1.0)` from `[0, 2 base]`. Such draws are
+    /// allowed (spreading a fleet's probes from zero up is what full jitter is for), and a draw
+    /// of zero is raised to 1 ns, so a trip always rejects the calls of its own instant. For a
+    /// guaranteed minimum open time, use [`Jitter::Equal`](crate::backoff::Jitter::Equal) (at
+    /// least half the base delay) or [`Jitter::Proportional(f)`](crate::backoff::Jitter::Proportional)
+    /// with `f < 1` (at least `(1 - f)` times it).
+    ///
     /// ```
     /// use std::time::Duration;
     /// use staunch::backoff::{Backoff, Jitter};
@@ -261,9 +379,55 @@ impl BreakerConfig {
     }
 
     /// Sets how many probe successes close the breaker (default 1, at most 65535). The first
-    /// probe failure re-opens it.
+    /// probe failure re-opens it; see
+    /// [`with_successes_to_close_out_of`](Self::with_successes_to_close_out_of) to tolerate some.
+    /// Replaces any earlier `with_successes_to_close_out_of`.
     pub const fn with_successes_to_close(mut self, successes: u32) -> Self {
         self.successes_to_close = successes;
+        self.successes_out_of = successes;
+        self
+    }
+
+    /// Closes the breaker after `successes` probe successes out of `probes` probe outcomes
+    /// (failsafe's `withSuccessThreshold(successes, probes)`), and re-opens it as soon as
+    /// closing has become impossible: at the `probes - successes + 1`th probe failure. Each
+    /// decision is taken on the outcome that makes it certain, without waiting for the other
+    /// probes. `1 <= successes <= probes <= 65535`; `successes == probes` is
+    /// [`with_successes_to_close`](Self::with_successes_to_close) (the first failure re-opens).
+    ///
+    /// Only successes and failures count; an ignored or dropped probe is no outcome. A
+    /// reclaim of the probes (the [lease](Self::with_probe_lease)) starts the count again.
+    /// [`with_half_open_probes`](Self::with_half_open_probes) still bounds how many probes run
+    /// at a time; set it up to `probes` to judge them together.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use staunch::ManualClock;
+    /// use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
+    ///
+    /// let clock = ManualClock::new();
+    /// let breaker = CircuitBreaker::builder(
+    ///     BreakerConfig::consecutive_failures(1)
+    ///         .with_open_duration(Duration::from_secs(1))
+    ///         .with_half_open_probes(5)
+    ///         .with_successes_to_close_out_of(3, 5),
+    /// )
+    /// .clock(clock.clone().into())
+    /// .build()?;
+    /// breaker.try_acquire().unwrap().failure();
+    /// clock.advance(Duration::from_secs(1));
+    /// for ok in [false, true, false, true] {
+    ///     let probe = breaker.try_acquire().unwrap();
+    ///     if ok { probe.success() } else { probe.failure() }
+    /// }
+    /// assert_eq!(breaker.state(), State::HalfOpen); // 2 of 3 successes, 2 of 2 failures allowed
+    /// breaker.try_acquire().unwrap().success();
+    /// assert_eq!(breaker.state(), State::Closed);
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub const fn with_successes_to_close_out_of(mut self, successes: u32, probes: u32) -> Self {
+        self.successes_to_close = successes;
+        self.successes_out_of = probes;
         self
     }
 
@@ -273,6 +437,39 @@ impl BreakerConfig {
     /// from wedging the breaker in half-open. Set it above the slowest call you expect.
     pub const fn with_probe_lease(mut self, lease: Duration) -> Self {
         self.probe_lease = lease;
+        self
+    }
+
+    /// Bounds how long the breaker stays half-open (resilience4j's
+    /// `maxWaitDurationInHalfOpenState`): still half-open `wait` after it turned half-open, it
+    /// re-opens ([`Reason::HalfOpenTimedOut`](super::Reason::HalfOpenTimedOut)), and the open
+    /// duration grows as after a probe failure. The probes then in flight become stale. Must be
+    /// non-zero. Default: off, half-open lasts until the probes decide.
+    ///
+    /// This is in addition to the [probe lease](Self::with_probe_lease), which bounds how long
+    /// one probe may hold a slot and, once every slot is held that long, reclaims them to probe
+    /// again; the maximum wait bounds the whole half-open period, reclaims included. Use it when
+    /// probes that trickle in (or never finish) must not keep the breaker half-open, with most
+    /// callers rejected, for long.
+    ///
+    /// Resilience4j reads 0 as "wait forever"; here that is the default, and a zero wait is a
+    /// configuration error (it would re-open the breaker the moment it turns half-open).
+    ///
+    /// The wait ends at the first call, or probe outcome, after it (like an open period
+    /// without automatic half-open): until then [`state`](super::CircuitBreaker::state) still
+    /// reports half-open. A call rejected in half-open with every slot taken is told to retry
+    /// after the lease ends or, when the wait ends first, after the wait and the next open
+    /// duration.
+    pub const fn with_half_open_max_wait(mut self, wait: Duration) -> Self {
+        self.half_open_max_wait = Some(wait);
+        self
+    }
+
+    /// Builds the breaker [disabled](super::CircuitBreaker::disable): it admits every call and
+    /// records nothing until [`reset`](super::CircuitBreaker::reset) (or a force) turns it on.
+    /// For a breaker that configuration can switch off without a code change. Default: off.
+    pub const fn with_disabled(mut self, disabled: bool) -> Self {
+        self.disabled = disabled;
         self
     }
 
@@ -328,6 +525,25 @@ impl BreakerConfig {
         self
     }
 
+    /// The closed state's counts clear on a fixed period.
+    pub(crate) const fn periodic(&self) -> bool {
+        self.count_reset_interval.is_some()
+    }
+
+    /// The thresholds of a window rule.
+    pub(crate) fn thresholds(&self) -> Thresholds {
+        let min_calls = match self.rule {
+            Rule::CountWindow { min_calls, .. } | Rule::TimeWindow { min_calls, .. } => min_calls,
+            Rule::Consecutive { .. } => 0,
+        };
+        Thresholds {
+            min_calls,
+            failure_rate: self.failure_rate,
+            slow_rate: self.slow_call.map(|s| s.rate),
+            failures: self.failure_count,
+        }
+    }
+
     /// Whether calls must be timed (a slow-call threshold is set).
     pub(crate) const fn times_calls(&self) -> bool {
         self.slow_call.is_some()
@@ -364,6 +580,12 @@ impl BreakerConfig {
                         "the consecutive-failures rule does not measure slow calls; use slow_call_rate or a failure-rate rule with with_slow_calls",
                     ));
                 }
+                if self.failure_count.is_some() {
+                    return Err(ConfigError::new(
+                        "failure_count",
+                        "the consecutive-failures rule already counts failures; use failure_count_time for a number of failures in a time window",
+                    ));
+                }
             }
             Rule::CountWindow { size, min_calls } => {
                 if size == 0 || size > MAX_WINDOW_SIZE {
@@ -379,6 +601,16 @@ impl BreakerConfig {
                         "minimum_calls",
                         format!(
                             "{min_calls} is not allowed; the minimum number of calls must be in 1..=window size ({size}), or the rule could never trip"
+                        ),
+                    ));
+                }
+                if let Some(failures) = self.failure_count
+                    && failures > size
+                {
+                    return Err(ConfigError::new(
+                        "failure_count",
+                        format!(
+                            "{failures} failures never fit in a window of {size} calls; use a count in 1..={size}"
                         ),
                     ));
                 }
@@ -418,13 +650,27 @@ impl BreakerConfig {
                 }
             }
         }
-        if let Some(rate) = self.failure_rate {
-            if !rate_ok(rate) {
-                return Err(ConfigError::new(
-                    "failure_rate",
-                    format!("{rate} is not allowed; use a fraction in (0, 1], such as 0.5 for 50%"),
-                ));
-            }
+        if self.failure_count == Some(0) {
+            return Err(ConfigError::new(
+                "failure_count",
+                "0 failures would trip on the first call; use a number of failures of at least 1",
+            ));
+        }
+        if let Some(interval) = self.count_reset_interval
+            && interval.is_zero()
+        {
+            return Err(ConfigError::new(
+                "count_reset_interval",
+                "a zero interval clears the counts before they can trip; use a period such as 60 s, or leave the setting out",
+            ));
+        }
+        if let Some(rate) = self.failure_rate
+            && !rate_ok(rate)
+        {
+            return Err(ConfigError::new(
+                "failure_rate",
+                format!("{rate} is not allowed; use a fraction in (0, 1], such as 0.5 for 50%"),
+            ));
         }
         if let Some(slow) = self.slow_call {
             if !rate_ok(slow.rate) {
@@ -453,6 +699,14 @@ impl BreakerConfig {
             OpenDuration::Fixed(_) => {}
             OpenDuration::Growing(backoff) => {
                 backoff.validate()?;
+                // Every delay of a backoff whose first base delay is zero is zero (exponential,
+                // constant) or starts at zero (linear): the first trip would admit the next call.
+                if backoff.base_delay(1).is_zero() {
+                    return Err(ConfigError::new(
+                        "open_backoff",
+                        "a growing open duration whose first delay is zero never rejects after the first trip; use a non-zero initial delay, such as 5 s",
+                    ));
+                }
             }
         }
         if self.half_open_probes == 0 || self.half_open_probes > FIELD_MAX {
@@ -471,6 +725,23 @@ impl BreakerConfig {
                     "{} is not allowed; use 1..=65535 probe successes",
                     self.successes_to_close
                 ),
+            ));
+        }
+        if self.successes_out_of < self.successes_to_close || self.successes_out_of > FIELD_MAX {
+            return Err(ConfigError::new(
+                "successes_out_of",
+                format!(
+                    "{} probes is not allowed with {} successes to close; use a number of probes in {}..=65535",
+                    self.successes_out_of, self.successes_to_close, self.successes_to_close
+                ),
+            ));
+        }
+        if let Some(wait) = self.half_open_max_wait
+            && wait.is_zero()
+        {
+            return Err(ConfigError::new(
+                "half_open_max_wait",
+                "a zero maximum wait re-opens the breaker as soon as it turns half-open; use a duration above the probes' time, or leave the setting out to wait for the probes as long as they take",
             ));
         }
         if self.probe_lease.is_zero() {

@@ -69,8 +69,11 @@ impl CircuitOpen {
 
     /// How long after the rejection the breaker admits its next probe: the rest of the open
     /// duration, or, in half-open with every slot taken, the longest the probe lease lets the
-    /// current probes hold their slots (a slot may free up sooner). `None` when forced open:
-    /// only a manual [`reset`](super::CircuitBreaker::reset) admits calls again.
+    /// current probes hold their slots (a slot may free up sooner), or, when the
+    /// [half-open maximum wait](super::BreakerConfig::with_half_open_max_wait) ends first, the
+    /// rest of the wait and the next open duration (its base value, before jitter). `None`
+    /// when forced open: only a manual [`reset`](super::CircuitBreaker::reset) admits calls
+    /// again.
     ///
     /// Never less than the exact answer. It may be more by up to ~8 ms (a coarse clock
     /// reading), or, with [automatic half-open](super::BreakerConfig::with_automatic_half_open),

@@ -21,8 +21,12 @@ pub enum Reason {
     ProbeFailed,
     /// Every probe slot was held longer than the probe lease; the slots were reclaimed.
     LeaseExpired,
+    /// The breaker was half-open for its
+    /// [maximum wait](super::BreakerConfig::with_half_open_max_wait) and re-opened.
+    HalfOpenTimedOut,
     /// [`force_open`](super::CircuitBreaker::force_open),
-    /// [`force_closed`](super::CircuitBreaker::force_closed) or
+    /// [`force_closed`](super::CircuitBreaker::force_closed),
+    /// [`disable`](super::CircuitBreaker::disable) or
     /// [`reset`](super::CircuitBreaker::reset).
     Manual,
 }
@@ -36,6 +40,7 @@ impl Reason {
             Self::ProbesSucceeded => "probes_succeeded",
             Self::ProbeFailed => "probe_failed",
             Self::LeaseExpired => "lease_expired",
+            Self::HalfOpenTimedOut => "half_open_timed_out",
             Self::Manual => "manual",
         }
     }
@@ -146,10 +151,8 @@ impl Counters {
     }
 
     #[inline]
-    #[cfg_attr(
-        not(any(feature = "tracing", feature = "metrics")),
-        allow(unused_variables)
-    )]
+    // The name and generation are only for the `tracing` event; the counter carries its labels.
+    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
     pub(crate) fn stale(&self, name: &'static str, generation: u32) {
         #[cfg(feature = "metrics")]
         self.stale.increment(1);

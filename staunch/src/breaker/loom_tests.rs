@@ -321,3 +321,164 @@ fn loom_an_open_timer_racing_a_reset_and_an_admission() {
         );
     });
 }
+
+/// Two admissions after a period's end race to start the next one, while an outcome of the
+/// ended period arrives: exactly one starts it (one generation, its end published), and the
+/// old outcome never counts in it.
+#[test]
+fn loom_period_roll_racing_a_roll_and_an_old_outcome() {
+    model_bounded(|| {
+        let (breaker, clock, trips, changes) =
+            breaker(BreakerConfig::consecutive_failures(2).with_count_reset_interval(SEC));
+        breaker.try_acquire().unwrap().failure(); // one failure in period [0, 1 s)
+        let old = breaker.try_acquire_owned().unwrap();
+        clock.advance(SEC);
+        let b = breaker.clone();
+        let roller = thread::spawn(move || b.try_acquire().unwrap().generation());
+        let late = thread::spawn(move || old.failure());
+        let mine = breaker.try_acquire().unwrap().generation();
+        let theirs = roller.join().unwrap();
+        late.join().unwrap();
+        assert_eq!((mine, theirs), (1, 1), "one roll, and both admitted in it");
+        let word = breaker.shared.load();
+        assert_eq!((word.state(), word.generation()), (State::Closed, 1));
+        assert!(!word.unpublished(), "the new period's end is published");
+        assert_eq!(breaker.snapshot().consecutive_failures, 0);
+        assert_eq!(
+            trips.load(Ordering::Relaxed),
+            0,
+            "an old failure tripped the new period"
+        );
+        assert_eq!(
+            changes.load(Ordering::Relaxed),
+            0,
+            "a new period is no state change"
+        );
+        // The period is [1 s, 2 s): a failure now and one at 1.9 s trip.
+        breaker.try_acquire().unwrap().failure();
+        clock.advance(SEC * 9 / 10);
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.state(), State::Open);
+    });
+}
+
+/// A period roll racing a reset: whichever wins, the breaker ends closed with its period
+/// published, and a later generation's end never goes back.
+#[test]
+fn loom_period_roll_racing_a_reset() {
+    model_bounded(|| {
+        let (breaker, clock, _, _) =
+            breaker(BreakerConfig::consecutive_failures(1).with_count_reset_interval(SEC));
+        clock.advance(SEC);
+        let b = breaker.clone();
+        let resetter = thread::spawn(move || b.reset());
+        drop(breaker.try_acquire().unwrap());
+        resetter.join().unwrap();
+        let word = breaker.shared.load();
+        assert_eq!(word.state(), State::Closed);
+        assert!(!word.unpublished());
+        // Whoever came last, the period runs to 2 s: a failure before then trips.
+        clock.advance(SEC * 9 / 10);
+        breaker.try_acquire().unwrap().failure();
+        assert_eq!(breaker.state(), State::Open);
+    });
+}
+
+/// Probe failures racing under ratio decisions (one failure tolerated): the second one
+/// re-opens, exactly once, whichever lands first; a racing success never closes a breaker
+/// that has re-opened.
+#[test]
+fn loom_tolerated_probe_failures_race_to_reopen_once() {
+    model_bounded(|| {
+        let (breaker, clock, _, changes) = breaker(
+            BreakerConfig::consecutive_failures(1)
+                .with_half_open_probes(3)
+                .with_successes_to_close_out_of(2, 3),
+        );
+        breaker.try_acquire().unwrap().failure();
+        clock.advance(SEC);
+        let probes: Vec<_> = (0..3)
+            .map(|_| breaker.try_acquire_owned().unwrap())
+            .collect();
+        let before = changes.load(Ordering::Relaxed);
+        let mut probes = probes.into_iter();
+        let (a, b, c) = (
+            probes.next().unwrap(),
+            probes.next().unwrap(),
+            probes.next().unwrap(),
+        );
+        let first = thread::spawn(move || a.failure());
+        let second = thread::spawn(move || b.failure());
+        c.success();
+        first.join().unwrap();
+        second.join().unwrap();
+        // Two failures of three probes: closing (2 successes) became impossible.
+        assert_eq!(breaker.state(), State::Open);
+        assert_eq!(
+            changes.load(Ordering::Relaxed) - before,
+            1,
+            "one re-open, and no close"
+        );
+        assert!(breaker.snapshot().next_probe_at.is_some());
+    });
+}
+
+/// The half-open maximum wait ends at a caller and at a probe's outcome at once: one re-open.
+#[test]
+fn loom_half_open_timeout_racing_a_probe_outcome() {
+    model_bounded(|| {
+        let clock = ManualClock::new();
+        let timeouts = Arc::new(AtomicU64::new(0));
+        let seen = Arc::clone(&timeouts);
+        let breaker = CircuitBreaker::builder(
+            BreakerConfig::consecutive_failures(1)
+                .with_open_duration(SEC)
+                .with_half_open_probes(2)
+                .with_successes_to_close(2)
+                .with_half_open_max_wait(SEC),
+        )
+        .clock(clock.clone().into())
+        .on_state_change(move |change| {
+            assert_ne!(change.to, State::Closed, "closed after the wait ended");
+            if change.reason == Reason::HalfOpenTimedOut {
+                seen.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+        .build()
+        .unwrap();
+        breaker.try_acquire().unwrap().failure();
+        clock.advance(SEC);
+        breaker.try_acquire().unwrap().success();
+        let probe = breaker.try_acquire_owned().unwrap();
+        clock.advance(SEC);
+        let outcome = thread::spawn(move || probe.success());
+        assert!(breaker.try_acquire().is_err());
+        outcome.join().unwrap();
+        assert_eq!(timeouts.load(Ordering::Relaxed), 1);
+        let snapshot = breaker.snapshot();
+        assert_eq!(snapshot.state, State::Open);
+        assert!(snapshot.next_probe_at.is_some());
+    });
+}
+
+/// Disabling racing a tripping failure: the failure trips before, or is dropped after; the
+/// breaker ends disabled, and a reset finds nothing counted.
+#[test]
+fn loom_disable_racing_a_failure() {
+    loom::model(|| {
+        let (breaker, _clock, trips, _) =
+            breaker(BreakerConfig::failure_rate_count(0.5, 2).with_minimum_calls(1));
+        let permit = breaker.try_acquire_owned().unwrap();
+        let b = breaker.clone();
+        let disabler = thread::spawn(move || b.disable());
+        permit.failure();
+        disabler.join().unwrap();
+        assert!(trips.load(Ordering::Relaxed) <= 1);
+        assert_eq!(breaker.state(), State::Disabled);
+        breaker.try_acquire().unwrap().failure(); // dropped
+        breaker.reset();
+        assert_eq!(breaker.snapshot().calls, 0);
+        breaker.try_acquire().unwrap().success();
+        assert_eq!(breaker.state(), State::Closed);
+    });
+}

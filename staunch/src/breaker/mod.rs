@@ -13,11 +13,12 @@
 //!     +--------+ ----------------------------> +------+
 //!     | Closed |                               | Open | rejects with CircuitOpen { retry_after }
 //!     +--------+ <-----+                       +------+
-//!         ^            |                        |   ^
-//!         |            | successes_to_close     |   | first probe failure
-//!         |            | probe successes        |   | (open duration grows)
-//!         |            |                        v   |
-//!         |        +----------+  open duration  |   |
+//!     ^  |             |                        |   ^
+//!     |  | count-reset | successes_to_close     |   | a probe failure (or the failure that
+//!     |  | interval:   | probe successes        |   | makes closing impossible), or the
+//!     |  | new period  |                        |   | half-open maximum wait
+//!     +--+             |                        v   | (open duration grows)
+//!         ^        +----------+  open duration  |   |
 //!         |        | HalfOpen | <---------------+   |
 //!         |        +----------+ -------------------+
 //!         |          at most half_open_probes calls in flight;
@@ -25,14 +26,17 @@
 //!         |
 //!     reset()      force_open() -> ForcedOpen (rejects all, no retry_after)
 //!                  force_closed() -> ForcedClosed (admits all, records, never trips)
+//!                  disable() -> Disabled (admits all, records nothing)
 //! ```
 //!
-//! Every transition starts a new *generation*. A permit remembers the generation that admitted
-//! it, and its outcome only counts in that generation: a slow call admitted while closed that
-//! fails after the breaker opened (or after it has opened and closed again) changes nothing. It
-//! is reported as stale (a `tracing` debug event and a `metrics` counter), unless it is a
-//! success that would change nothing in the current generation either (a success into a closed
-//! breaker with nothing to reset is not checked at all: that check would cost every call).
+//! Every transition starts a new *generation*, and so do a reset and the start of each period
+//! of a [count-reset interval](BreakerConfig::with_count_reset_interval). A permit remembers
+//! the generation that admitted it, and its outcome only counts in that generation: a slow call
+//! admitted while closed that fails after the breaker opened (or after it has opened and closed
+//! again) changes nothing. It is reported as stale (a `tracing` debug event and a `metrics`
+//! counter), unless it is a success that would change nothing in the current generation either
+//! (a success into a closed breaker with nothing to reset is not checked at all: that check
+//! would cost every call).
 //!
 //! # Trip rules, and when to choose which
 //!
@@ -44,14 +48,18 @@
 //! | [`consecutive_failures(n)`](BreakerConfig::consecutive_failures) | `n` failures in a row (a success resets the count) | traffic is low or bursty, or any run of failures means "down"; the cheapest rule |
 //! | [`failure_rate_count(rate, n)`](BreakerConfig::failure_rate_count) | `rate` of the last `n` calls failed, with at least the minimum number of calls | traffic is steady and an error *rate* matters, not a run |
 //! | [`failure_rate_time(rate, window)`](BreakerConfig::failure_rate_time) | `rate` of the calls in the last `window` failed, with a minimum throughput | traffic varies; old outcomes must age out even when no calls arrive |
+//! | [`failure_count_time(k, window)`](BreakerConfig::failure_count_time) | `k` calls in the last `window` failed, whatever their share | a number of failures means trouble however many calls succeed |
 //! | [`slow_call_rate(rate, slow, n)`](BreakerConfig::slow_call_rate) | `rate` of the last `n` calls took at least `slow` | the dependency slows down before it fails |
 //!
-//! The window rules can combine a failure rate and a slow-call rate
-//! ([`with_slow_calls`](BreakerConfig::with_slow_calls),
-//! [`with_failure_rate`](BreakerConfig::with_failure_rate)); each threshold trips on its own.
+//! The window rules can combine a failure rate, a failure count and a slow-call rate
+//! ([`with_failure_rate`](BreakerConfig::with_failure_rate),
+//! [`with_failure_count`](BreakerConfig::with_failure_count),
+//! [`with_slow_calls`](BreakerConfig::with_slow_calls)); each threshold trips on its own.
 //! A window rule evaluates after every recorded outcome, so it opens on exactly the call that
 //! reaches both the minimum number of calls and the threshold. The window starts empty each time
-//! the breaker closes.
+//! the breaker closes, and, with a
+//! [count-reset interval](BreakerConfig::with_count_reset_interval), at the start of each
+//! period (the consecutive rule's count too).
 //!
 //! Which outcomes count is the caller's decision, through the shared
 //! [`classify`](crate::classify) module: [`Class::Success`](crate::classify::Class::Success) is a
@@ -80,13 +88,66 @@
 //! - At most [`half_open_probes`](BreakerConfig::with_half_open_probes) calls are in flight;
 //!   every other caller is rejected (never "every caller is a probe").
 //! - [`successes_to_close`](BreakerConfig::with_successes_to_close) probe successes close; the
-//!   first probe failure re-opens (and grows the open duration). Only failures count in
+//!   first probe failure re-opens (and grows the open duration). With
+//!   [`with_successes_to_close_out_of(s, n)`](BreakerConfig::with_successes_to_close_out_of),
+//!   `s` successes out of `n` probes close, and the failure that makes closing impossible (the
+//!   `n - s + 1`th) re-opens, each on the outcome that makes it certain. Only failures count in
 //!   half-open; slow probes are not judged.
 //! - A probe permit is a guard: dropped without an outcome (a cancelled future, a panic), it
 //!   returns its slot and counts as nothing.
 //! - A probe that never finishes cannot wedge the breaker: once every slot has been held for the
 //!   [probe lease](BreakerConfig::with_probe_lease) without a new admission, the next caller
 //!   reclaims all slots in a new generation (the old probes become stale) and probes itself.
+//! - Half-open can be bounded as a whole: with a
+//!   [maximum wait](BreakerConfig::with_half_open_max_wait), a breaker still half-open that long
+//!   after it turned half-open re-opens, at the first call or probe outcome after it.
+//!
+//! # Manual control: closed, forced closed, disabled
+//!
+//! [`force_open`](CircuitBreaker::force_open), [`force_closed`](CircuitBreaker::force_closed),
+//! [`disable`](CircuitBreaker::disable) and [`reset`](CircuitBreaker::reset) override the rule
+//! until the next of them. A manual transition to the state the breaker is already in changes
+//! nothing and tells nobody (a reset of a closed breaker still clears its counts).
+//!
+//! | | closed | forced closed | disabled | forced open |
+//! |---|---|---|---|---|
+//! | admits | every call | every call | every call | no call (`retry_after` is `None`) |
+//! | records outcomes (snapshot counts, failure rate) | yes | yes | no | no |
+//! | trips | yes | never | never | (rejects) |
+//! | cost per call | the rule's | the rule's, admission out of line | a closed success's, whatever the rule | one load |
+//! | resilience4j | `CLOSED` | `METRICS_ONLY` | `DISABLED` | `FORCED_OPEN` |
+//!
+//! Forced closed keeps measuring, so its snapshots show what the rule would have done: use it
+//! to watch a breaker before letting it act. Disabled turns the breaker off: use it when a
+//! breaker must not act and its counts are of no use (a kill switch, or
+//! [`with_disabled`](BreakerConfig::with_disabled) in a configuration file).
+//!
+//! # Coming from another library
+//!
+//! Each setting has the meaning of its peer's below, and a test that pins it. "≈" marks a near
+//! equivalent whose difference the linked docs explain.
+//!
+//! | staunch | resilience4j | failsafe (Java, Go) | gobreaker | Polly (v8) |
+//! |---|---|---|---|---|
+//! | [`consecutive_failures(n)`](BreakerConfig::consecutive_failures) | – | `withFailureThreshold(n)` | `ReadyToTrip`: `ConsecutiveFailures >= n` | – |
+//! | [`failure_rate_count(rate, n)`](BreakerConfig::failure_rate_count) | `COUNT_BASED`, `slidingWindowSize`, `failureRateThreshold` | ≈ `withFailureThreshold(k, n)`, Go `WithFailureThresholdRatio` (a count: [`with_failure_count`](BreakerConfig::with_failure_count)) | – | – |
+//! | [`failure_rate_time(rate, window)`](BreakerConfig::failure_rate_time) | `TIME_BASED`, `slidingWindowSize`, `failureRateThreshold` | `withFailureRateThreshold(rate, executions, period)` | – | `FailureRatio`, `SamplingDuration` |
+//! | [`failure_count_time(k, window)`](BreakerConfig::failure_count_time) | – | `withFailureThreshold(k, period)`, Go `WithFailureThresholdPeriod` | ≈ `ReadyToTrip`: `TotalFailures >= k`, with `Interval` and (v2) `BucketPeriod` | – |
+//! | [`with_minimum_calls`](BreakerConfig::with_minimum_calls) | `minimumNumberOfCalls` | `withFailureExecutionThreshold` | – | `MinimumThroughput` |
+//! | [`with_slow_calls`](BreakerConfig::with_slow_calls), [`slow_call_rate`](BreakerConfig::slow_call_rate) | `slowCallRateThreshold`, `slowCallDurationThreshold` | – | – | – |
+//! | [`with_count_reset_interval`](BreakerConfig::with_count_reset_interval) | – | – | `Interval` | – |
+//! | [`with_open_duration`](BreakerConfig::with_open_duration) | `waitDurationInOpenState` | `withDelay` | `Timeout` | `BreakDuration` |
+//! | [`with_open_backoff`](BreakerConfig::with_open_backoff) | `waitIntervalFunctionInOpenState` | `withDelayFn` | – | `BreakDurationGenerator` |
+//! | `with_automatic_half_open` | `automaticTransitionFromOpenToHalfOpenEnabled` | – | – | – |
+//! | [`with_half_open_probes`](BreakerConfig::with_half_open_probes) | ≈ `permittedNumberOfCallsInHalfOpenState` (staunch bounds calls in flight) | – | `MaxRequests` | – |
+//! | [`with_successes_to_close(s)`](BreakerConfig::with_successes_to_close) | – | `withSuccessThreshold(s)` | `MaxRequests` (consecutive successes) | – |
+//! | [`with_successes_to_close_out_of(s, n)`](BreakerConfig::with_successes_to_close_out_of) | ≈ `failureRateThreshold` over the permitted calls (decided after all of them) | `withSuccessThreshold(s, n)`, Go `WithSuccessThresholdRatio` | – | – |
+//! | [`with_half_open_max_wait`](BreakerConfig::with_half_open_max_wait) | `maxWaitDurationInHalfOpenState` (its 0, "forever", is leaving it unset) | – | – | – |
+//! | [`with_probe_lease`](BreakerConfig::with_probe_lease) | – | – | – | – |
+//! | [`force_open`](CircuitBreaker::force_open) | `transitionToForcedOpenState` | `open()` | – | `Isolate` |
+//! | [`force_closed`](CircuitBreaker::force_closed) | `transitionToMetricsOnlyState` | – | – | – |
+//! | [`disable`](CircuitBreaker::disable) | `transitionToDisabledState` | – | – | – |
+//! | [`reset`](CircuitBreaker::reset) | `reset` | `close()` | – | `Close` |
 //!
 //! # Time
 //!
@@ -137,6 +198,8 @@
 //! | other outcomes, window rules | a short lock around the window, which first records the `k` successes counted without it (`O(min(k, size))`); a clock read for time windows and slow calls |
 //! | rejection in open, or in half-open with every slot taken | two loads and a coarse clock read (3–11 ns on a VM); an exact read near the period's (or lease's) end or when time is not known to be real |
 //! | rejection in open, automatic half-open | two loads, no clock |
+//! | admission in closed, count-reset interval | one load, then out of line a coarse clock read (an exact one when time is not known to be real) and a load; the first admission of a period also takes the window lock |
+//! | disabled, admission and success (any rule) | one atomic load each, as a closed success under the consecutive rule; a failure goes out of line to be dropped |
 //! | transitions, half-open | compare-exchange loops, clock reads, callbacks (outside any lock) |
 //!
 //! A success can trip a window only by meeting the minimum number of calls, never by raising a

@@ -9,9 +9,9 @@ use super::state::{GEN_MASK, Outcome};
 use crate::classify::Class;
 
 /// What a permit remembers, packed in one `u64` so that a [`Permit`] is two words and moves in
-/// registers: the generation that admitted it (bits 0..26, as wide as the state word's),
-/// whether it holds a probe slot (bit 26), and, when calls are timed, when it started (bits
-/// 27..64: microseconds since the breaker's origin, wrapping every 38 hours; durations are
+/// registers: the generation that admitted it (bits 0..25, as wide as the state word's),
+/// whether it holds a probe slot (bit 25), and, when calls are timed, when it started (bits
+/// 26..64: microseconds since the breaker's origin, wrapping every 76 hours; durations are
 /// computed with wrapping subtraction, so only a call longer than that would be misjudged).
 ///
 /// (A 24-byte permit holding an `Option<Instant>` was assembled piecewise on the stack and

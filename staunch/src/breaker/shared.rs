@@ -9,7 +9,8 @@ use super::events::{Counters, Listener, Listeners, Reason, StateChange};
 use super::pending::Pending;
 use super::permit::{Handle, OwnedPermit, Permit, RawPermit, STARTED_MASK};
 use super::state::{
-    self, CountWindow, Counts, Outcome, Path, State, TimeWindow, Window, WindowKind, Word,
+    self, CountWindow, Counts, Outcome, Path, State, Thresholds, TimeWindow, Window, WindowKind,
+    Word,
 };
 use super::{BreakerConfig, Call, CircuitOpen, Error};
 use crate::classify::{AllTransient, Class, Classify};
@@ -70,6 +71,27 @@ pub(crate) struct Shared {
     last_probe_at: AtomicU64,
     /// Trips since the breaker last closed, for the growing open duration.
     trips: AtomicU32,
+    /// Count-reset interval: nanoseconds since `origin` at which the current closed period ends.
+    /// Stored by whoever starts a closed generation (a close, a reset, or the one admission
+    /// whose compare-exchange starts the next period) before it clears the word's unpublished
+    /// flag, as `open_until` is for an open period; only ever raised, so a late writer cannot
+    /// shorten a newer period.
+    period_end: AtomicU64,
+    /// The count-reset interval in nanoseconds (0: none).
+    interval_nanos: u64,
+    /// Nanoseconds since `origin` at which the breaker last turned half-open from open, for the
+    /// half-open maximum wait. Raised (never lowered) before the compare-exchange that turns it
+    /// half-open.
+    half_open_since: AtomicU64,
+    /// The half-open maximum wait in nanoseconds (`u64::MAX`: none).
+    max_wait_nanos: u64,
+    /// Half-open with tolerated probe failures: the generation (bits 32..64) whose failures
+    /// the count (bits 0..32) holds; a count of another generation is zero.
+    probe_failures: AtomicU64,
+    /// Probe failures that re-open the breaker (1 unless `with_successes_to_close_out_of`).
+    failures_to_open: u32,
+    /// The window rule's thresholds.
+    thresholds: Thresholds,
     /// The rate window, for rate rules only.
     window: Option<Mutex<Window>>,
     /// Successes of the rate window counted without its lock (see `pending.rs`).
@@ -89,6 +111,9 @@ pub(crate) struct Shared {
     #[cfg(all(feature = "tokio", not(loom)))]
     this: std::sync::Weak<Shared>,
 }
+
+/// The shortest open period: what a jittered open duration that draws zero is raised to.
+const MIN_OPEN: Duration = Duration::from_nanos(1);
 
 /// `Shared::open_left`: the generation above the time left, in whole milliseconds rounded up.
 const LEFT_GEN_SHIFT: u32 = 38;
@@ -191,15 +216,29 @@ impl Builder {
             Rule::CountWindow { size, .. } => size,
             _ => u32::MAX,
         };
+        // Disabled drops the config's bits (see `Word::next`); closed is generation 0.
+        let initial = if config.disabled {
+            Word::new(State::Disabled, 0, 0, 0)
+        } else {
+            Word::INITIAL.with_config(config.path(), config.periodic())
+        };
+        let interval_nanos = config.count_reset_interval.map_or(0, saturating_nanos);
         #[cfg_attr(not(all(feature = "tokio", not(loom))), allow(unused_variables))]
         let shared = |this| Shared {
-            word: CachePadded(AtomicU64::new(Word::INITIAL.with_path(config.path()).0)),
+            word: CachePadded(AtomicU64::new(initial.0)),
             open_until: AtomicU64::new(0),
             open_for: AtomicU64::new(0),
             open_left: AtomicU64::new(0),
             coarse_lag: saturating_nanos(crate::clock::coarse_lag()),
             last_probe_at: AtomicU64::new(0),
             trips: AtomicU32::new(0),
+            period_end: AtomicU64::new(interval_nanos),
+            interval_nanos,
+            half_open_since: AtomicU64::new(0),
+            max_wait_nanos: config.half_open_max_wait.map_or(u64::MAX, saturating_nanos),
+            probe_failures: AtomicU64::new(0),
+            failures_to_open: config.successes_out_of - config.successes_to_close + 1,
+            thresholds: config.thresholds(),
             window: window.map(|kind| {
                 Mutex::new(Window {
                     generation: 0,
@@ -233,7 +272,8 @@ impl Builder {
 pub struct Snapshot {
     /// The state.
     pub state: State,
-    /// The current generation (bumped by every transition).
+    /// The current generation (bumped by every transition, by a reset, and at the first
+    /// admission of each period of a count-reset interval).
     pub generation: u32,
     /// Consecutive-failures rule: failures in a row so far (closed or forced closed).
     pub consecutive_failures: u32,
@@ -249,12 +289,24 @@ pub struct Snapshot {
     pub probes_in_flight: u32,
     /// Half-open: probe successes so far.
     pub probe_successes: u32,
+    /// Half-open: probe failures so far, with
+    /// [`with_successes_to_close_out_of`](BreakerConfig::with_successes_to_close_out_of)
+    /// (otherwise the first one re-opens).
+    pub probe_failures: u32,
     /// Open: when the next probe will be admitted.
     pub next_probe_at: Option<Instant>,
 }
 
 fn saturating_nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Whether `now` has reached `end` (nanoseconds since the origin). An end that saturated
+/// (`u64::MAX`, some 584 years away) is never reached, so that a clock that saturated too
+/// cannot end a period, or a wait, again and again.
+#[inline]
+fn reached(now: u64, end: u64) -> bool {
+    now >= end && end != u64::MAX
 }
 
 impl CircuitBreaker {
@@ -463,20 +515,56 @@ impl CircuitBreaker {
 
     /// Forces the breaker open: every call is rejected (with no `retry_after`) until
     /// [`reset`](Self::reset) or [`force_closed`](Self::force_closed). Outstanding permits
-    /// become stale.
+    /// become stale. On a breaker already forced open it changes nothing (and tells no
+    /// subscriber).
     pub fn force_open(&self) {
         self.shared.force(State::ForcedOpen);
     }
 
-    /// Forces the breaker closed (disables it): every call is admitted and outcomes are still
-    /// recorded (visible in the [`snapshot`](Self::snapshot)), but nothing trips until
-    /// [`reset`](Self::reset).
+    /// Forces the breaker closed: every call is admitted and outcomes are still recorded
+    /// (visible in the [`snapshot`](Self::snapshot)), but nothing trips until
+    /// [`reset`](Self::reset). On a breaker already forced closed it changes nothing: the
+    /// counts recorded so far stay.
     pub fn force_closed(&self) {
         self.shared.force(State::ForcedClosed);
     }
 
+    /// Disables the breaker: every call is admitted and nothing is recorded, until
+    /// [`reset`](Self::reset), [`force_open`](Self::force_open) or
+    /// [`force_closed`](Self::force_closed) (resilience4j's `DISABLED`). Outstanding permits
+    /// become stale. On a breaker already disabled it changes nothing.
+    ///
+    /// Unlike [`force_closed`](Self::force_closed), which keeps recording (its snapshots still
+    /// show counts and failure rates: resilience4j's `METRICS_ONLY`), a disabled breaker
+    /// counts nothing at all, so its calls cost about what a closed breaker's successes cost.
+    ///
+    /// | | closed | [`force_closed`](Self::force_closed) | `disable` | [`force_open`](Self::force_open) |
+    /// |---|---|---|---|---|
+    /// | admits | every call | every call | every call | no call |
+    /// | records outcomes (snapshot counts) | yes | yes | no | no |
+    /// | trips | yes | never | never | (open) |
+    /// | resilience4j | `CLOSED` | `METRICS_ONLY` | `DISABLED` | `FORCED_OPEN` |
+    ///
+    /// ```
+    /// use staunch::breaker::{BreakerConfig, CircuitBreaker, State};
+    ///
+    /// let breaker = CircuitBreaker::new(BreakerConfig::consecutive_failures(1))?;
+    /// breaker.disable();
+    /// let _ = breaker.call_blocking(|| Err::<(), _>("down"));
+    /// assert_eq!(breaker.state(), State::Disabled);
+    /// assert_eq!(breaker.snapshot().consecutive_failures, 0); // nothing recorded
+    /// breaker.reset(); // on again
+    /// let _ = breaker.call_blocking(|| Err::<(), _>("down"));
+    /// assert_eq!(breaker.state(), State::Open);
+    /// # Ok::<(), staunch::ConfigError>(())
+    /// ```
+    pub fn disable(&self) {
+        self.shared.force(State::Disabled);
+    }
+
     /// Closes the breaker with every count cleared and the open-duration growth reset, whatever
-    /// its state. Outstanding permits become stale.
+    /// its state. Outstanding permits become stale. On a closed breaker this clears the counts
+    /// but is no state change: subscribers, `tracing` and `metrics` hear of nothing.
     pub fn reset(&self) {
         self.shared.force(State::Closed);
     }
@@ -590,14 +678,33 @@ impl Shared {
         self.acquire_loop(word)
     }
 
-    /// Admission by the state machine: closed with timed calls, open on the exact clock (after
-    /// `acquire_slow`'s coarse reading could not decide), half-open, and every transition an
-    /// admission makes.
+    /// Admission by the state machine: closed with timed calls or a count-reset interval, open
+    /// on the exact clock (after `acquire_slow`'s coarse reading could not decide), half-open,
+    /// and every transition an admission makes.
     #[inline(never)]
     fn acquire_loop(&self, mut word: Word) -> Result<RawPermit, CircuitOpen> {
         loop {
             match word.state() {
-                State::Closed | State::ForcedClosed => {
+                State::Closed | State::ForcedClosed | State::Disabled => {
+                    if word.periodic() && word.state() == State::Closed && !word.unpublished() {
+                        let now = self.quick_nanos();
+                        if reached(now, self.period_end.load(Ordering::Acquire)) {
+                            // The first admission after a period's end starts the next one.
+                            self.roll_period(word, now);
+                            word = self.load();
+                            continue;
+                        }
+                        // The end just read may be that of a period started since `word` was
+                        // loaded: then admit in that period, not the one that has ended.
+                        let current = self.load();
+                        if current.generation() != word.generation() {
+                            word = current;
+                            continue;
+                        }
+                    }
+                    if word.state() == State::Disabled {
+                        return Ok(RawPermit::normal(word.generation(), 0));
+                    }
                     return Ok(RawPermit::normal(word.generation(), self.start_time(word)));
                 }
                 State::ForcedOpen => return Err(self.reject(State::ForcedOpen, None)),
@@ -619,6 +726,7 @@ impl Shared {
                     }
                     // The open period is over: this caller becomes the first probe.
                     self.last_probe_at.fetch_max(now_nanos, Ordering::Relaxed);
+                    self.half_open_since.fetch_max(now_nanos, Ordering::Relaxed);
                     let next = word.next(State::HalfOpen).with_a(1);
                     match self.cas(word, next) {
                         Ok(()) => {
@@ -636,6 +744,13 @@ impl Shared {
                     }
                     let now = self.clock.now();
                     let now_nanos = self.nanos(now);
+                    if reached(now_nanos, self.half_open_until()) {
+                        // Half-open for its maximum wait: back to open, and this caller is
+                        // rejected by the new open period.
+                        self.half_open_timed_out(word.generation(), now);
+                        word = self.load();
+                        continue;
+                    }
                     if let Some(next) = state::admit_probe(word, self.config.half_open_probes) {
                         self.last_probe_at.fetch_max(now_nanos, Ordering::Relaxed);
                         match self.cas(word, next) {
@@ -646,12 +761,10 @@ impl Shared {
                         }
                         continue;
                     }
-                    let lease_end = self
-                        .last_probe_at
-                        .load(Ordering::Relaxed)
-                        .saturating_add(self.lease_nanos);
+                    let lease_end = self.lease_end();
                     if now_nanos < lease_end {
-                        return Err(self.reject(State::HalfOpen, Some(lease_end - now_nanos)));
+                        let retry_after = self.half_open_retry_after(now_nanos, lease_end);
+                        return Err(self.reject(State::HalfOpen, Some(retry_after)));
                     }
                     // Every slot has been held past the lease: reclaim them all in a new
                     // generation (the old probes become stale) and probe.
@@ -702,17 +815,111 @@ impl Shared {
     }
 
     /// Rejects in half-open with every probe slot taken on a coarse reading, if it shows the
-    /// probes' lease surely not over: a half-open breaker under load rejects as many calls as
-    /// an open one. `None`: ask the exact clock.
+    /// probes' lease (and the half-open maximum wait) surely not over: a half-open breaker under
+    /// load rejects as many calls as an open one. `None`: ask the exact clock.
     fn reject_half_open_coarse(&self) -> Option<CircuitOpen> {
-        let left = self.coarse_left(|| {
-            let lease_end = self
-                .last_probe_at
-                .load(Ordering::Relaxed)
-                .saturating_add(self.lease_nanos);
-            (lease_end, self.lease_nanos)
-        })?;
-        Some(self.reject(State::HalfOpen, Some(left)))
+        let now = self.coarse_now()?;
+        let lease_end = self.lease_end();
+        if now.saturating_add(self.coarse_lag) >= lease_end.min(self.half_open_until()) {
+            return None;
+        }
+        let retry_after = self.half_open_retry_after(now, lease_end);
+        Some(self.reject(State::HalfOpen, Some(retry_after)))
+    }
+
+    /// Half-open: nanoseconds since the origin at which every held probe slot may be reclaimed.
+    fn lease_end(&self) -> u64 {
+        self.last_probe_at
+            .load(Ordering::Relaxed)
+            .saturating_add(self.lease_nanos)
+    }
+
+    /// Half-open: nanoseconds since the origin at which the maximum wait ends (`u64::MAX`:
+    /// never).
+    fn half_open_until(&self) -> u64 {
+        self.half_open_since
+            .load(Ordering::Relaxed)
+            .saturating_add(self.max_wait_nanos)
+    }
+
+    /// Half-open with every slot taken, at `now` before `lease_end` and the maximum wait's end:
+    /// how long until the next probe. At the lease's end, unless the wait ends first (or then):
+    /// the breaker then re-opens, and probes again after the next open duration (its base
+    /// value: the jitter is not drawn yet).
+    fn half_open_retry_after(&self, now: u64, lease_end: u64) -> u64 {
+        let wait_end = self.half_open_until();
+        if lease_end < wait_end {
+            return (lease_end - now).min(self.lease_nanos);
+        }
+        let trips = self.trips.load(Ordering::Relaxed).saturating_add(1);
+        (wait_end - now).saturating_add(saturating_nanos(self.base_open_duration(trips)))
+    }
+
+    /// Half-open for its maximum wait: re-opens the half-open generation `generation`, if the
+    /// word is still in it.
+    #[cold]
+    fn half_open_timed_out(&self, generation: u32, now: Instant) -> bool {
+        let reopened = self.update(|w| {
+            (w.state() == State::HalfOpen && w.generation() == generation)
+                .then(|| w.next(State::Open))
+        });
+        if let Some((from, to)) = reopened {
+            self.transitioned(from, to, Reason::HalfOpenTimedOut, Some(now));
+        }
+        reopened.is_some()
+    }
+
+    /// Closed with a count-reset interval and its period published: the time (nanoseconds since
+    /// the origin) if the period has ended. Reads the coarse clock when time is real.
+    #[inline]
+    fn closed_period_over(&self, word: Word) -> Option<u64> {
+        if !word.periodic() || word.state() != State::Closed || word.unpublished() {
+            return None;
+        }
+        let now = self.quick_nanos();
+        reached(now, self.period_end.load(Ordering::Acquire)).then_some(now)
+    }
+
+    /// Ends the closed period of `word`, over at `now`: starts a new generation (one caller
+    /// wins the compare-exchange), whose period is the one `now` falls in on the grid of
+    /// periods (empty ones are skipped), and publishes its end.
+    #[cold]
+    #[inline(never)]
+    fn roll_period(&self, word: Word, now: u64) {
+        // Under the window lock, which seals the pending successes, as every way out of a
+        // closed generation is.
+        let window = self.window.as_ref().map(|w| self.lock_window(w));
+        // The end of `word`'s period: published before `word` was.
+        let end = self.period_end.load(Ordering::Acquire);
+        let rolled = self.update(|w| {
+            (w.state() == State::Closed && w.generation() == word.generation() && !w.unpublished())
+                .then(|| w.next(State::Closed))
+        });
+        drop(window);
+        if let Some((_, rolled)) = rolled {
+            let periods = (now.saturating_sub(end) / self.interval_nanos).saturating_add(1);
+            let next_end = end.saturating_add(periods.saturating_mul(self.interval_nanos));
+            self.publish_period(rolled, next_end);
+        }
+    }
+
+    /// Publishes the end of the first period of the closed generation `word` (unpublished),
+    /// and clears its unpublished flag if the word is still in that generation. The end only
+    /// grows (every writer computes it from a later reading), so a late writer cannot shorten
+    /// a newer period.
+    fn publish_period(&self, word: Word, end: u64) {
+        self.period_end.fetch_max(end, Ordering::Release);
+        let _ = self.update(|w| {
+            (w.generation() == word.generation() && w.unpublished()).then(|| w.published())
+        });
+    }
+
+    /// After a transition to closed: with a count-reset interval, the first period starts now.
+    fn publish_closed(&self, closed: Word) {
+        if closed.periodic() {
+            let now = self.quick_nanos();
+            self.publish_period(closed, now.saturating_add(self.interval_nanos));
+        }
     }
 
     /// Nanoseconds since the origin on the coarse clock, if there is one: never more than
@@ -797,8 +1004,7 @@ impl Shared {
         let counted = !permit.is_probe()
             && self.load().path() == Path::Window
             && if matches!(self.config.rule, Rule::TimeWindow { .. }) {
-                self.pending
-                    .add(permit.generation(), || self.success_nanos())
+                self.pending.add(permit.generation(), || self.quick_nanos())
             } else {
                 self.pending.add(permit.generation(), || 0)
             };
@@ -807,13 +1013,16 @@ impl Shared {
         }
     }
 
-    /// When an untimed success of a time window happened, in nanoseconds since `origin`: a
-    /// coarse reading when there is one (~7 ns instead of ~30 ns). It may be up to a tick (4 ms
-    /// at 250 Hz) early, so near a bucket boundary a success may be counted
-    /// in the bucket before its own, and expire up to that much sooner than an exact reading
-    /// would make it: the one inexact thing about counting successes without the lock.
+    /// Now, in nanoseconds since `origin`, for the decisions that may run up to a tick late: a
+    /// coarse reading when there is one (~7 ns instead of ~30 ns).
+    ///
+    /// When an untimed success of a time window happened: it may be up to a tick (4 ms at
+    /// 250 Hz) early, so near a bucket boundary a success may be counted in the bucket before
+    /// its own, and expire up to that much sooner than an exact reading would make it: the one
+    /// inexact thing about counting successes without the lock. Where a count-reset interval's
+    /// periods start and end: a period ends up to a tick late.
     #[inline]
-    fn success_nanos(&self) -> u64 {
+    fn quick_nanos(&self) -> u64 {
         self.coarse_now()
             .unwrap_or_else(|| self.nanos(self.clock.now()))
     }
@@ -823,20 +1032,19 @@ impl Shared {
     fn complete_slow(&self, permit: RawPermit, outcome: Outcome) {
         let generation = permit.generation();
         if permit.is_probe() {
-            let successes = self.config.successes_to_close;
-            match self.update(|w| state::probe_done(w, generation, outcome, successes)) {
-                Some((from, to)) if to.state() != State::HalfOpen => {
-                    let reason = if to.state() == State::Closed {
-                        Reason::ProbesSucceeded
-                    } else {
-                        Reason::ProbeFailed
-                    };
-                    self.transitioned(from, to, reason, None);
-                }
-                Some(_) => {}
-                None => self.counters.stale(self.name, generation),
-            }
+            self.complete_probe(generation, outcome);
             return;
+        }
+        let word = self.load();
+        if word.generation() == generation {
+            if word.state() == State::Disabled {
+                return;
+            }
+            if self.closed_period_over(word).is_some() {
+                // Admitted in a period that has ended: it does not count after it.
+                self.counters.stale(self.name, generation);
+                return;
+            }
         }
         match self.config.rule {
             Rule::Consecutive { failures } => {
@@ -855,13 +1063,88 @@ impl Shared {
                     None => {}
                 }
             }
-            Rule::CountWindow { min_calls, .. } | Rule::TimeWindow { min_calls, .. } => {
-                self.record_window(permit, outcome == Outcome::Failure, min_calls);
+            Rule::CountWindow { .. } | Rule::TimeWindow { .. } => {
+                self.record_window(permit, outcome == Outcome::Failure);
             }
         }
     }
 
-    fn record_window(&self, permit: RawPermit, failure: bool, min_calls: u32) {
+    /// The outcome of a probe admitted in `generation` (`Ignored` for a dropped one).
+    fn complete_probe(&self, generation: u32, outcome: Outcome) {
+        if self.max_wait_nanos != u64::MAX {
+            let now = self.clock.now();
+            if reached(self.nanos(now), self.half_open_until()) {
+                // The maximum wait ended before this outcome: it re-opens, and the outcome
+                // counts for nothing.
+                if !self.half_open_timed_out(generation, now) {
+                    self.counters.stale(self.name, generation);
+                }
+                return;
+            }
+        }
+        // A tolerated failure (closing is still possible) only returns its slot.
+        let outcome = match outcome {
+            Outcome::Failure
+                if self.failures_to_open > 1
+                    && self.probe_failure(generation) < self.failures_to_open =>
+            {
+                Outcome::Ignored
+            }
+            outcome => outcome,
+        };
+        let successes = self.config.successes_to_close;
+        match self.update(|w| state::probe_done(w, generation, outcome, successes)) {
+            Some((from, to)) if to.state() != State::HalfOpen => {
+                let reason = if to.state() == State::Closed {
+                    Reason::ProbesSucceeded
+                } else {
+                    Reason::ProbeFailed
+                };
+                self.transitioned(from, to, reason, None);
+            }
+            Some(_) => {}
+            None => self.counters.stale(self.name, generation),
+        }
+    }
+
+    /// Counts a probe failure of the half-open generation `generation` (with tolerated probe
+    /// failures) and returns the generation's failures so far; 0 if the breaker has left it.
+    fn probe_failure(&self, generation: u32) -> u32 {
+        const COUNT: u64 = 0xFFFF_FFFF;
+        let tag = u64::from(generation) << 32;
+        let mut current = self.probe_failures.load(Ordering::Acquire);
+        loop {
+            if self.load().generation() != generation {
+                return 0;
+            }
+            let count = if current & !COUNT == tag {
+                (current & COUNT).saturating_add(1)
+            } else {
+                1
+            };
+            match self.probe_failures.compare_exchange_weak(
+                current,
+                tag | count,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return count as u32,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// The probe failures of the half-open generation `generation`, for snapshots.
+    fn probe_failures_of(&self, generation: u32) -> u32 {
+        let current = self.probe_failures.load(Ordering::Acquire);
+        if current >> 32 == u64::from(generation) {
+            current as u32
+        } else {
+            0
+        }
+    }
+
+    fn record_window(&self, permit: RawPermit, failure: bool) {
         let Some(window) = &self.window else { return };
         let needs_now =
             self.config.times_calls() || matches!(self.config.rule, Rule::TimeWindow { .. });
@@ -879,19 +1162,14 @@ impl Shared {
             // Read under the lock: a transition's compare-exchange either precedes this load (the
             // outcome is stale) or follows our own trip attempt below.
             let word = self.load();
-            if word.generation() != permit.generation() || !word.state().admits_all() {
+            if word.generation() != permit.generation() || !word.state().records() {
                 drop(window);
                 self.counters.stale(self.name, permit.generation());
                 return;
             }
             window.enter(permit.generation());
             let counts = window.record(now_nanos, failure, slow);
-            let trips = word.state() == State::Closed
-                && counts.trips(
-                    min_calls,
-                    self.config.failure_rate,
-                    self.config.slow_call.map(|s| s.rate),
-                );
+            let trips = word.state() == State::Closed && counts.trips(&self.thresholds);
             if trips {
                 let next = word.next(State::Open);
                 self.cas(word, next).ok().map(|()| (word, next))
@@ -934,21 +1212,18 @@ impl Shared {
     /// its newest bucket ends (forced closed never trips).
     fn reopen_pending(&self, window: &Window) {
         let word = self.load();
-        if !word.state().admits_all() || word.generation() != window.generation {
+        if !word.state().records() || word.generation() != window.generation {
             return;
         }
-        let (min_calls, size) = match self.config.rule {
-            Rule::CountWindow { size, min_calls } => (min_calls, Some(size)),
-            Rule::TimeWindow { min_calls, .. } => (min_calls, None),
+        let size = match self.config.rule {
+            Rule::CountWindow { size, .. } => Some(size),
+            Rule::TimeWindow { .. } => None,
             Rule::Consecutive { .. } => return,
         };
         let safe = word.state() == State::ForcedClosed
-            || window.counts().successes_cannot_trip(
-                min_calls,
-                size,
-                self.config.failure_rate,
-                self.config.slow_call.map(|s| s.rate),
-            );
+            || window
+                .counts()
+                .successes_cannot_trip(&self.thresholds, size);
         if safe {
             self.pending
                 .open(window.generation, window.successes_until());
@@ -968,7 +1243,10 @@ impl Shared {
         let now = now.unwrap_or_else(|| self.clock.now());
         match to.state() {
             State::Open => self.publish_open(to),
-            State::Closed => self.trips.store(0, Ordering::Relaxed),
+            State::Closed => {
+                self.trips.store(0, Ordering::Relaxed);
+                self.publish_closed(to);
+            }
             _ => {}
         }
         self.emit(from, to, reason, now);
@@ -1033,6 +1311,7 @@ impl Shared {
             return Some(Duration::from_nanos(left.min(interval)));
         }
         // Half-open with every slot free: the next caller is the first probe.
+        self.half_open_since.fetch_max(now_nanos, Ordering::Relaxed);
         if let Some((from, to)) =
             self.update(|w| w.has_timer_of(generation).then(|| w.next(State::HalfOpen)))
         {
@@ -1057,7 +1336,9 @@ impl Shared {
         let _ = self.update(|w| w.has_timer_of(generation).then(|| w.with_timer(false)));
     }
 
-    /// The open duration of the `trips`th trip since the last close.
+    /// The open duration of the `trips`th trip since the last close. A jittered draw of zero
+    /// (full jitter draws from `[0, base]`) is raised to 1 ns, so that a trip always rejects
+    /// the calls of its own instant, as a fixed duration (never zero) does.
     fn open_duration(&self, trips: u32) -> Duration {
         match self.config.open {
             OpenDuration::Fixed(d) => d,
@@ -1068,6 +1349,7 @@ impl Shared {
                     .ok()
                     .and_then(|mut delays| delays.nth(step - 1))
                     .unwrap_or_else(|| backoff.base_delay(trips))
+                    .max(MIN_OPEN)
             }
         }
     }
@@ -1094,14 +1376,22 @@ impl Shared {
         // Under the window lock, which seals the pending successes: none counted after this
         // leaves the generation lands in it unreported (see `pending.rs`).
         let window = self.window.as_ref().map(|w| self.lock_window(w));
-        let (from, to) = self
-            .update(|w| Some(w.next(target)))
-            .unwrap_or((Word::INITIAL, Word::INITIAL));
+        // Forcing the state the breaker is in changes nothing; a reset while closed still
+        // clears the counts (a new generation), but the state does not change.
+        let changed = self.update(|w| {
+            // From disabled, which dropped them, with the config's path and interval bits.
+            let next = w.with_config(self.config.path(), self.config.periodic());
+            (w.state() != target || target == State::Closed).then(|| next.next(target))
+        });
         drop(window);
+        let Some((from, to)) = changed else { return };
         if target == State::Closed {
             self.trips.store(0, Ordering::Relaxed);
+            self.publish_closed(to);
         }
-        self.emit(from, to, Reason::Manual, self.clock.now());
+        if from.state() != to.state() {
+            self.emit(from, to, Reason::Manual, self.clock.now());
+        }
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -1117,13 +1407,17 @@ impl Shared {
             failure_rate: None,
             probes_in_flight: 0,
             probe_successes: 0,
+            probe_failures: 0,
             next_probe_at: None,
         };
         match state {
             State::HalfOpen => {
                 snapshot.probes_in_flight = word.a();
                 snapshot.probe_successes = word.b();
+                snapshot.probe_failures = self.probe_failures_of(word.generation());
             }
+            // The period has ended: its counts no longer count (the next admission clears them).
+            State::Closed if self.closed_period_over(word).is_some() => {}
             State::Open if !word.unpublished() => {
                 snapshot.next_probe_at =
                     Some(self.instant(self.open_until.load(Ordering::Acquire)));
@@ -1210,7 +1504,7 @@ pub(crate) fn outcome_of(class: Class) -> Outcome {
     }
 }
 
-#[cfg(all(test, not(loom), target_os = "linux"))]
+#[cfg(all(test, not(any(loom, staunch_std_clock)), target_os = "linux"))]
 mod tests {
     use super::*;
 

@@ -18,9 +18,14 @@ pub enum State {
     /// Forced open by [`force_open`](super::CircuitBreaker::force_open): every call is rejected
     /// until [`reset`](super::CircuitBreaker::reset) or [`force_closed`](super::CircuitBreaker::force_closed).
     ForcedOpen,
-    /// Forced closed (disabled) by [`force_closed`](super::CircuitBreaker::force_closed): every
-    /// call passes and outcomes are still recorded, but nothing trips.
+    /// Forced closed by [`force_closed`](super::CircuitBreaker::force_closed): every call
+    /// passes and outcomes are still recorded (resilience4j's `METRICS_ONLY`), but nothing
+    /// trips.
     ForcedClosed,
+    /// Disabled by [`disable`](super::CircuitBreaker::disable) (or
+    /// [`with_disabled`](super::BreakerConfig::with_disabled)): every call passes and nothing is
+    /// recorded (resilience4j's `DISABLED`).
+    Disabled,
 }
 
 impl State {
@@ -32,11 +37,12 @@ impl State {
             Self::HalfOpen => "half_open",
             Self::ForcedOpen => "forced_open",
             Self::ForcedClosed => "forced_closed",
+            Self::Disabled => "disabled",
         }
     }
 
     /// The value of the `metrics` state gauge: 0 closed, 1 open, 2 half-open, 3 forced open,
-    /// 4 forced closed.
+    /// 4 forced closed, 5 disabled.
     pub const fn as_gauge(self) -> f64 {
         match self {
             Self::Closed => 0.0,
@@ -44,14 +50,21 @@ impl State {
             Self::HalfOpen => 2.0,
             Self::ForcedOpen => 3.0,
             Self::ForcedClosed => 4.0,
+            Self::Disabled => 5.0,
         }
     }
 
-    /// Whether calls are admitted without limit (closed, or forced closed).
+    /// Whether calls are admitted without limit (closed, forced closed, or disabled).
     pub const fn admits_all(self) -> bool {
+        matches!(self, Self::Closed | Self::ForcedClosed | Self::Disabled)
+    }
+
+    /// Whether outcomes are recorded in the counts (closed, or forced closed).
+    pub(crate) const fn records(self) -> bool {
         matches!(self, Self::Closed | Self::ForcedClosed)
     }
 
+    /// The state's bits in the word (see [`Word`]).
     const fn code(self) -> u64 {
         match self {
             Self::Closed => 0,
@@ -59,6 +72,7 @@ impl State {
             Self::HalfOpen => 2,
             Self::ForcedOpen => 3,
             Self::ForcedClosed => 4,
+            Self::Disabled => DISABLED,
         }
     }
 
@@ -83,26 +97,33 @@ impl fmt::Display for State {
 /// compare-exchange changes.
 ///
 /// ```text
-///  63          38 37        22 21         6  5   4   3   2  0
-/// +--------------+------------+------------+---+---+---+-----+
-/// |  generation  |     b      |     a      | T | W | U |state|
-/// +--------------+------------+------------+---+---+---+-----+
+///  63          39 38        23 22         7  6   5   4   3   2  0
+/// +--------------+------------+------------+---+---+---+---+-----+
+/// |  generation  |     b      |     a      | P | T | W | U |state|
+/// +--------------+------------+------------+---+---+---+---+-----+
 /// ```
 ///
 /// - `a`: closed (consecutive rule): failures in a row; closed (count window): 1 when the
 ///   window is full of successes (a success then changes nothing); half-open: probes in flight;
 ///   open: 1 when a timer ends the period (automatic half-open), so rejections read no clock.
-/// - `b`: half-open: probe successes so far.
-/// - `U`: open, but the open-until instant is not published yet (a trip in progress).
+/// - `b`: half-open: probe successes so far. With the state bits of closed, a non-zero `b` is
+///   [`State::Disabled`]: its word is a closed word with nothing counted and no path or
+///   interval bits, so that its admissions and successes take the inlined paths of a closed
+///   breaker under the consecutive rule (one load and one test each), and only failures go out
+///   of line, to be dropped there.
+/// - `U`: open, but the open-until instant is not published yet (a trip in progress); closed
+///   with a count-reset interval, but the end of the first period is not published yet.
 /// - `W`, `T`: the breaker's [`Path`] bits, set at construction and kept by every
 ///   transition: `W` a rate window whose calls are not timed, `T` timed calls (a slow-call
 ///   threshold). Neither: the consecutive rule. Kept here, beside the state, so that the hot
-///   paths decide with the one load they already make: a closed, untimed admission is
-///   `word & (state | T) == 0`, and a success with nothing to record under the consecutive rule
-///   is `word & (open bits | T | W | a) == 0`.
-/// - generation: bumped by every transition (26 bits, wrapping after 2^26 transitions); a
-///   permit remembers the generation that admitted it, and its outcome only counts while the
-///   generation is unchanged.
+///   paths decide with the one load they already make: a closed, untimed admission without a
+///   count-reset interval is `word & (state | T | P) == 0`, and a success with nothing to
+///   record under the consecutive rule is `word & (open bits | T | W | a) == 0`.
+/// - `P`: the counts clear on a fixed period (a count-reset interval): a closed admission reads
+///   the clock to find its period. Set at construction and kept by every transition.
+/// - generation: bumped by every transition and every clearing of the counts (25 bits,
+///   wrapping after 2^25); a permit remembers the generation that admitted it, and its
+///   outcome only counts while the generation is unchanged.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Word(pub(crate) u64);
 
@@ -124,13 +145,18 @@ const UNPUBLISHED: u64 = 1 << 3;
 const WINDOW: u64 = 1 << 4;
 const TIMED: u64 = 1 << 5;
 const PATH_MASK: u64 = WINDOW | TIMED;
-const A_SHIFT: u32 = 6;
-const B_SHIFT: u32 = 22;
-const GEN_SHIFT: u32 = 38;
+const PERIODIC: u64 = 1 << 6;
+/// The bits every transition keeps: the path and the count-reset interval.
+const KEPT: u64 = PATH_MASK | PERIODIC;
+const A_SHIFT: u32 = 7;
+const B_SHIFT: u32 = 23;
+const GEN_SHIFT: u32 = 39;
+/// [`State::Disabled`]: the state bits of closed, `b` = 1.
+const DISABLED: u64 = 1 << B_SHIFT;
 const FIELD_MASK: u64 = 0xFFFF;
 pub(crate) const GEN_MASK: u64 = (1 << (64 - GEN_SHIFT)) - 1;
-/// The states that do not admit all (open, half-open, forced open), without the forced-closed
-/// bit (4), which admits all as closed does.
+/// The states that do not record all outcomes (open, half-open, forced open, disabled), without
+/// the forced-closed bit (4), which records as closed does.
 const NOT_ADMITTING_ALL: u64 = 0b011;
 /// Open, published, with `a` = 1: a timer ends the period.
 const OPEN_WITH_TIMER: u64 = State::Open.code() | (1 << A_SHIFT);
@@ -155,6 +181,17 @@ impl Word {
         Self((self.0 & !PATH_MASK) | path as u64)
     }
 
+    /// The word with its count-reset-interval bit set or cleared.
+    pub(crate) const fn with_periodic(self, periodic: bool) -> Self {
+        Self((self.0 & !PERIODIC) | if periodic { PERIODIC } else { 0 })
+    }
+
+    /// The counts clear on a fixed period (a count-reset interval).
+    #[inline]
+    pub(crate) const fn periodic(self) -> bool {
+        self.0 & PERIODIC != 0
+    }
+
     #[inline]
     pub(crate) const fn path(self) -> Path {
         match self.0 & PATH_MASK {
@@ -166,13 +203,18 @@ impl Word {
 
     #[inline]
     pub(crate) const fn state(self) -> State {
-        State::from_code(self.0 & STATE_MASK)
+        let code = self.0 & STATE_MASK;
+        if code == 0 && self.0 & (FIELD_MASK << B_SHIFT) != 0 {
+            return State::Disabled;
+        }
+        State::from_code(code)
     }
 
-    /// Closed, and calls are not timed: the admission needs nothing but this word.
+    /// Closed, calls are not timed, and no count-reset interval: the admission needs nothing
+    /// but this word.
     #[inline]
     pub(crate) const fn admits_untimed(self) -> bool {
-        self.0 & (STATE_MASK | TIMED) == 0
+        self.0 & (STATE_MASK | TIMED | PERIODIC) == 0
     }
 
     #[inline]
@@ -245,16 +287,26 @@ impl Word {
         Self((self.0 & !(FIELD_MASK << B_SHIFT)) | ((b as u64 & FIELD_MASK) << B_SHIFT))
     }
 
-    /// The next generation in `state`, counts cleared, path kept. Entering open marks the
-    /// open-until instant as not yet published.
+    /// The next generation in `state`, counts cleared, path and interval kept (but for
+    /// disabled, which drops them). Entering open marks the open-until instant as not yet
+    /// published; entering closed with a count-reset interval marks the end of its first period
+    /// as not yet published.
     pub(crate) const fn next(self, state: State) -> Self {
         let generation = (self.generation() as u64 + 1) & GEN_MASK;
-        let next = Self::new(state, generation as u32, 0, 0).0 | (self.0 & PATH_MASK);
-        if let State::Open = state {
-            Self(next | UNPUBLISHED)
-        } else {
-            Self(next)
+        let next = Self::new(state, generation as u32, 0, 0).0;
+        match state {
+            State::Open => Self(next | (self.0 & KEPT) | UNPUBLISHED),
+            State::Closed if self.periodic() => Self(next | (self.0 & KEPT) | UNPUBLISHED),
+            // Without the path and interval bits: a disabled word takes the cheapest inlined
+            // paths. Leaving it, `with_config` puts them back.
+            State::Disabled => Self(next),
+            _ => Self(next | (self.0 & KEPT)),
         }
+    }
+
+    /// The word with the path and interval bits of a config: what `next` keeps.
+    pub(crate) const fn with_config(self, path: Path, periodic: bool) -> Self {
+        self.with_path(path).with_periodic(periodic)
     }
 }
 
@@ -268,6 +320,7 @@ impl fmt::Debug for Word {
             .field("unpublished", &self.unpublished())
             .field("timer", &self.has_timer())
             .field("path", &self.path())
+            .field("periodic", &self.periodic())
             .finish()
     }
 }
@@ -304,7 +357,7 @@ pub(crate) fn consecutive_failure(word: Word, generation: u32, threshold: u32) -
 /// The consecutive rule's answer to a success admitted in `generation` with failures pending.
 #[inline]
 pub(crate) fn consecutive_success(word: Word, generation: u32) -> Option<Word> {
-    (word.generation() == generation && word.state().admits_all() && word.a() != 0)
+    (word.generation() == generation && word.state().records() && word.a() != 0)
         .then(|| word.with_a(0))
 }
 
@@ -341,6 +394,19 @@ pub(crate) fn probe_done(
     })
 }
 
+/// What makes a rate window trip: enough calls, and any one threshold met. Any threshold may
+/// be absent.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Thresholds {
+    pub(crate) min_calls: u32,
+    /// A share of failures.
+    pub(crate) failure_rate: Option<f64>,
+    /// A share of slow calls.
+    pub(crate) slow_rate: Option<f64>,
+    /// A number of failures, whatever their share.
+    pub(crate) failures: Option<u32>,
+}
+
 /// Counts of a rate window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Counts {
@@ -350,21 +416,18 @@ pub(crate) struct Counts {
 }
 
 impl Counts {
-    /// Whether `counts` trips: enough calls, and a failure or slow share at least its threshold.
-    /// Either threshold may be absent.
-    pub(crate) fn trips(
-        self,
-        min_calls: u32,
-        failure_rate: Option<f64>,
-        slow_rate: Option<f64>,
-    ) -> bool {
-        if self.calls < min_calls || self.calls == 0 {
+    /// Whether `counts` trips: enough calls, and a failure or slow share at least its
+    /// threshold, or at least the threshold number of failures.
+    pub(crate) fn trips(self, thresholds: &Thresholds) -> bool {
+        if self.calls < thresholds.min_calls || self.calls == 0 {
             return false;
         }
         let calls = f64::from(self.calls);
         let over =
             |n: u32, rate: Option<f64>| n != 0 && rate.is_some_and(|r| f64::from(n) / calls >= r);
-        over(self.failures, failure_rate) || over(self.slow, slow_rate)
+        over(self.failures, thresholds.failure_rate)
+            || over(self.slow, thresholds.slow_rate)
+            || thresholds.failures.is_some_and(|k| self.failures >= k)
     }
 
     /// Whether no run of further untimed successes (so none of them slow) can make a window
@@ -372,21 +435,16 @@ impl Counts {
     ///
     /// Why one check covers every run: after `k >= 1` more successes, a window that is not full
     /// holds `calls + k` calls with the same failures and slow calls, so both shares fall as `k`
-    /// grows, and they only count once `calls + k >= min_calls`. The largest share that counts
-    /// is therefore at `calls + k = max(calls + 1, min_calls)`, which is at most `size` (the
-    /// minimum is at most the size). A full count window evicts its oldest call for each
-    /// success: calls stay at `size` while failures and slow calls can only fall, so no share
-    /// exceeds the full window's, which the same check (with `calls = size`) covers.
-    pub(crate) fn successes_cannot_trip(
-        self,
-        min_calls: u32,
-        size: Option<u32>,
-        failure_rate: Option<f64>,
-        slow_rate: Option<f64>,
-    ) -> bool {
-        let calls = self.calls.saturating_add(1).max(min_calls);
+    /// grows (and the number of failures stays), and they only count once
+    /// `calls + k >= min_calls`. The largest share that counts is therefore at
+    /// `calls + k = max(calls + 1, min_calls)`, which is at most `size` (the minimum is at most
+    /// the size). A full count window evicts its oldest call for each success: calls stay at
+    /// `size` while failures and slow calls can only fall, so no share or number exceeds the
+    /// full window's, which the same check (with `calls = size`) covers.
+    pub(crate) fn successes_cannot_trip(self, thresholds: &Thresholds, size: Option<u32>) -> bool {
+        let calls = self.calls.saturating_add(1).max(thresholds.min_calls);
         let calls = size.map_or(calls, |size| calls.min(size));
-        !Self { calls, ..self }.trips(min_calls, failure_rate, slow_rate)
+        !Self { calls, ..self }.trips(thresholds)
     }
 
     /// Failures over calls, if any calls were counted.
@@ -639,6 +697,7 @@ impl Window {
 mod tests {
     use super::*;
 
+    /// The states with bits of their own (disabled is a closed word; see `disabled_is_...`).
     const STATES: [State; 5] = [
         State::Closed,
         State::Open,
@@ -646,20 +705,38 @@ mod tests {
         State::ForcedOpen,
         State::ForcedClosed,
     ];
+
+    /// Rate thresholds with a minimum number of calls.
+    fn rates(min_calls: u32, failure_rate: Option<f64>, slow_rate: Option<f64>) -> Thresholds {
+        Thresholds {
+            min_calls,
+            failure_rate,
+            slow_rate,
+            failures: None,
+        }
+    }
     const PATHS: [Path; 3] = [Path::Consecutive, Path::Window, Path::Timed];
 
     #[test]
     fn word_round_trips_every_field() {
         for state in STATES {
             for path in PATHS {
-                let w = Word::new(state, GEN_MASK as u32, 0xFFFF, 0x1234).with_path(path);
-                assert_eq!(w.state(), state);
-                assert_eq!(w.path(), path);
-                assert_eq!(w.generation(), GEN_MASK as u32);
-                assert_eq!((w.a(), w.b()), (0xFFFF, 0x1234));
-                assert!(!w.unpublished());
+                for periodic in [false, true] {
+                    // `b` counts only in half-open (in closed it would read as disabled).
+                    let b = if state == State::HalfOpen { 0x1234 } else { 0 };
+                    let w = Word::new(state, GEN_MASK as u32, 0xFFFF, b)
+                        .with_path(path)
+                        .with_periodic(periodic);
+                    assert_eq!(w.state(), state);
+                    assert_eq!(w.path(), path);
+                    assert_eq!(w.periodic(), periodic);
+                    assert_eq!(w.generation(), GEN_MASK as u32);
+                    assert_eq!((w.a(), w.b()), (0xFFFF, b));
+                    assert!(!w.unpublished());
+                }
             }
         }
+        assert_eq!(GEN_MASK, (1 << 25) - 1);
         let open = Word::new(State::Closed, GEN_MASK as u32, 3, 0)
             .with_path(Path::Window)
             .next(State::Open);
@@ -668,15 +745,29 @@ mod tests {
         assert_eq!(open.published().state(), State::Open);
         assert_eq!(open.path(), Path::Window, "every transition keeps the path");
         assert_eq!(open.next(State::HalfOpen).with_a(2).path(), Path::Window);
+        // A closed period's end is published after the transition, as an open period's is.
+        let periodic = open.with_periodic(true);
+        assert!(periodic.next(State::Closed).unpublished());
+        assert!(periodic.next(State::Closed).periodic());
+        assert!(!open.next(State::Closed).unpublished());
+        assert!(!periodic.next(State::ForcedClosed).unpublished());
     }
 
     #[test]
     fn only_closed_untimed_admissions_need_nothing_but_the_word() {
         for state in STATES {
             for path in PATHS {
-                let w = Word::new(state, 9, 3, 0).with_path(path);
-                let expected = state == State::Closed && path != Path::Timed;
-                assert_eq!(w.admits_untimed(), expected, "{state:?} {path:?}");
+                for periodic in [false, true] {
+                    let w = Word::new(state, 9, 3, 0)
+                        .with_path(path)
+                        .with_periodic(periodic);
+                    let expected = state == State::Closed && path != Path::Timed && !periodic;
+                    assert_eq!(
+                        w.admits_untimed(),
+                        expected,
+                        "{state:?} {path:?} {periodic}"
+                    );
+                }
             }
         }
     }
@@ -687,7 +778,7 @@ mod tests {
             for path in PATHS {
                 for a in [0, 1, 2] {
                     let w = Word::new(state, 7, a, 0).with_path(path);
-                    let expected = state.admits_all()
+                    let expected = state.records()
                         && match path {
                             // No failure pending.
                             Path::Consecutive => a == 0,
@@ -701,8 +792,41 @@ mod tests {
                         expected,
                         "{state:?} {path:?} a={a}"
                     );
-                    assert_eq!(w.clean_window(), state.admits_all() && a == 1);
+                    assert_eq!(w.clean_window(), state.records() && a == 1);
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn disabled_is_a_closed_word_that_takes_every_inlined_path_and_records_nothing() {
+        for path in PATHS {
+            for periodic in [false, true] {
+                let closed = Word::new(State::Closed, 9, 2, 0)
+                    .with_config(path, periodic)
+                    .with_a(2);
+                let disabled = closed.next(State::Disabled);
+                assert_eq!(disabled.state(), State::Disabled);
+                assert_eq!(disabled.generation(), 10);
+                assert_eq!(
+                    (disabled.path(), disabled.periodic()),
+                    (Path::Consecutive, false)
+                );
+                assert!(disabled.admits_untimed(), "admitted inline");
+                assert!(
+                    disabled.success_changes_nothing(),
+                    "its successes end inline"
+                );
+                assert!(!disabled.clean_window() && !disabled.unpublished());
+                assert_eq!(consecutive_failure(disabled, 10, 1), None);
+                assert_eq!(consecutive_success(disabled, 10), None);
+                assert_eq!(admit_probe(disabled, 5), None);
+                // Leaving it puts the config's bits back.
+                let again = disabled.with_config(path, periodic).next(State::Closed);
+                assert_eq!(again.state(), State::Closed);
+                assert_eq!((again.path(), again.periodic()), (path, periodic));
+                assert_eq!(again.unpublished(), periodic);
+                assert_eq!(again.admits_untimed(), closed.admits_untimed());
             }
         }
     }
@@ -749,16 +873,33 @@ mod tests {
             failures: 5,
             slow: 0,
         };
-        assert!(c.trips(10, Some(0.5), None));
-        assert!(!c.trips(11, Some(0.5), None), "below the minimum");
-        assert!(!c.trips(10, Some(0.51), None));
+        assert!(c.trips(&rates(10, Some(0.5), None)));
+        assert!(!c.trips(&rates(11, Some(0.5), None)), "below the minimum");
+        assert!(!c.trips(&rates(10, Some(0.51), None)));
         let slow = Counts {
             calls: 10,
             failures: 0,
             slow: 3,
         };
-        assert!(slow.trips(10, Some(0.5), Some(0.3)));
-        assert!(!slow.trips(10, Some(0.5), None));
+        assert!(slow.trips(&rates(10, Some(0.5), Some(0.3))));
+        assert!(!slow.trips(&rates(10, Some(0.5), None)));
+    }
+
+    #[test]
+    fn a_failure_count_trips_at_the_count_whatever_the_share() {
+        let count = |failures, min_calls| Thresholds {
+            min_calls,
+            failures: Some(failures),
+            ..Thresholds::default()
+        };
+        let c = Counts {
+            calls: 1000,
+            failures: 3,
+            slow: 0,
+        };
+        assert!(c.trips(&count(3, 1)), "0.3% of the calls, but 3 failures");
+        assert!(!c.trips(&count(4, 1)));
+        assert!(!c.trips(&count(3, 1001)), "below the minimum");
     }
 
     #[test]
@@ -817,27 +958,33 @@ mod tests {
     /// Every run of successes, simulated, against the one check.
     #[test]
     fn successes_cannot_trip_is_exact_before_a_window_fills() {
-        let rates = [Some(0.25), Some(0.5), Some(2.0 / 3.0), Some(1.0), None];
+        let shares = [Some(0.25), Some(0.5), Some(2.0 / 3.0), Some(1.0), None];
         for size in 1..8u32 {
             for min in 1..=size {
                 for calls in 0..size {
                     for failures in 0..=calls {
                         for slow in 0..=calls {
-                            for (fr, sr) in rates.iter().flat_map(|f| rates.map(|s| (*f, s))) {
-                                let mut w = CountWindow::new(size);
-                                let mut tripped = false;
-                                for i in 0..calls {
-                                    w.record(i < failures, i >= calls - slow);
+                            for (fr, sr) in shares.iter().flat_map(|f| shares.map(|s| (*f, s))) {
+                                for count in [None, Some(1), Some(2), Some(3)] {
+                                    let t = Thresholds {
+                                        failures: count,
+                                        ..rates(min, fr, sr)
+                                    };
+                                    let mut w = CountWindow::new(size);
+                                    let mut tripped = false;
+                                    for i in 0..calls {
+                                        w.record(i < failures, i >= calls - slow);
+                                    }
+                                    let counts = w.counts();
+                                    for _ in 0..2 * size {
+                                        tripped |= w.record(false, false).trips(&t);
+                                    }
+                                    assert_eq!(
+                                        counts.successes_cannot_trip(&t, Some(size)),
+                                        !tripped,
+                                        "{counts:?}, size {size}, {t:?}"
+                                    );
                                 }
-                                let counts = w.counts();
-                                for _ in 0..2 * size {
-                                    tripped |= w.record(false, false).trips(min, fr, sr);
-                                }
-                                assert_eq!(
-                                    counts.successes_cannot_trip(min, Some(size), fr, sr),
-                                    !tripped,
-                                    "{counts:?}, size {size}, min {min}, {fr:?}, {sr:?}"
-                                );
                             }
                         }
                     }
@@ -853,16 +1000,22 @@ mod tests {
             failures: 1,
             slow: 1,
         };
-        assert!(!full.trips(4, Some(0.5), Some(0.5)));
-        assert!(full.successes_cannot_trip(4, Some(4), Some(0.5), Some(0.5)));
+        assert!(!full.trips(&rates(4, Some(0.5), Some(0.5))));
+        assert!(full.successes_cannot_trip(&rates(4, Some(0.5), Some(0.5)), Some(4)));
         let time = Counts {
             calls: 2,
             failures: 1,
             slow: 0,
         };
         // Below a minimum of 4 calls, two more successes make 1/4 = 25%.
-        assert!(!time.successes_cannot_trip(4, None, Some(0.25), None));
-        assert!(time.successes_cannot_trip(4, None, Some(0.3), None));
+        assert!(!time.successes_cannot_trip(&rates(4, Some(0.25), None), None));
+        assert!(time.successes_cannot_trip(&rates(4, Some(0.3), None), None));
+        // A failure count below the minimum: successes reaching the minimum trip.
+        let counted = Thresholds {
+            failures: Some(1),
+            ..rates(4, None, None)
+        };
+        assert!(!time.successes_cannot_trip(&counted, None));
     }
 
     #[test]

@@ -150,10 +150,10 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         // With no inner future the deadline had passed at the call: fail at once.
-        if let Some(inner) = this.inner.as_pin_mut() {
-            if let Poll::Ready(output) = inner.poll(cx) {
-                return Poll::Ready(output.map_err(Into::into));
-            }
+        if let Some(inner) = this.inner.as_pin_mut()
+            && let Poll::Ready(output) = inner.poll(cx)
+        {
+            return Poll::Ready(output.map_err(Into::into));
         }
         if let Some(sleep) = this.sleep.as_pin_mut() {
             ready!(sleep.poll(cx));

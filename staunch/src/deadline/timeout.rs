@@ -116,16 +116,16 @@ impl AttemptTimeout {
             }
             _ => {}
         }
-        if let Some(max) = self.max {
-            if self.min > max {
-                return Err(ConfigError::new(
-                    "min",
-                    format!(
-                        "the floor ({:?}) is above the ceiling ({max:?}); lower with_min or raise with_max",
-                        self.min
-                    ),
-                ));
-            }
+        if let Some(max) = self.max
+            && self.min > max
+        {
+            return Err(ConfigError::new(
+                "min",
+                format!(
+                    "the floor ({:?}) is above the ceiling ({max:?}); lower with_min or raise with_max",
+                    self.min
+                ),
+            ));
         }
         Ok(())
     }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::SystemTime;
 
-use ::http::{Response, StatusCode};
+use ::http::{HeaderMap, Response, StatusCode};
 
 use super::retry_after::retry_after_with;
 use crate::classify::{Class, Classify};
@@ -165,11 +165,22 @@ impl HttpClassifier {
     }
 
     fn classify_with<B>(&self, response: &Response<B>, now: impl Fn() -> SystemTime) -> Class {
-        let class = self.classify_status(response.status());
+        self.classify_head(response.status(), response.headers(), now)
+    }
+
+    /// The class of a response's status and headers, for clients whose response type is not
+    /// an `http::Response` (reqwest's).
+    pub(super) fn classify_head(
+        &self,
+        status: StatusCode,
+        headers: &HeaderMap,
+        now: impl Fn() -> SystemTime,
+    ) -> Class {
+        let class = self.classify_status(status);
         if !(self.retry_after && class.is_retriable()) {
             return class;
         }
-        retry_after_with(response.headers(), now).map_or(class, Class::RetryAfter)
+        retry_after_with(headers, now).map_or(class, Class::RetryAfter)
     }
 }
 
@@ -183,6 +194,20 @@ impl<B, E> Classify<Response<B>, E> for HttpClassifier {
     fn classify(&self, result: &Result<Response<B>, E>) -> Class {
         match result {
             Ok(response) => self.classify_with(response, SystemTime::now),
+            Err(_) => self.error,
+        }
+    }
+}
+
+/// reqwest's responses, by the same rules (feature `reqwest`), for the
+/// [`Staunch`](super::Staunch) middleware or a closure-based retry around reqwest.
+#[cfg(feature = "reqwest")]
+impl<E> Classify<::reqwest::Response, E> for HttpClassifier {
+    fn classify(&self, result: &Result<::reqwest::Response, E>) -> Class {
+        match result {
+            Ok(response) => {
+                self.classify_head(response.status(), response.headers(), SystemTime::now)
+            }
             Err(_) => self.error,
         }
     }

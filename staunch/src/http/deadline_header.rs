@@ -130,11 +130,21 @@ where
 
     fn call(&mut self, mut request: Request<B>) -> S::Future {
         let explicit = request.extensions().get::<Deadline>().copied();
-        if let Some(deadline) = Deadline::effective(explicit) {
-            let value = encode_timeout(deadline.remaining()).to_header_value();
-            request.headers_mut().insert(self.header.clone(), value);
-        }
+        write_deadline(request.headers_mut(), &self.header, explicit);
         self.inner.call(request)
+    }
+}
+
+/// Writes the time left before the tighter of `explicit` and the deadline in scope into the
+/// header `name`, replacing any value there; with neither, leaves `headers` unchanged.
+pub(crate) fn write_deadline(
+    headers: &mut HeaderMap,
+    name: &HeaderName,
+    explicit: Option<Deadline>,
+) {
+    if let Some(deadline) = Deadline::effective(explicit) {
+        let value = encode_timeout(deadline.remaining()).to_header_value();
+        headers.insert(name.clone(), value);
     }
 }
 

@@ -5,7 +5,10 @@ use std::error::Error as StdError;
 use std::fmt::{self, Write as _};
 use std::io;
 
-use ::http::{Method, Request};
+use ::http::{Extensions, Method, Request};
+
+#[cfg(feature = "tower")]
+use crate::classify::Class;
 
 /// Whether a request may be sent again after a failed attempt. Set it per request as a request
 /// extension to override the default of its method ([`Replay::of`]).
@@ -60,11 +63,32 @@ impl Replay {
 
     /// The request's `Replay` extension if it has one, else the default for its method.
     pub fn of<B>(request: &Request<B>) -> Self {
-        request
-            .extensions()
+        Self::from_parts(request.extensions(), request.method())
+    }
+
+    /// The `Replay` in `extensions` if there is one, else the default for `method`: for
+    /// clients whose requests keep their extensions apart (reqwest-middleware).
+    pub(crate) fn from_parts(extensions: &Extensions, method: &Method) -> Self {
+        extensions
             .get::<Self>()
             .copied()
-            .unwrap_or_else(|| Self::for_method(request.method()))
+            .unwrap_or_else(|| Self::for_method(method))
+    }
+
+    /// The class of an attempt at a request with this `Replay`, which the classifier called
+    /// `class`: a retriable class stays retriable only if sending the request again is safe,
+    /// or if `never_sent` (asked only then) says that this attempt never reached the server.
+    /// The one rule of every idempotency gate.
+    #[cfg(feature = "tower")]
+    pub(crate) fn gate(self, class: Class, never_sent: impl FnOnce() -> bool) -> Class {
+        if !class.is_retriable() {
+            return class;
+        }
+        match self {
+            Self::Safe => class,
+            Self::IfNotSent if never_sent() => class,
+            Self::IfNotSent | Self::Never => Class::Permanent,
+        }
     }
 }
 
@@ -305,26 +329,15 @@ mod gate {
         P: ConnectFailure<E>,
     {
         fn reclassify(&self, request: &Request<B>, result: &Result<T, E>, class: Class) -> Class {
-            if !class.is_retriable() {
-                return class;
-            }
-            match Replay::of(request) {
-                Replay::Safe => class,
-                Replay::IfNotSent => match result {
-                    Err(e) if self.connect_failure.is_connect_failure(e) => class,
-                    _ => Class::Permanent,
-                },
-                Replay::Never => Class::Permanent,
-            }
+            Replay::of(request).gate(
+                class,
+                || matches!(result, Err(e) if self.connect_failure.is_connect_failure(e)),
+            )
         }
 
         fn reclassify_unanswered(&self, request: &Request<B>, class: Class) -> Class {
             // A timed-out request may have reached the server: only a safe one goes again.
-            match Replay::of(request) {
-                Replay::Safe => class,
-                Replay::IfNotSent | Replay::Never if class.is_retriable() => Class::Permanent,
-                _ => class,
-            }
+            Replay::of(request).gate(class, || false)
         }
     }
 

@@ -8,6 +8,37 @@
 //! | [`IdempotencyGate`], [`Replay`] | retry only requests that are safe to send again |
 //! | [`PropagateDeadlineLayer`], [`ReceiveDeadlineLayer`] | the caller's deadline in a `grpc-timeout` header, out and back in |
 //! | [`encode_timeout`], [`decode_timeout`] | the `grpc-timeout` value codec |
+//! | `Staunch`, `NotRetried` | a reqwest-middleware middleware running each request through a [`Pipeline`](crate::Pipeline) (feature `reqwest`) |
+//!
+//! # Three doors
+//!
+//! | where | what to use | example |
+//! |---|---|---|
+//! | a reqwest client | `Staunch`, a reqwest-middleware middleware: `ClientBuilder::new(client).with(Staunch::new(pipeline))` (feature `reqwest`) | `examples/reqwest_middleware.rs` |
+//! | a hyper-util client, a tonic `Channel`, any tower `Service<http::Request<B>>` | a [`PipelineLayer`](crate::pipeline::PipelineLayer) with the [`IdempotencyGate`], over a [`PropagateDeadlineLayer`] (feature `tower`; below) | `examples/http_client_stack.rs` |
+//! | an axum, tonic or hyper server | a [`ReceiveDeadlineLayer`] (axum's `Router::layer`, tonic's `Server::layer`); handlers call out inside the deadline it puts in scope | `examples/axum_server.rs`, `examples/tonic_deadline/` |
+//!
+//! The two client doors run the same pipeline, so a policy behaves the same behind either;
+//! both send the deadline on, and the server door takes it in, so that a chain of services
+//! stops when its first caller does.
+//!
+//! ## When the caller's deadline is gone
+//!
+//! [`ReceiveDeadlineLayer`] runs the handler whatever the deadline; the handler decides what to
+//! answer. Calls made in the handler through a pipeline (or the `Staunch` middleware) stop with
+//! [`StopReason::Deadline`](crate::StopReason::Deadline), or
+//! [`StopReason::Timeout`](crate::StopReason::Timeout) for an attempt cut short by the
+//! deadline, without waiting; the handler then answers as a gateway would:
+//!
+//! - HTTP: `504 Gateway Timeout` (the examples answer a request that arrives with no time left
+//!   at once, without calling anything);
+//! - gRPC: `DEADLINE_EXCEEDED`. tonic times calls from the same `grpc-timeout` on its own:
+//!   its server answers `CANCELLED` when its timer fires first, and its `Channel` ends a call
+//!   locally (also `CANCELLED`) when the client's time runs out. So refuse a request that
+//!   arrives with no time left in an interceptor, which answers before the message is decoded
+//!   and so before tonic's timer; and stop a handler's own calls a little before the deadline
+//!   (an [`AttemptTimeout::fraction`](crate::deadline::AttemptTimeout::fraction) of what is
+//!   left) so that it can still answer.
 //!
 //! # A client stack
 //!
@@ -124,6 +155,8 @@ mod deadline_header;
 pub mod future;
 mod grpc_timeout;
 mod idempotency;
+#[cfg(feature = "reqwest")]
+mod reqwest;
 mod retry_after;
 
 pub use classify::HttpClassifier;
@@ -135,4 +168,6 @@ pub use grpc_timeout::{MAX_TIMEOUT, TimeoutValue, decode_timeout, encode_timeout
 #[cfg(feature = "tower")]
 pub use idempotency::{CloneBody, CopyBody, IdempotencyGate};
 pub use idempotency::{ConnectFailure, Replay, SourceChain, is_connect_failure};
+#[cfg(feature = "reqwest")]
+pub use reqwest::{NotRetried, Staunch};
 pub use retry_after::{MAX_RETRY_AFTER, parse_retry_after, retry_after};

@@ -60,10 +60,10 @@ impl FirstAttempt {
         let needs_now =
             deadline.is_some() || retry.budget.as_ref().is_some_and(RetryBudget::needs_clock);
         let now = needs_now.then(|| retry.clock.now());
-        if let (Some(deadline), Some(now)) = (deadline, now) {
-            if deadline.is_expired_at(now) {
-                return Err(refuse(retry, StopReason::Deadline));
-            }
+        if let (Some(deadline), Some(now)) = (deadline, now)
+            && deadline.is_expired_at(now)
+        {
+            return Err(refuse(retry, StopReason::Deadline));
         }
         if let Some(budget) = &retry.budget {
             budget.deposit(now);
@@ -308,10 +308,10 @@ impl<T, E> CallState<T, E> {
                 return Err(StopReason::Deadline);
             }
         }
-        if let Some(budget) = &retry.budget {
-            if !budget.try_retry(now) {
-                return Err(StopReason::Budget);
-            }
+        if let Some(budget) = &retry.budget
+            && !budget.try_retry(now)
+        {
+            return Err(StopReason::Budget);
         }
         Ok(delay)
     }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use staunch::backoff::{Backoff, Jitter};
 use staunch::breaker::{BreakerConfig, CircuitBreaker, CircuitOpen, Reason, State};
 use staunch::classify::Class;
-use support::{MS, Rig, SEC};
+use support::{MS, Rig, SEC, tripped};
 
 // ---- consecutive failures -------------------------------------------------------------------
 
@@ -349,15 +349,6 @@ fn slow_rate_and_failure_rate_trip_independently() {
 
 // ---- half-open ------------------------------------------------------------------------------
 
-fn tripped(config: BreakerConfig) -> Rig {
-    let rig = Rig::new(config.with_open_duration(SEC));
-    while rig.state() == State::Closed {
-        rig.fail();
-    }
-    rig.clock.advance(SEC);
-    rig
-}
-
 #[test]
 fn half_open_admits_at_most_the_probe_limit() {
     let rig = tripped(
@@ -492,6 +483,24 @@ fn a_late_outcome_never_drives_a_window_transition() {
 }
 
 #[test]
+fn a_success_admitted_before_a_trip_does_not_close_a_half_open_breaker() {
+    let rig = Rig::new(BreakerConfig::consecutive_failures(1).with_open_duration(SEC));
+    let late = rig.breaker.try_acquire().unwrap();
+    rig.fail(); // trips
+    rig.clock.advance(SEC);
+    let probe = rig.breaker.try_acquire().unwrap();
+    assert_eq!(rig.state(), State::HalfOpen);
+    late.success();
+    assert_eq!(
+        rig.state(),
+        State::HalfOpen,
+        "only a probe's outcome decides"
+    );
+    probe.success();
+    assert_eq!(rig.state(), State::Closed);
+}
+
+#[test]
 fn a_late_probe_success_does_not_close_a_reopened_breaker() {
     let rig = tripped(BreakerConfig::consecutive_failures(1).with_half_open_probes(2));
     let a = rig.breaker.try_acquire().unwrap();
@@ -562,6 +571,29 @@ fn jittered_open_durations_spread_and_stay_capped() {
     );
 }
 
+/// Defect 2 of issue 15: a jittered open duration may draw zero (full jitter draws from
+/// `[0, base]`); the breaker still rejects the calls of the instant it tripped.
+#[test]
+fn a_jittered_open_duration_that_draws_zero_still_rejects_at_once() {
+    let drawing_zero = (0..1000)
+        .map(|seed| {
+            Backoff::exponential(Duration::from_nanos(1))
+                .with_jitter(Jitter::Full)
+                .with_seed(seed)
+        })
+        .find(|b| b.delays().unwrap().next() == Some(Duration::ZERO))
+        .expect("half the seeds draw 0 from [0, 1 ns]");
+    let rig = Rig::new(BreakerConfig::consecutive_failures(1).with_open_backoff(drawing_zero));
+    rig.fail();
+    let open = rig
+        .breaker
+        .try_acquire()
+        .expect_err("the call right after the trip is rejected");
+    assert_eq!(open.retry_after(), Some(Duration::from_nanos(1)));
+    rig.clock.advance(Duration::from_nanos(1));
+    assert!(rig.breaker.try_acquire().unwrap().is_probe());
+}
+
 // ---- manual control -------------------------------------------------------------------------
 
 #[test]
@@ -598,6 +630,47 @@ fn force_open_force_closed_and_reset() {
             Reason::Manual,
             Reason::Manual,
             Reason::Tripped
+        ]
+    );
+}
+
+/// Defect 1 of issue 15: a manual transition to the state the breaker is already in changes
+/// nothing, so it tells nobody.
+#[test]
+fn a_manual_transition_to_the_current_state_emits_no_state_change() {
+    let rig = Rig::new(BreakerConfig::consecutive_failures(3));
+    rig.run("FF");
+    rig.breaker.reset(); // closed already: the counts clear, the state does not change
+    assert_eq!(rig.transitions(), []);
+    assert_eq!(
+        rig.breaker.snapshot().consecutive_failures,
+        0,
+        "reset clears the counts"
+    );
+    rig.fail();
+    assert_eq!(rig.state(), State::Closed, "one failure since the reset");
+
+    rig.breaker.force_open();
+    let generation = rig.breaker.snapshot().generation;
+    rig.breaker.force_open();
+    assert_eq!(
+        rig.breaker.snapshot().generation,
+        generation,
+        "nothing changed"
+    );
+    rig.breaker.force_closed();
+    rig.fail();
+    rig.breaker.force_closed();
+    assert_eq!(
+        rig.breaker.snapshot().consecutive_failures,
+        1,
+        "a second force_closed keeps what the first one records"
+    );
+    assert_eq!(
+        rig.transitions(),
+        [
+            (State::Closed, State::ForcedOpen, Reason::Manual),
+            (State::ForcedOpen, State::ForcedClosed, Reason::Manual),
         ]
     );
 }
@@ -906,11 +979,110 @@ fn invalid_configs_are_errors_at_construction() {
                 .with_open_backoff(Backoff::exponential(SEC).with_multiplier(0.5)),
             "multiplier",
         ),
+        (BreakerConfig::failure_count_time(0, SEC), "failure_count"),
+        (
+            BreakerConfig::failure_count_time(3, Duration::ZERO),
+            "window",
+        ),
+        (
+            BreakerConfig::failure_rate_count(0.5, 10).with_failure_count(11),
+            "failure_count",
+        ),
+        (
+            BreakerConfig::consecutive_failures(3).with_failure_count(2),
+            "failure_count",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1).with_count_reset_interval(Duration::ZERO),
+            "count_reset_interval",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1).with_half_open_max_wait(Duration::ZERO),
+            "half_open_max_wait",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1).with_successes_to_close_out_of(3, 2),
+            "successes_out_of",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1).with_successes_to_close_out_of(0, 2),
+            "successes_to_close",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1).with_successes_to_close_out_of(3, 70_000),
+            "successes_out_of",
+        ),
+        // Defect 2 of issue 15: a growing open duration whose first delay is zero.
+        (
+            BreakerConfig::consecutive_failures(1)
+                .with_open_backoff(Backoff::exponential(Duration::ZERO)),
+            "open_backoff",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1).with_open_backoff(
+                Backoff::linear(Duration::ZERO)
+                    .with_increment(SEC)
+                    .with_jitter(Jitter::None),
+            ),
+            "open_backoff",
+        ),
+        (
+            BreakerConfig::consecutive_failures(1)
+                .with_open_backoff(Backoff::constant(Duration::ZERO).with_jitter(Jitter::Equal)),
+            "open_backoff",
+        ),
     ];
     for (config, field) in cases {
         let err = CircuitBreaker::new(config).unwrap_err();
         assert_eq!(err.field(), field, "{config:?}: {err}");
         assert!(!err.message().is_empty());
+    }
+}
+
+/// Bad input never panics: the largest durations and counts build (or are refused with an
+/// error) and serve calls in every state.
+#[test]
+fn extreme_settings_never_panic() {
+    let configs = [
+        BreakerConfig::consecutive_failures(1)
+            .with_count_reset_interval(Duration::MAX)
+            .with_half_open_max_wait(Duration::MAX)
+            .with_probe_lease(Duration::MAX)
+            .with_open_duration(Duration::from_nanos(1)),
+        BreakerConfig::failure_count_time(u32::MAX, Duration::MAX).with_minimum_calls(u32::MAX),
+        BreakerConfig::failure_count_time(1, Duration::from_nanos(1))
+            .with_count_reset_interval(Duration::from_nanos(1))
+            .with_buckets(1),
+        BreakerConfig::failure_rate_count(1.0, 1)
+            .with_failure_count(1)
+            .with_successes_to_close_out_of(1, 65_535)
+            .with_half_open_probes(65_535)
+            .with_half_open_max_wait(Duration::from_nanos(1))
+            .with_open_duration(Duration::MAX),
+        BreakerConfig::consecutive_failures(1).with_successes_to_close_out_of(u32::MAX, u32::MAX),
+    ];
+    for config in configs {
+        let clock = staunch::ManualClock::new();
+        let Ok(breaker) = CircuitBreaker::builder(config)
+            .clock(clock.clone().into())
+            .build()
+        else {
+            continue;
+        };
+        for i in 0..200u32 {
+            // From a nanosecond to centuries: periods, waits and leases end on every scale.
+            clock.advance(Duration::from_nanos(1 << (i % 64)));
+            if let Ok(permit) = breaker.try_acquire() {
+                if i % 3 == 0 {
+                    permit.success()
+                } else {
+                    permit.failure()
+                }
+            }
+            let _ = breaker.snapshot();
+        }
+        breaker.disable();
+        breaker.reset();
     }
 }
 
@@ -938,6 +1110,10 @@ fn public_types_are_send_sync_and_unpin() {
 
 #[cfg(feature = "tokio")]
 mod automatic_half_open;
+mod disabled;
+mod failure_count;
+mod half_open;
+mod interval;
 mod model;
 mod stress;
 mod telemetry;

@@ -1,6 +1,8 @@
 //! Property test: random sequences of call starts, outcomes, drops, clock advances and manual
 //! overrides, run against the breaker and against a simple single-threaded reference model of
-//! the rules. They must agree on every decision and every state.
+//! the rules. They must agree on every decision and every state. The specs cover every rule and
+//! setting: rates, failure counts, slow calls, a count-reset interval, growing open durations,
+//! probe limits and leases, ratio decisions, the half-open maximum wait, and disabling.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -18,8 +20,9 @@ enum RuleSpec {
         size: u32,
         min: u32,
     },
+    /// A failure rate, a failure count, or both (`failure_count_time` when no rate).
     Time {
-        rate: f64,
+        rate: Option<f64>,
         window: Duration,
         buckets: u32,
         min: u32,
@@ -30,11 +33,17 @@ enum RuleSpec {
 struct Spec {
     rule: RuleSpec,
     slow: Option<(Duration, f64)>,
+    /// A window rule's failure-count threshold (always set for a time window without a rate).
+    count: Option<u32>,
+    interval: Option<Duration>,
     probes: u32,
     to_close: u32,
+    /// Probe outcomes judged: `to_close` successes out of `out_of`.
+    out_of: u32,
     open: Duration,
     growing: bool,
     lease: Duration,
+    max_wait: Option<Duration>,
 }
 
 impl Spec {
@@ -49,18 +58,30 @@ impl Spec {
                 window,
                 buckets,
                 min,
-            } => BreakerConfig::failure_rate_time(rate, window)
-                .with_buckets(buckets)
-                .with_minimum_calls(min),
+            } => match (rate, self.count) {
+                (Some(rate), _) => BreakerConfig::failure_rate_time(rate, window),
+                (None, count) => BreakerConfig::failure_count_time(count.unwrap(), window),
+            }
+            .with_buckets(buckets)
+            .with_minimum_calls(min),
         };
-        if let (Some((threshold, rate)), false) =
-            (self.slow, matches!(self.rule, RuleSpec::Consecutive(_)))
-        {
-            c = c.with_slow_calls(threshold, rate);
+        if !matches!(self.rule, RuleSpec::Consecutive(_)) {
+            if let Some((threshold, rate)) = self.slow {
+                c = c.with_slow_calls(threshold, rate);
+            }
+            if let Some(count) = self.count {
+                c = c.with_failure_count(count);
+            }
+        }
+        if let Some(interval) = self.interval {
+            c = c.with_count_reset_interval(interval);
+        }
+        if let Some(wait) = self.max_wait {
+            c = c.with_half_open_max_wait(wait);
         }
         c = c
             .with_half_open_probes(self.probes)
-            .with_successes_to_close(self.to_close)
+            .with_successes_to_close_out_of(self.to_close, self.out_of)
             .with_probe_lease(self.lease);
         if self.growing {
             c.with_open_backoff(self.backoff())
@@ -99,6 +120,7 @@ enum Op {
     Advance(u64),
     ForceOpen,
     ForceClosed,
+    Disable,
     Reset,
 }
 
@@ -121,7 +143,13 @@ struct Model {
     open_until: Instant,
     in_flight: u32,
     successes: u32,
+    /// Half-open: probe failures so far (tolerated while below `out_of - to_close + 1`).
+    failures: u32,
     last_probe_at: Instant,
+    /// When the breaker last turned half-open from open, for the maximum wait.
+    half_open_since: Instant,
+    /// Closed with a count-reset interval: when the current period ends.
+    period_end: Instant,
     trips: u32,
 }
 
@@ -137,18 +165,29 @@ impl Model {
             open_until: origin,
             in_flight: 0,
             successes: 0,
+            failures: 0,
             last_probe_at: origin,
+            half_open_since: origin,
+            period_end: origin + spec.interval.unwrap_or_default(),
             trips: 0,
         }
     }
 
     fn enter(&mut self, state: State) {
-        self.generation = (self.generation + 1) & ((1 << 26) - 1);
+        self.generation = (self.generation + 1) & ((1 << 25) - 1);
         self.state = state;
         self.consecutive = 0;
         self.window.clear();
         self.in_flight = 0;
         self.successes = 0;
+        self.failures = 0;
+    }
+
+    /// A manual override: forcing the state the breaker is in changes nothing.
+    fn force(&mut self, state: State) {
+        if self.state != state {
+            self.enter(state);
+        }
     }
 
     fn trip(&mut self, now: Instant) {
@@ -157,9 +196,23 @@ impl Model {
         self.open_until = now + self.spec.open_duration(self.trips);
     }
 
-    fn close(&mut self) {
+    /// Closes (a probe success or a reset): the first period of a count-reset interval starts.
+    fn close(&mut self, now: Instant) {
         self.enter(State::Closed);
         self.trips = 0;
+        self.period_end = now + self.spec.interval.unwrap_or_default();
+    }
+
+    /// Closed with a count-reset interval whose period has ended at `now`.
+    fn period_over(&self, now: Instant) -> bool {
+        self.state == State::Closed && self.spec.interval.is_some() && now >= self.period_end
+    }
+
+    /// Half-open for the maximum wait at `now`.
+    fn waited_out(&self, now: Instant) -> bool {
+        self.spec
+            .max_wait
+            .is_some_and(|wait| now >= self.half_open_since + wait)
     }
 
     fn acquire(&mut self, now: Instant) -> Result<ModelPermit, Option<Instant>> {
@@ -169,14 +222,30 @@ impl Model {
             started: now,
         };
         match self.state {
-            State::Closed | State::ForcedClosed => Ok(permit(self.generation, false)),
+            State::Closed if self.period_over(now) => {
+                // The first call after a period's end starts the period it falls in.
+                let interval = self.spec.interval.unwrap();
+                while self.period_end <= now {
+                    self.period_end += interval;
+                }
+                self.enter(State::Closed);
+                Ok(permit(self.generation, false))
+            }
+            State::Closed | State::ForcedClosed | State::Disabled => {
+                Ok(permit(self.generation, false))
+            }
             State::ForcedOpen => Err(None),
             State::Open if now < self.open_until => Err(Some(self.open_until)),
             State::Open => {
                 self.enter(State::HalfOpen);
                 self.in_flight = 1;
                 self.last_probe_at = self.last_probe_at.max(now);
+                self.half_open_since = now;
                 Ok(permit(self.generation, true))
+            }
+            _ if self.waited_out(now) => {
+                self.trip(now); // and the new open period rejects this call
+                Err(Some(self.open_until))
             }
             _ => {
                 if self.in_flight < self.spec.probes {
@@ -185,8 +254,16 @@ impl Model {
                     return Ok(permit(self.generation, true));
                 }
                 let lease_end = self.last_probe_at + self.spec.lease;
+                let wait_end = self.spec.max_wait.map(|wait| self.half_open_since + wait);
                 if now < lease_end {
-                    return Err(Some(lease_end));
+                    // The next probe: at the lease's end, unless the wait ends first (or then)
+                    // and an open period follows.
+                    return Err(Some(match wait_end {
+                        Some(end) if end <= lease_end => {
+                            end + self.spec.open_duration(self.trips + 1)
+                        }
+                        _ => lease_end,
+                    }));
                 }
                 self.enter(State::HalfOpen);
                 self.in_flight = 1;
@@ -204,14 +281,24 @@ impl Model {
             if self.state != State::HalfOpen {
                 return;
             }
+            if self.waited_out(now) {
+                self.trip(now);
+                return;
+            }
             match fin {
                 Fin::Ignore => self.in_flight -= 1,
-                Fin::Failure => self.trip(now),
+                Fin::Failure => {
+                    self.failures += 1;
+                    self.in_flight -= 1;
+                    if self.failures > self.spec.out_of - self.spec.to_close {
+                        self.trip(now);
+                    }
+                }
                 Fin::Success => {
                     self.successes += 1;
                     self.in_flight -= 1;
                     if self.successes >= self.spec.to_close {
-                        self.close();
+                        self.close(now);
                     }
                 }
             }
@@ -219,6 +306,9 @@ impl Model {
         }
         if !matches!(self.state, State::Closed | State::ForcedClosed) || fin == Fin::Ignore {
             return;
+        }
+        if self.period_over(now) {
+            return; // admitted in a period that has ended
         }
         let failed = fin == Fin::Failure;
         let (min, rate) = match self.spec.rule {
@@ -237,7 +327,7 @@ impl Model {
                 if self.window.len() == size as usize {
                     self.window.pop_front();
                 }
-                (min, rate)
+                (min, Some(rate))
             }
             RuleSpec::Time { rate, min, .. } => (min, rate),
         };
@@ -249,7 +339,9 @@ impl Model {
         let (calls, failures, slows) = self.counts(now);
         let over = |n: usize, r: f64| n as f64 / calls as f64 >= r;
         let trips = calls >= min as usize
-            && (over(failures, rate) || self.spec.slow.is_some_and(|(_, r)| over(slows, r)));
+            && (rate.is_some_and(|r| over(failures, r))
+                || self.spec.slow.is_some_and(|(_, r)| over(slows, r))
+                || self.spec.count.is_some_and(|k| failures >= k as usize));
         if trips && self.state == State::Closed {
             self.trip(now);
         }
@@ -288,34 +380,57 @@ fn spec() -> impl Strategy<Value = Spec> {
             size,
             min: min.min(size)
         }),
-        (rate(), 1u64..8, 1u32..5, 1u32..5).prop_map(|(rate, secs, buckets, min)| RuleSpec::Time {
-            rate,
-            window: Duration::from_secs(secs),
-            buckets,
-            min,
-        }),
+        (
+            proptest::option::weighted(0.7, rate()),
+            1u64..8,
+            1u32..5,
+            1u32..5
+        )
+            .prop_map(|(rate, secs, buckets, min)| RuleSpec::Time {
+                rate,
+                window: Duration::from_secs(secs),
+                buckets,
+                min,
+            }),
     ];
     let slow = proptest::option::of(
         (100u64..1500, rate()).prop_map(|(ms, r)| (Duration::from_millis(ms), r)),
     );
+    let ms = |range: std::ops::Range<u64>| range.prop_map(Duration::from_millis);
     (
-        rule,
-        slow,
-        1u32..3,
-        1u32..3,
-        1u64..4,
-        any::<bool>(),
-        1u64..6,
+        (rule, slow, proptest::option::of(1u32..4)),
+        proptest::option::of(ms(500..8000)),
+        (1u32..4, 1u32..3, 0u32..3),
+        (1u64..4, any::<bool>(), 1u64..6),
+        proptest::option::of(ms(500..6000)),
     )
         .prop_map(
-            |(rule, slow, probes, to_close, open, growing, lease)| Spec {
-                rule,
-                slow,
-                probes,
-                to_close,
-                open: Duration::from_secs(open),
-                growing,
-                lease: Duration::from_secs(lease),
+            |(
+                (rule, slow, count),
+                interval,
+                (probes, to_close, tolerated),
+                (open, growing, lease),
+                max_wait,
+            )| {
+                let count = match rule {
+                    RuleSpec::Consecutive(_) => None,
+                    RuleSpec::Count { size, .. } => count.map(|k| k.min(size)),
+                    RuleSpec::Time { rate: None, .. } => Some(count.unwrap_or(2)),
+                    RuleSpec::Time { .. } => count,
+                };
+                Spec {
+                    rule,
+                    slow,
+                    count,
+                    interval,
+                    probes,
+                    to_close,
+                    out_of: to_close + tolerated,
+                    open: Duration::from_secs(open),
+                    growing,
+                    lease: Duration::from_secs(lease),
+                    max_wait,
+                }
             },
         )
 }
@@ -327,7 +442,7 @@ fn op() -> impl Strategy<Value = Op> {
         8 => (any::<usize>(), fin).prop_map(|(i, f)| Op::Finish(i, f)),
         2 => any::<usize>().prop_map(Op::Drop),
         5 => prop_oneof![0u64..500, 500u64..3000, Just(1000)].prop_map(Op::Advance),
-        1 => prop_oneof![Just(Op::ForceOpen), Just(Op::ForceClosed), Just(Op::Reset)],
+        1 => prop_oneof![Just(Op::ForceOpen), Just(Op::ForceClosed), Just(Op::Disable), Just(Op::Reset)],
     ]
 }
 
@@ -379,9 +494,10 @@ proptest! {
                 }
                 Op::Finish(..) | Op::Drop(_) => {}
                 Op::Advance(ms) => clock.advance(Duration::from_millis(ms)),
-                Op::ForceOpen => { breaker.force_open(); model.enter(State::ForcedOpen); }
-                Op::ForceClosed => { breaker.force_closed(); model.enter(State::ForcedClosed); }
-                Op::Reset => { breaker.reset(); model.close(); }
+                Op::ForceOpen => { breaker.force_open(); model.force(State::ForcedOpen); }
+                Op::ForceClosed => { breaker.force_closed(); model.force(State::ForcedClosed); }
+                Op::Disable => { breaker.disable(); model.force(State::Disabled); }
+                Op::Reset => { breaker.reset(); model.close(now); }
             }
             prop_assert_eq!(breaker.state(), model.state, "step {}: {:?}", step, op);
             if !check {
@@ -395,6 +511,11 @@ proptest! {
                 State::HalfOpen => {
                     prop_assert_eq!(s.probes_in_flight, model.in_flight, "step {}", step);
                     prop_assert_eq!(s.probe_successes, model.successes, "step {}", step);
+                    prop_assert_eq!(s.probe_failures, model.failures, "step {}", step);
+                }
+                // The period has ended: a snapshot shows it empty.
+                State::Closed if model.period_over(now) => {
+                    prop_assert_eq!((s.consecutive_failures, s.calls, s.failures), (0, 0, 0), "step {}", step);
                 }
                 State::Open => prop_assert_eq!(s.next_probe_at, Some(model.open_until), "step {}", step),
                 State::Closed | State::ForcedClosed => {

@@ -20,22 +20,33 @@ fn state_index(state: State) -> usize {
         State::Open => 1,
         State::HalfOpen => 2,
         State::ForcedOpen => 3,
-        _ => 4,
+        State::ForcedClosed => 4,
+        _ => 5,
     }
 }
 
 fn stress(config: BreakerConfig) {
+    stress_with(config, |c| c, false);
+}
+
+/// The stress, with `settings` applied after the common ones, and, if `manual`, one thread
+/// disabling and resetting the breaker as it goes.
+fn stress_with(
+    config: BreakerConfig,
+    settings: impl Fn(BreakerConfig) -> BreakerConfig,
+    manual: bool,
+) {
     let clock = ManualClock::new();
     // entries[s] - exits[s] for every state s, counted by the state-change callback.
-    let balance: Arc<[AtomicI64; 5]> = Arc::new(Default::default());
+    let balance: Arc<[AtomicI64; 6]> = Arc::new(Default::default());
     let sink = Arc::clone(&balance);
-    let breaker = CircuitBreaker::builder(
+    let breaker = CircuitBreaker::builder(settings(
         config
             .with_open_duration(Duration::from_millis(1))
             .with_half_open_probes(PROBES)
             .with_successes_to_close(2)
             .with_probe_lease(Duration::from_millis(20)),
-    )
+    ))
     .clock(clock.clone().into())
     .on_state_change(move |change| {
         sink[state_index(change.from)].fetch_sub(1, Ordering::Relaxed);
@@ -65,6 +76,13 @@ fn stress(config: BreakerConfig) {
                 for i in 0..CALLS_PER_THREAD {
                     if t == 0 && i % 64 == 0 {
                         clock.advance(Duration::from_micros(100));
+                    }
+                    if manual && t == 1 && i % 5_000 == 0 {
+                        if i % 10_000 == 0 {
+                            breaker.disable();
+                        } else {
+                            breaker.reset();
+                        }
                     }
                     let Ok(permit) = breaker.try_acquire() else {
                         rejected.fetch_add(1, Ordering::Relaxed);
@@ -148,6 +166,43 @@ fn stress_count_window_a_million_calls() {
 #[test]
 fn stress_wide_count_window_a_million_calls() {
     stress(BreakerConfig::failure_rate_count(0.25, 64).with_minimum_calls(16));
+}
+
+/// The counts clear every half millisecond: periods roll while outcomes land.
+#[test]
+fn stress_count_reset_interval_a_million_calls() {
+    let every = |c: BreakerConfig| c.with_count_reset_interval(Duration::from_micros(500));
+    stress_with(BreakerConfig::consecutive_failures(3), every, false);
+    stress_with(
+        BreakerConfig::failure_rate_count(0.5, 8)
+            .with_minimum_calls(4)
+            .with_failure_count(3),
+        every,
+        false,
+    );
+}
+
+/// Probes judged as 2 successes out of 4, and half-open for at most 2 ms.
+#[test]
+fn stress_half_open_ratio_and_maximum_wait_a_million_calls() {
+    stress_with(
+        BreakerConfig::failure_count_time(4, Duration::from_millis(5)),
+        |c| {
+            c.with_successes_to_close_out_of(2, 4)
+                .with_half_open_max_wait(Duration::from_millis(2))
+        },
+        false,
+    );
+}
+
+/// One thread disables and resets the breaker while the others call it.
+#[test]
+fn stress_disable_and_reset_a_million_calls() {
+    stress_with(
+        BreakerConfig::failure_rate_count(0.5, 8).with_minimum_calls(4),
+        |c| c.with_count_reset_interval(Duration::from_millis(1)),
+        true,
+    );
 }
 
 #[test]

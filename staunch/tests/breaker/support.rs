@@ -63,3 +63,14 @@ impl Rig {
         self.log.lock().unwrap().clone()
     }
 }
+
+/// Trips `config` (open for 1 s) and lets the open period end: the next call is the first
+/// probe.
+pub(crate) fn tripped(config: BreakerConfig) -> Rig {
+    let rig = Rig::new(config.with_open_duration(SEC));
+    while rig.state() == State::Closed {
+        rig.fail();
+    }
+    rig.clock.advance(SEC);
+    rig
+}

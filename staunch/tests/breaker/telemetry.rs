@@ -72,3 +72,88 @@ fn transitions_rejections_and_stale_outcomes_are_counted_and_traced() {
         "{events:#?}"
     );
 }
+
+/// Runs `f` on a breaker named `name` on a manual clock, capturing its metrics and events.
+fn observed(
+    name: &'static str,
+    config: BreakerConfig,
+    f: impl FnOnce(&CircuitBreaker, &ManualClock),
+) -> (Metrics, Vec<String>) {
+    let metrics = Metrics::default();
+    let events = Events::default();
+    metrics::with_local_recorder(&metrics, || {
+        with_events(&events, || {
+            let clock = ManualClock::new();
+            let breaker = CircuitBreaker::builder(config)
+                .clock(clock.clone().into())
+                .name(name)
+                .build()
+                .unwrap();
+            f(&breaker, &clock);
+        });
+    });
+    let events = events.0.lock().unwrap().clone();
+    (metrics, events)
+}
+
+/// The transitions counted for breaker `name` to `to` for `reason`.
+fn transitions(metrics: &Metrics, name: &str, to: &str, reason: &str) -> u64 {
+    metrics.counter(&format!(
+        "staunch_breaker_transitions_total{{breaker={name},reason={reason},to={to}}}"
+    ))
+}
+
+/// Defect 1 of issue 15: a manual transition to the current state is no state change, so it
+/// counts no transition, sets no gauge and traces no event.
+#[test]
+fn a_manual_transition_to_the_current_state_is_neither_counted_nor_traced() {
+    let config = BreakerConfig::consecutive_failures(1);
+    let (metrics, events) = observed("idle", config, |breaker, _| {
+        breaker.reset();
+        breaker.force_open();
+        breaker.force_open();
+    });
+    assert_eq!(transitions(&metrics, "idle", "closed", "manual"), 0);
+    assert_eq!(transitions(&metrics, "idle", "forced_open", "manual"), 1);
+    let changes = events
+        .iter()
+        .filter(|e| e.contains("state changed"))
+        .count();
+    assert_eq!(changes, 1, "{events:#?}");
+}
+
+/// The half-open maximum wait re-opens with its own reason; disabling sets the gauge to 5; a
+/// new period of a count-reset interval is no transition.
+#[test]
+fn a_half_open_timeout_a_disable_and_a_new_period_are_told_apart() {
+    let config = BreakerConfig::consecutive_failures(1)
+        .with_open_duration(SEC)
+        .with_half_open_max_wait(SEC)
+        .with_count_reset_interval(SEC);
+    let (metrics, events) = observed("wait", config, |breaker, clock| {
+        clock.advance(SEC); // a new period at the next call
+        breaker.try_acquire().unwrap().failure(); // trips
+        clock.advance(SEC);
+        let _probe = breaker.try_acquire().unwrap();
+        clock.advance(SEC);
+        assert!(breaker.try_acquire().is_err()); // the wait is over: open again
+        breaker.disable();
+    });
+    assert_eq!(transitions(&metrics, "wait", "open", "tripped"), 1);
+    assert_eq!(
+        transitions(&metrics, "wait", "open", "half_open_timed_out"),
+        1
+    );
+    assert_eq!(transitions(&metrics, "wait", "disabled", "manual"), 1);
+    assert_eq!(transitions(&metrics, "wait", "closed", "manual"), 0);
+    assert_eq!(
+        metrics.gauge("staunch_breaker_state{breaker=wait}"),
+        Some(5.0)
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("reason=half_open_timed_out") && e.contains("to=open")),
+        "{events:#?}"
+    );
+}

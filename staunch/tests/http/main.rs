@@ -6,4 +6,7 @@ mod loopback;
 mod mock;
 mod support;
 
+mod grpc;
 mod pipeline;
+#[cfg(feature = "reqwest")]
+mod reqwest_middleware;
