@@ -106,10 +106,10 @@ impl Waiting {
             ready!(timer.poll(cx));
         }
         // The wait is over: leave the queue, unless a slot was handed over just now.
-        if let Some(ticket) = this.ticket.take() {
-            if shared.leave(ticket) {
-                return granted(shared);
-            }
+        if let Some(ticket) = this.ticket.take()
+            && shared.leave(ticket)
+        {
+            return granted(shared);
         }
         let reason = if *this.deadline_first {
             Refusal::Deadline
@@ -122,10 +122,10 @@ impl Waiting {
     /// Gives up the wait (the future embedding it was dropped): leaves the queue, and frees a
     /// slot that was handed over just before.
     pub(crate) fn cancel(self: Pin<&mut Self>, shared: &Shared) {
-        if let Some(ticket) = self.project().ticket.take() {
-            if shared.leave(ticket) {
-                shared.release();
-            }
+        if let Some(ticket) = self.project().ticket.take()
+            && shared.leave(ticket)
+        {
+            shared.release();
         }
     }
 

@@ -271,10 +271,10 @@ impl Shared {
     /// and time is known to be real (the clock module's rules), else on the exact clock.
     #[inline]
     fn sample_nanos(&self) -> u64 {
-        if let Some(origin) = self.coarse_origin {
-            if let Some(raw) = crate::clock::coarse_nanos() {
-                return raw.saturating_sub(origin);
-            }
+        if let Some(origin) = self.coarse_origin
+            && let Some(raw) = crate::clock::coarse_nanos()
+        {
+            return raw.saturating_sub(origin);
         }
         self.nanos(self.clock.now())
     }

@@ -354,10 +354,10 @@ where
                     if let Some(slot) = this.slot.take() {
                         slot.record(class);
                     }
-                    if std::mem::take(this.throttled) {
-                        if let Some(throttle) = &pipeline.admission.throttle {
-                            throttle.record_class(class);
-                        }
+                    if std::mem::take(this.throttled)
+                        && let Some(throttle) = &pipeline.admission.throttle
+                    {
+                        throttle.record_class(class);
                     }
                     let result = match outcome {
                         Ok(Ok(response)) => Ok(response),

@@ -187,10 +187,10 @@ async fn throttling_refuses_locally_once_the_dependency_refuses_most_calls() {
                 async { Err::<(), _>(Boom(0)) }
             })
             .await;
-        if let Err(err) = outcome {
-            if err.reason() == StopReason::Refused(Refusal::Throttled) {
-                throttled += 1;
-            }
+        if let Err(err) = outcome
+            && err.reason() == StopReason::Refused(Refusal::Throttled)
+        {
+            throttled += 1;
         }
     }
     assert!(throttled > 100, "{throttled}");
