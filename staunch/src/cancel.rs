@@ -78,6 +78,42 @@ impl CancellationToken {
         }
     }
 
+    /// Wakes the threads blocked in [`wait_ready`](Self::wait_ready) on this token, without
+    /// firing it, so that they check their condition again.
+    pub(crate) fn notify(&self) {
+        drop(lock(&self.inner.lock));
+        self.inner.condvar.notify_all();
+    }
+
+    /// Blocks the thread until `ready()` holds (`Some(true)`), the token fires (`None`), or
+    /// `timeout` passes (`Some(false)`). `ready` runs under the token's lock, so a waker that
+    /// makes it true and then calls [`notify`](Self::notify) is never missed.
+    #[cfg(not(loom))]
+    pub(crate) fn wait_ready(
+        &self,
+        timeout: Duration,
+        mut ready: impl FnMut() -> bool,
+    ) -> Option<bool> {
+        let start = Instant::now();
+        let mut guard = lock(&self.inner.lock);
+        loop {
+            if self.is_cancelled() {
+                return None;
+            }
+            if ready() {
+                return Some(true);
+            }
+            let waited = start.elapsed();
+            let Some(left) = timeout.checked_sub(waited).filter(|d| !d.is_zero()) else {
+                return Some(false);
+            };
+            guard = match self.inner.condvar.wait_timeout(guard, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+        }
+    }
+
     /// Blocks the thread until the token fires or `timeout` passes. Returns whether it fired.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         let start = Instant::now();

@@ -145,6 +145,11 @@ impl Clock {
         self.manual.is_some()
     }
 
+    /// The manual clock, if this is one.
+    pub(crate) fn manual(&self) -> Option<&ManualClock> {
+        self.manual.as_ref()
+    }
+
     /// Blocks the calling thread for `delay`, waking early if `cancel` fires. Returns `false` if
     /// it was cancelled.
     ///

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::breaker::CircuitOpen;
 use crate::classify::Class;
 use crate::deadline::Elapsed;
+use crate::limit::{Refusal, Refused};
 
 /// An invalid configuration, found when a policy is built, never at call time.
 ///
@@ -83,6 +84,10 @@ pub enum StopReason {
     /// The next sleep would have taken the call past its time limit for retrying,
     /// [`RetryConfig::with_max_duration`](crate::RetryConfig::with_max_duration).
     MaxDuration,
+    /// A local admission check (a concurrency limit, throttling, a rate limit) refused the
+    /// attempt, for this reason, and a refusal is not retried. Never a failure of the
+    /// dependency: see [`Refused`].
+    Refused(Refusal),
 }
 
 impl StopReason {
@@ -99,6 +104,11 @@ impl StopReason {
             Self::CircuitOpen => "circuit_open",
             Self::FallbackFailed => "fallback_failed",
             Self::MaxDuration => "max_duration",
+            Self::Refused(Refusal::LimitFull) => "refused_limit_full",
+            Self::Refused(Refusal::QueueTimeout) => "refused_queue_timeout",
+            Self::Refused(Refusal::Deadline) => "refused_deadline",
+            Self::Refused(Refusal::Throttled) => "refused_throttled",
+            Self::Refused(Refusal::RateLimited) => "refused_rate_limited",
         }
     }
 }
@@ -116,6 +126,7 @@ impl fmt::Display for StopReason {
             Self::CircuitOpen => "the circuit is open",
             Self::FallbackFailed => "the fallback failed",
             Self::MaxDuration => "retrying would outlast max_duration",
+            Self::Refused(reason) => return write!(f, "refused locally: {reason}"),
         })
     }
 }
@@ -130,6 +141,8 @@ pub enum Failure<E> {
     Timeout(Elapsed),
     /// The circuit breaker refused the attempt.
     CircuitOpen(CircuitOpen),
+    /// A local admission check refused the attempt (see [`Refused`]).
+    Refused(Refused),
 }
 
 impl<E> Failure<E> {
@@ -156,6 +169,7 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
             Self::Inner(e) => e.fmt(f),
             Self::Timeout(elapsed) => elapsed.fmt(f),
             Self::CircuitOpen(open) => open.fmt(f),
+            Self::Refused(refused) => refused.fmt(f),
         }
     }
 }
@@ -388,6 +402,15 @@ impl<E> Error<E> {
         }
     }
 
+    /// The local refusal, if the last attempt was refused by a concurrency limit, throttling or
+    /// a rate limit: it says why and, when known, when to try again.
+    pub fn refused(&self) -> Option<&Refused> {
+        match &self.inner.last {
+            Some(Failure::Refused(refused)) => Some(refused),
+            _ => None,
+        }
+    }
+
     /// When a fallback failed: the error of the call it was handling.
     pub fn original(&self) -> Option<&Self> {
         self.inner.original.as_ref()
@@ -423,6 +446,11 @@ impl<E> Error<E> {
         self.reason() == StopReason::CircuitOpen
     }
 
+    /// Whether a local admission check refused the call (see [`StopReason::Refused`]).
+    pub fn is_refused(&self) -> bool {
+        matches!(self.reason(), StopReason::Refused(_))
+    }
+
     /// Whether the last attempt timed out (whatever then stopped the call).
     pub fn is_timeout(&self) -> bool {
         self.timeout().is_some()
@@ -435,6 +463,7 @@ impl<E> Error<E> {
                 Failure::Inner(e) => Failure::Inner(f(e)),
                 Failure::Timeout(elapsed) => Failure::Timeout(elapsed),
                 Failure::CircuitOpen(open) => Failure::CircuitOpen(open),
+                Failure::Refused(refused) => Failure::Refused(refused),
             })
         })
     }
@@ -524,6 +553,7 @@ impl<E: std::error::Error + 'static> std::error::Error for Error<E> {
             Failure::Inner(e) => Some(e),
             Failure::Timeout(elapsed) => Some(elapsed),
             Failure::CircuitOpen(open) => Some(open),
+            Failure::Refused(refused) => Some(refused),
         }
     }
 }

@@ -51,6 +51,7 @@
 //! | [`deadline`] | an absolute deadline in scope for a whole request; per-attempt timeouts cut from it |
 //! | [`fallback`] | a substitute answer for the failures you choose |
 //! | [`hedge`] | a second attempt when the first is slow, the first answer winning: budgeted, deadline-aware, never for a request that must be sent once (feature `tokio`) |
+//! | [`limit`] | overload protection: concurrency limits (fixed, AIMD, Vegas, Gradient2) with a bounded FIFO queue, client-side adaptive throttling, rate limits (feature `rate-limit`) |
 //! | [`pipeline`] | all of the above in the one correct order, for closures and tower services |
 //! | [`classify`] | the one classification of outcomes that every policy shares |
 //! | [`telemetry`] | policy names, and the table of every metric, event and hook staunch reports |
@@ -165,6 +166,30 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Concurrency limits and throttling
+//!
+//! ```
+//! use std::time::Duration;
+//! use staunch::limit::{AdaptiveThrottle, Aimd, ConcurrencyLimit, LimitConfig, ThrottleConfig};
+//! use staunch::{Pipeline, StopReason};
+//!
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() -> Result<(), staunch::ConfigError> {
+//! // At most 1 call in flight (AIMD would move it between 1 and 50), 2 more may wait 20 ms.
+//! let limit = ConcurrencyLimit::new(
+//!     LimitConfig::aimd(Aimd::new().with_initial_limit(1).with_min_limit(1).with_max_limit(50))
+//!         .with_max_queue(2)
+//!         .with_max_wait(Duration::from_millis(20)),
+//! )?;
+//! let search = Pipeline::new()
+//!     .throttle(AdaptiveThrottle::new(ThrottleConfig::new())?)
+//!     .limit(limit.clone());
+//! let _busy = limit.try_acquire().unwrap(); // someone else's call
+//! let err = search.call(|| async { Ok::<u32, std::io::Error>(7) }).await.unwrap_err();
+//! assert!(err.is_refused()); // refused locally after 20 ms in the queue, counted nowhere
+//! assert!(matches!(err.reason(), StopReason::Refused(_)));
+//! # Ok(()) }
+//! ```
+//!
 //! ## Fallback
 //!
 //! ```
@@ -183,11 +208,13 @@
 //! # The layer order
 //!
 //! When policies stack, their order decides what they do. [`Pipeline`] fixes it, outermost to
-//! innermost: **fallback → overall deadline → retry or hedge (with budget) → circuit breaker →
-//! attempt timeout → the call.** Fallback last, so it never hides a failure retrying would fix; the
-//! deadline outside retry, so retry knows the time left; retry outside the breaker, so an open
-//! circuit ends the loop at once instead of burning attempts; the timeout inside the breaker, so a
-//! slow dependency counts as failing. The [`pipeline`] module explains each position and how to
+//! innermost: **fallback → overall deadline → retry or hedge (with budget) → throttle → rate
+//! limit → concurrency limit → circuit breaker → attempt timeout → the call.** Fallback last, so
+//! it never hides a failure retrying would fix; the deadline outside retry, so retry knows the
+//! time left; retry outside the breaker, so an open circuit ends the loop at once instead of
+//! burning attempts; the local admission checks per attempt and before the breaker, so that no
+//! wait holds a probe slot and no refusal counts as a failure; the timeout inside the breaker, so
+//! a slow dependency counts as failing. The [`pipeline`] module explains each position and how to
 //! choose attempt timeouts (the timeout hierarchy). Fault injection, when you test with it, goes
 //! innermost, just around the call, so that every policy above meets an injected fault as it
 //! would a real one (see the `chaos` module, feature `chaos`).
@@ -211,9 +238,12 @@
 //! Every future in staunch can be dropped at any await point, and dropping it is the way to
 //! cancel: a dropped retry stops at once, mid-attempt or mid-sleep; a dropped breaker call (or a
 //! dropped [`breaker::Permit`]) records nothing and returns its half-open probe slot; a dropped
-//! hedged call drops every attempt in flight; a dropped pipeline call does all of these. Nothing outlives the future. A [`CancellationToken`] does the same
-//! for code that cannot drop a future, including a thread blocked in
-//! [`Retry::call_blocking_with`], which wakes as soon as the token fires.
+//! hedged call drops every attempt in flight; a dropped wait for a [`limit::ConcurrencyLimit`]
+//! slot leaves its queue, and a dropped [`limit::Permit`] frees its slot with no sample; a
+//! dropped pipeline call does all of these. Nothing outlives the future. A
+//! [`CancellationToken`] does the same for code that cannot drop a future, including a thread
+//! blocked in [`Retry::call_blocking_with`] or in a limit's queue
+//! ([`limit::ConcurrencyLimit::acquire_blocking`]), which wakes as soon as the token fires.
 //!
 //! A [`Deadline`] scope travels with the future that carries it: a task spawned inside a scope
 //! does not inherit it unless you pass it on. A tower service's `call` runs when it is called,
@@ -230,8 +260,9 @@
 //! | `tower` | no | a `Layer`/`Service` per policy, and [`pipeline::PipelineLayer`]: with `http`, the client door for hyper-util, tonic channels and any tower HTTP client |
 //! | `http` | no | HTTP classification, `Retry-After` parsing, the deadline header; with `tower`, the server door for axum, tonic and hyper ([`http::ReceiveDeadlineLayer`]) |
 //! | `tracing` | no | events for each retry, stop, fallback and breaker state change |
-//! | `metrics` | no | counters, gauges and duration histograms for retries, fallbacks and breakers, labelled by policy |
+//! | `metrics` | no | counters, gauges and duration histograms for retries, fallbacks, breakers, hedges and local refusals, labelled by policy; gauges for limits, calls in flight and queued |
 //! | `serde` | no | `Deserialize` for the configuration types, durations written as `"250ms"` |
+//! | `rate-limit` | no | `limit::RateLimit`: N calls per period with a burst (GCRA, from `governor`) |
 //! | `reqwest` | no | the reqwest door: [`http::Staunch`], a reqwest-middleware middleware running each request through a [`Pipeline`]; implies `http` and `tower` |
 //! | `chaos` | no | fault injection (errors, delays, substitutes) with a run-time switch; implies `tokio` |
 //!
@@ -258,6 +289,7 @@ pub mod fallback;
 pub mod hedge;
 #[cfg(feature = "http")]
 pub mod http;
+pub mod limit;
 pub(crate) mod loom;
 #[cfg(feature = "tokio")]
 pub mod pipeline;

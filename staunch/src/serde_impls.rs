@@ -19,6 +19,9 @@
 //! | [`BudgetConfig`] | `{ kind = "token_bucket", max_tokens = 10, token_ratio = 0.1 }` or `{ kind = "ratio", ratio = 0.1, min_per_second = 10, window = "10s" }` |
 //! | [`BreakerConfig`] | `{ rule = "consecutive_failures", failures = 5, open_duration = "30s" }`, `rule = "failure_rate_count"` (`failure_rate`, `window_size`), `"failure_rate_time"` (`failure_rate`, `window`, `buckets`), `"failure_count_time"` (`failures`, `window`, `buckets`), `"slow_call_rate"` (`slow_call_rate`, `slow_call_duration`, `window_size`); all rules take `open_duration` or `open_backoff`, `half_open_probes`, `successes_to_close`, `successes_out_of`, `probe_lease`, `half_open_max_wait`, `count_reset_interval`, `disabled` (a bool), `automatic_half_open` (a bool; feature `tokio`); window rules take `minimum_calls`, and `failure_count` (except `failure_count_time`, whose `failures` it is) |
 //! | [`AttemptTimeout`] | `{ fixed = "500ms" }` or `{ fraction = 0.25, min = "50ms", max = "500ms" }` |
+//! | [`LimitConfig`] | `{ kind = "fixed", limit = 20 }`, `kind = "aimd"` (`initial_limit`, `min_limit`, `max_limit`, `backoff_ratio`, `timeout`), `"vegas"` (`initial_limit`, `min_limit`, `max_concurrency`, `smoothing`, `alpha`, `beta`, `probe_multiplier`, `seed`), `"gradient2"` (`initial_limit`, `min_limit`, `max_concurrency`, `smoothing`, `queue_size`, `long_window`, `rtt_tolerance`); every kind takes `max_queue` and `max_wait`; the adaptive settings default to Netflix's |
+//! | [`ThrottleConfig`] | `{ k = 2.0, window = "2m", buckets = 120, seed = 7 }`, each optional |
+//! | `RateConfig` (feature `rate-limit`) | `{ calls = 100, period = "1s", burst = 10, max_wait = "50ms" }`; `burst` and `max_wait` optional |
 
 use std::fmt;
 use std::time::Duration;
@@ -29,6 +32,7 @@ use serde::{Deserialize, de::value::MapAccessDeserializer};
 use crate::backoff::{Backoff, Jitter};
 use crate::breaker::BreakerConfig;
 use crate::deadline::AttemptTimeout;
+use crate::limit::{Aimd, Gradient2, LimitConfig, ThrottleConfig, Vegas};
 use crate::retry::{BudgetConfig, RetryConfig};
 
 /// Parses `"250ms"`, `"1.5s"`, `"2m"`: digits, an optional fraction, and a unit (`ns`, `us`,
@@ -575,6 +579,249 @@ impl<'de> Deserialize<'de> for AttemptTimeout {
     }
 }
 
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum LimitKind {
+    Fixed,
+    Aimd,
+    Vegas,
+    Gradient2,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitSpec {
+    kind: LimitKind,
+    limit: Option<u32>,
+    initial_limit: Option<u32>,
+    min_limit: Option<u32>,
+    max_limit: Option<u32>,
+    max_concurrency: Option<u32>,
+    backoff_ratio: Option<f64>,
+    timeout: Option<Dur>,
+    smoothing: Option<f64>,
+    alpha: Option<u32>,
+    beta: Option<u32>,
+    probe_multiplier: Option<u32>,
+    seed: Option<u64>,
+    queue_size: Option<u32>,
+    long_window: Option<u32>,
+    rtt_tolerance: Option<f64>,
+    max_queue: Option<u32>,
+    max_wait: Option<Dur>,
+}
+
+impl LimitSpec {
+    /// Rejects the fields that `kind` does not take.
+    fn only<E: de::Error>(&self, kind: &str, allowed: &[&str]) -> Result<(), E> {
+        let set = [
+            ("limit", self.limit.is_some()),
+            ("initial_limit", self.initial_limit.is_some()),
+            ("min_limit", self.min_limit.is_some()),
+            ("max_limit", self.max_limit.is_some()),
+            ("max_concurrency", self.max_concurrency.is_some()),
+            ("backoff_ratio", self.backoff_ratio.is_some()),
+            ("timeout", self.timeout.is_some()),
+            ("smoothing", self.smoothing.is_some()),
+            ("alpha", self.alpha.is_some()),
+            ("beta", self.beta.is_some()),
+            ("probe_multiplier", self.probe_multiplier.is_some()),
+            ("seed", self.seed.is_some()),
+            ("queue_size", self.queue_size.is_some()),
+            ("long_window", self.long_window.is_some()),
+            ("rtt_tolerance", self.rtt_tolerance.is_some()),
+        ];
+        match set
+            .iter()
+            .find(|(field, is_set)| *is_set && !allowed.contains(field))
+        {
+            Some((field, _)) => Err(not_for(field, kind)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for LimitConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spec = LimitSpec::deserialize(deserializer)?;
+        let mut config = match spec.kind {
+            LimitKind::Fixed => {
+                const KIND: &str = "a fixed limit";
+                spec.only(KIND, &["limit"])?;
+                LimitConfig::fixed(required(spec.limit, "limit", KIND)?)
+            }
+            LimitKind::Aimd => {
+                spec.only(
+                    "an aimd limit",
+                    &[
+                        "initial_limit",
+                        "min_limit",
+                        "max_limit",
+                        "backoff_ratio",
+                        "timeout",
+                    ],
+                )?;
+                let mut aimd = Aimd::new();
+                if let Some(v) = spec.initial_limit {
+                    aimd = aimd.with_initial_limit(v);
+                }
+                if let Some(v) = spec.min_limit {
+                    aimd = aimd.with_min_limit(v);
+                }
+                if let Some(v) = spec.max_limit {
+                    aimd = aimd.with_max_limit(v);
+                }
+                if let Some(v) = spec.backoff_ratio {
+                    aimd = aimd.with_backoff_ratio(v);
+                }
+                if let Some(v) = dur(spec.timeout) {
+                    aimd = aimd.with_timeout(v);
+                }
+                LimitConfig::aimd(aimd)
+            }
+            LimitKind::Vegas => {
+                spec.only(
+                    "a vegas limit",
+                    &[
+                        "initial_limit",
+                        "min_limit",
+                        "max_concurrency",
+                        "smoothing",
+                        "alpha",
+                        "beta",
+                        "probe_multiplier",
+                        "seed",
+                    ],
+                )?;
+                let mut vegas = Vegas::new();
+                if let Some(v) = spec.initial_limit {
+                    vegas = vegas.with_initial_limit(v);
+                }
+                if let Some(v) = spec.min_limit {
+                    vegas = vegas.with_min_limit(v);
+                }
+                if let Some(v) = spec.max_concurrency {
+                    vegas = vegas.with_max_concurrency(v);
+                }
+                if let Some(v) = spec.smoothing {
+                    vegas = vegas.with_smoothing(v);
+                }
+                if let Some(v) = spec.alpha {
+                    vegas = vegas.with_alpha(v);
+                }
+                if let Some(v) = spec.beta {
+                    vegas = vegas.with_beta(v);
+                }
+                if let Some(v) = spec.probe_multiplier {
+                    vegas = vegas.with_probe_multiplier(v);
+                }
+                if let Some(v) = spec.seed {
+                    vegas = vegas.with_seed(v);
+                }
+                LimitConfig::vegas(vegas)
+            }
+            LimitKind::Gradient2 => {
+                spec.only(
+                    "a gradient2 limit",
+                    &[
+                        "initial_limit",
+                        "min_limit",
+                        "max_concurrency",
+                        "smoothing",
+                        "queue_size",
+                        "long_window",
+                        "rtt_tolerance",
+                    ],
+                )?;
+                let mut gradient = Gradient2::new();
+                if let Some(v) = spec.initial_limit {
+                    gradient = gradient.with_initial_limit(v);
+                }
+                if let Some(v) = spec.min_limit {
+                    gradient = gradient.with_min_limit(v);
+                }
+                if let Some(v) = spec.max_concurrency {
+                    gradient = gradient.with_max_concurrency(v);
+                }
+                if let Some(v) = spec.smoothing {
+                    gradient = gradient.with_smoothing(v);
+                }
+                if let Some(v) = spec.queue_size {
+                    gradient = gradient.with_queue_size(v);
+                }
+                if let Some(v) = spec.long_window {
+                    gradient = gradient.with_long_window(v);
+                }
+                if let Some(v) = spec.rtt_tolerance {
+                    gradient = gradient.with_rtt_tolerance(v);
+                }
+                LimitConfig::gradient2(gradient)
+            }
+        };
+        if let Some(max_queue) = spec.max_queue {
+            config = config.with_max_queue(max_queue);
+        }
+        if let Some(max_wait) = dur(spec.max_wait) {
+            config = config.with_max_wait(max_wait);
+        }
+        Ok(config)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ThrottleSpec {
+    k: Option<f64>,
+    window: Option<Dur>,
+    buckets: Option<u32>,
+    seed: Option<u64>,
+}
+
+impl<'de> Deserialize<'de> for ThrottleConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spec = ThrottleSpec::deserialize(deserializer)?;
+        let mut config = ThrottleConfig::new();
+        if let Some(k) = spec.k {
+            config = config.with_k(k);
+        }
+        if let Some(window) = dur(spec.window) {
+            config = config.with_window(window);
+        }
+        if let Some(buckets) = spec.buckets {
+            config = config.with_buckets(buckets);
+        }
+        if let Some(seed) = spec.seed {
+            config = config.with_seed(seed);
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(feature = "rate-limit")]
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RateSpec {
+    calls: u32,
+    period: Dur,
+    burst: Option<u32>,
+    max_wait: Option<Dur>,
+}
+
+#[cfg(feature = "rate-limit")]
+impl<'de> Deserialize<'de> for crate::limit::RateConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let spec = RateSpec::deserialize(deserializer)?;
+        let mut config = crate::limit::RateConfig::new(spec.calls, spec.period.0);
+        if let Some(burst) = spec.burst {
+            config = config.with_burst(burst);
+        }
+        if let Some(max_wait) = dur(spec.max_wait) {
+            config = config.with_max_wait(max_wait);
+        }
+        Ok(config)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -983,5 +1230,81 @@ mod tests {
         }
         let bad: AttemptTimeout = from(r#"{"fraction": 2.0}"#).unwrap();
         assert_eq!(bad.validate().unwrap_err().field(), "fraction");
+    }
+
+    #[test]
+    fn limit_configs_read_as_their_setters_build_them() {
+        let fixed: LimitConfig =
+            from(r#"{ "kind": "fixed", "limit": 8, "max_queue": 4, "max_wait": "20ms" }"#).unwrap();
+        assert_eq!(
+            fixed,
+            LimitConfig::fixed(8)
+                .with_max_queue(4)
+                .with_max_wait(20 * MS)
+        );
+        let aimd: LimitConfig = from(
+            r#"{ "kind": "aimd", "initial_limit": 10, "min_limit": 2, "max_limit": 50, "backoff_ratio": 0.8, "timeout": "2s" }"#,
+        )
+        .unwrap();
+        assert_eq!(
+            aimd,
+            LimitConfig::aimd(
+                Aimd::new()
+                    .with_initial_limit(10)
+                    .with_min_limit(2)
+                    .with_max_limit(50)
+                    .with_backoff_ratio(0.8)
+                    .with_timeout(2000 * MS)
+            )
+        );
+        let vegas: LimitConfig =
+            from(r#"{ "kind": "vegas", "max_concurrency": 50, "seed": 3 }"#).unwrap();
+        assert_eq!(
+            vegas,
+            LimitConfig::vegas(Vegas::new().with_max_concurrency(50).with_seed(3))
+        );
+        let gradient: LimitConfig =
+            from(r#"{ "kind": "gradient2", "queue_size": 2, "rtt_tolerance": 2.0 }"#).unwrap();
+        assert_eq!(
+            gradient,
+            LimitConfig::gradient2(Gradient2::new().with_queue_size(2).with_rtt_tolerance(2.0))
+        );
+        let err =
+            from::<LimitConfig>(r#"{ "kind": "fixed", "limit": 1, "alpha": 3 }"#).unwrap_err();
+        assert!(
+            err.contains("`alpha` does not apply to a fixed limit"),
+            "{err}"
+        );
+        let err = from::<LimitConfig>(r#"{ "kind": "fixed" }"#).unwrap_err();
+        assert!(err.contains("needs `limit`"), "{err}");
+        // Ranges are checked where they always are: when the limit is built.
+        let zero: LimitConfig = from(r#"{ "kind": "fixed", "limit": 0 }"#).unwrap();
+        assert_eq!(zero.validate().unwrap_err().field(), "limit");
+    }
+
+    #[test]
+    fn throttle_and_rate_configs_read_as_their_setters_build_them() {
+        let throttle: ThrottleConfig = from(r#"{ "k": 1.5, "window": "1m", "seed": 9 }"#).unwrap();
+        assert_eq!(
+            throttle,
+            ThrottleConfig::new()
+                .with_k(1.5)
+                .with_window(Duration::from_secs(60))
+                .with_seed(9)
+        );
+        assert_eq!(from::<ThrottleConfig>("{}").unwrap(), ThrottleConfig::new());
+        #[cfg(feature = "rate-limit")]
+        {
+            use crate::limit::RateConfig;
+            let rate: RateConfig =
+                from(r#"{ "calls": 100, "period": "1s", "burst": 5, "max_wait": "10ms" }"#)
+                    .unwrap();
+            assert_eq!(
+                rate,
+                RateConfig::per_second(100)
+                    .with_burst(5)
+                    .with_max_wait(10 * MS)
+            );
+        }
     }
 }

@@ -629,3 +629,84 @@ mod tests {
         assert_eq!(Name::default(), "default");
     }
 }
+
+// ---- Overload protection (`limit`) ------------------------------------------------------------
+//
+// Metrics (label `limit` = the policy's name):
+// - `staunch_limit_refused_total` (label `reason`): local refusals, by `Refusal::as_str`.
+// - `staunch_limit_limit`, `staunch_limit_in_flight`, `staunch_limit_queued` (gauges): a
+//   concurrency limit's current limit, calls in flight and callers queued.
+// - `staunch_limit_throttle_probability` (gauge): adaptive throttling's rejection probability.
+
+/// The metric handles of one overload policy, registered once at construction so that a call
+/// costs no lookup and no allocation.
+#[derive(Clone, Debug)]
+pub(crate) struct LimitMetrics {
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    name: &'static str,
+    #[cfg(feature = "metrics")]
+    refused: [metrics::Counter; 5],
+    #[cfg(feature = "metrics")]
+    limit: metrics::Gauge,
+    #[cfg(feature = "metrics")]
+    in_flight: metrics::Gauge,
+    #[cfg(feature = "metrics")]
+    queued: metrics::Gauge,
+    #[cfg(feature = "metrics")]
+    probability: metrics::Gauge,
+}
+
+impl LimitMetrics {
+    pub(crate) fn new(name: &'static str) -> Self {
+        #[cfg(feature = "metrics")]
+        let refused = crate::limit::Refusal::ALL.map(|reason| {
+            metrics::counter!("staunch_limit_refused_total", "limit" => name, "reason" => reason.as_str())
+        });
+        Self {
+            name,
+            #[cfg(feature = "metrics")]
+            refused,
+            #[cfg(feature = "metrics")]
+            limit: metrics::gauge!("staunch_limit_limit", "limit" => name),
+            #[cfg(feature = "metrics")]
+            in_flight: metrics::gauge!("staunch_limit_in_flight", "limit" => name),
+            #[cfg(feature = "metrics")]
+            queued: metrics::gauge!("staunch_limit_queued", "limit" => name),
+            #[cfg(feature = "metrics")]
+            probability: metrics::gauge!("staunch_limit_throttle_probability", "limit" => name),
+        }
+    }
+
+    /// A local refusal, by reason.
+    #[cold]
+    pub(crate) fn refused(&self, reason: crate::limit::Refusal) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(target: "staunch::limit", limit = self.name, reason = reason.as_str(), "refused locally");
+        #[cfg(feature = "metrics")]
+        self.refused[reason.index()].increment(1);
+    }
+
+    /// An adaptive limit moved.
+    pub(crate) fn limit_changed(&self, from: u32, to: u32) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(target: "staunch::limit", limit = self.name, from, to, "concurrency limit changed");
+        #[cfg(feature = "metrics")]
+        self.limit.set(f64::from(to));
+    }
+
+    /// Calls in flight and callers queued, after a change.
+    #[inline]
+    pub(crate) fn occupancy(&self, in_flight: u32, queued: u32) {
+        #[cfg(feature = "metrics")]
+        {
+            self.in_flight.set(f64::from(in_flight));
+            self.queued.set(f64::from(queued));
+        }
+    }
+
+    /// Adaptive throttling's rejection probability, after a change of window.
+    pub(crate) fn throttle_probability(&self, probability: f64) {
+        #[cfg(feature = "metrics")]
+        self.probability.set(probability);
+    }
+}

@@ -16,6 +16,7 @@ use staunch::breaker::{CircuitBreaker, Reason, State};
 use staunch::classify::Class;
 use staunch::fallback::{Fallback, FallbackOn, FromFn};
 use staunch::hedge::Hedge;
+use staunch::limit::{AdaptiveThrottle, ConcurrencyLimit, RateLimit};
 use staunch::retry::RetryBudget;
 use staunch::{ConfigError, Error, Pipeline, Retry, StopReason};
 use tokio::sync::{Semaphore, oneshot};
@@ -271,6 +272,19 @@ fn build(
     if policy.wait_for_probe {
         pipeline = pipeline.wait_for_probe();
     }
+    if let Some(config) = policy.throttle {
+        pipeline = pipeline.throttle(AdaptiveThrottle::new(config)?);
+    }
+    if let Some(config) = policy.rate_limit {
+        pipeline = pipeline.rate_limit(RateLimit::new(config)?);
+    }
+    if let Some(config) = policy.limit {
+        pipeline = pipeline.limit(
+            ConcurrencyLimit::builder(config)
+                .name("dependency")
+                .build()?,
+        );
+    }
     let on = if policy.fallback {
         FallbackOn::DEFAULT
     } else {
@@ -401,6 +415,9 @@ mod tests {
             timeout: None,
             fallback: false,
             wait_for_probe: false,
+            throttle: None,
+            rate_limit: None,
+            limit: None,
             settings: Vec::new(),
         }
     }
@@ -502,5 +519,44 @@ mod tests {
             .filter(|r| r.outcome == Outcome::Failed(StopReason::Exhausted))
             .count();
         assert_eq!(refused, 7, "{:?}", run.requests);
+    }
+
+    #[test]
+    fn a_concurrency_limit_refuses_locally_and_never_reaches_the_dependency() {
+        let dependency = Dependency {
+            baseline: Behaviour {
+                latency: Latency::Fixed(Duration::from_secs(1)),
+                ..healthy()
+            },
+            phases: Vec::new(),
+            max_concurrency: None,
+            max_queue: None,
+        };
+        // 10 arrivals in 1 s, each call taking 1 s, two slots: two answered, eight refused
+        // by the client itself, none of which reached the dependency.
+        let policy = Policy {
+            limit: Some(staunch::limit::LimitConfig::fixed(2)),
+            ..bare()
+        };
+        let run = run(&load(10.0, 1, Arrivals::Uniform), &dependency, &policy, 1).unwrap();
+        let ok = run
+            .requests
+            .iter()
+            .filter(|r| r.outcome == Outcome::Success)
+            .count();
+        assert_eq!(ok, 2);
+        let refused: Vec<_> = run
+            .requests
+            .iter()
+            .filter(|r| {
+                r.outcome
+                    == Outcome::Failed(StopReason::Refused(staunch::limit::Refusal::LimitFull))
+            })
+            .collect();
+        assert_eq!(refused.len(), 8, "{:?}", run.requests);
+        assert!(
+            refused.iter().all(|r| r.calls == 0),
+            "refused before any call"
+        );
     }
 }

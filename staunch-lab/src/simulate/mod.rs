@@ -3,7 +3,8 @@
 //! A scenario file (TOML) describes the load, a dependency whose latency and errors change over
 //! time, and the policy in front of it, written with the `staunch` library's own config types
 //! (its `serde` feature). The run drives the library's real [`Pipeline`](staunch::Pipeline) —
-//! retry, budget, breaker, attempt timeout, deadline, fallback, not a re-implementation — in a
+//! retry, budget, breaker, attempt timeout, deadline, fallback, throttling, rate and concurrency
+//! limits, not a re-implementation — in a
 //! tokio runtime whose clock is paused: when every request is waiting, time jumps to the next
 //! timer, so ten minutes of traffic take well under a second. The same scenario, policy and seed
 //! give the same numbers, byte for byte.
@@ -51,6 +52,9 @@
 //! # hedge = { max_attempts = 2, delay = { percentile = 95, min = "5ms", max = "100ms" } }
 //! budget = { kind = "ratio", ratio = 0.1 }              # staunch::retry::BudgetConfig
 //! breaker = { rule = "consecutive_failures", failures = 5, open_duration = "5s" }  # BreakerConfig
+//! throttle = { k = 2.0, window = "2m" }                 # staunch::limit::ThrottleConfig
+//! rate_limit = { calls = 100, period = "1s", burst = 10 }                 # limit::RateConfig
+//! limit = { kind = "aimd", min_limit = 5, max_limit = 100, max_queue = 50, max_wait = "20ms" }  # LimitConfig
 //! ```
 //!
 //! Leave `seed` out of the backoffs: the run seeds the library's jitter generators from the

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use staunch::StopReason;
 use staunch::breaker::State;
+use staunch::limit::Refusal;
 
 use super::duration::format_duration;
 use super::engine::{Outcome, Run, Transition};
@@ -253,8 +254,13 @@ pub struct PolicyReport {
     pub stop_reasons: Vec<(StopReason, usize, usize)>,
 }
 
-const REASONS: [StopReason; 9] = [
+const REASONS: [StopReason; 14] = [
     StopReason::CircuitOpen,
+    StopReason::Refused(Refusal::Throttled),
+    StopReason::Refused(Refusal::RateLimited),
+    StopReason::Refused(Refusal::LimitFull),
+    StopReason::Refused(Refusal::QueueTimeout),
+    StopReason::Refused(Refusal::Deadline),
     StopReason::Timeout,
     StopReason::Exhausted,
     StopReason::Budget,

@@ -10,6 +10,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use staunch::breaker::{BreakerConfig, CircuitBreaker};
 use staunch::deadline::AttemptTimeout;
 use staunch::hedge::{Hedge, HedgeConfig};
+use staunch::limit::{ConcurrencyLimit, LimitConfig, RateConfig, ThrottleConfig};
 use staunch::retry::{BudgetConfig, RetryBudget};
 use staunch::{ConfigError, Retry, RetryConfig};
 
@@ -247,6 +248,12 @@ pub struct Policy {
     pub fallback: bool,
     /// Whether retry waits for the breaker's next probe rather than stopping at once.
     pub wait_for_probe: bool,
+    /// Client-side adaptive throttling shared by all requests, if any.
+    pub throttle: Option<ThrottleConfig>,
+    /// A rate limit shared by all requests, if any.
+    pub rate_limit: Option<RateConfig>,
+    /// A concurrency limit (fixed or adaptive) shared by all requests, if any.
+    pub limit: Option<LimitConfig>,
     /// The `[policy]` table as written, one `key = value` line per setting, for the report.
     pub settings: Vec<String>,
 }
@@ -310,6 +317,9 @@ struct RawPolicy {
     fallback: bool,
     #[serde(default)]
     wait_for_probe: bool,
+    throttle: Option<ThrottleConfig>,
+    rate_limit: Option<RateConfig>,
+    limit: Option<LimitConfig>,
 }
 
 #[derive(Deserialize)]
@@ -711,6 +721,18 @@ fn policy(raw: RawPolicy, table: &toml::Table, default_name: String) -> Result<P
                 .to_owned(),
         );
     }
+    if let Some(throttle) = raw.throttle {
+        throttle
+            .validate()
+            .map_err(|e| config_error("policy.throttle", &e))?;
+    }
+    if let Some(rate) = raw.rate_limit {
+        rate.validate()
+            .map_err(|e| config_error("policy.rate_limit", &e))?;
+    }
+    if let Some(limit) = raw.limit {
+        ConcurrencyLimit::new(limit).map_err(|e| config_error("policy.limit", &e))?;
+    }
     if raw.wait_for_probe && raw.breaker.is_none() {
         return Err("policy.wait_for_probe: there is no [policy.breaker] to wait for".to_owned());
     }
@@ -732,6 +754,9 @@ fn policy(raw: RawPolicy, table: &toml::Table, default_name: String) -> Result<P
         timeout,
         fallback: raw.fallback,
         wait_for_probe: raw.wait_for_probe,
+        throttle: raw.throttle,
+        rate_limit: raw.rate_limit,
+        limit: raw.limit,
         settings,
     })
 }
@@ -883,5 +908,35 @@ mod tests {
         assert!(parse(no_dependency).unwrap_err().contains("[dependency]"));
         let queue = format!("{BASE}max_queue = 3\n[policy]\n");
         assert!(parse(&queue).unwrap_err().contains("max_concurrency"));
+    }
+
+    #[test]
+    fn the_overload_policies_read_from_the_policy_table() {
+        let s = parse(&format!(
+            "{BASE}[policy]\nthrottle = {{ k = 1.5 }}\nrate_limit = {{ calls = 100, period = \"1s\", burst = 10 }}\nlimit = {{ kind = \"aimd\", min_limit = 5, max_limit = 50, initial_limit = 10, max_queue = 20, max_wait = \"50ms\" }}\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            s.policy.throttle,
+            Some(staunch::limit::ThrottleConfig::new().with_k(1.5))
+        );
+        assert_eq!(
+            s.policy.rate_limit,
+            Some(staunch::limit::RateConfig::per_second(100).with_burst(10))
+        );
+        assert!(s.policy.limit.unwrap().is_adaptive());
+        let err = parse(&format!(
+            "{BASE}[policy]\nlimit = {{ kind = \"fixed\", limit = 0 }}\n"
+        ))
+        .unwrap_err();
+        assert!(
+            err.contains("policy.limit") && err.contains("`limit`"),
+            "{err}"
+        );
+        let err = parse(&format!("{BASE}[policy]\nthrottle = {{ k = 0.5 }}\n")).unwrap_err();
+        assert!(
+            err.contains("policy.throttle") && err.contains("`k`"),
+            "{err}"
+        );
     }
 }

@@ -91,3 +91,27 @@ fn hedging_cuts_the_long_tail_for_a_percent_more_calls() {
     assert_eq!(retry.hedges_per_request(), Some(0.0));
     assert_eq!(hedge.success, hedge.requests);
 }
+
+#[test]
+fn an_overload_recovers_behind_a_limit_and_throttling_but_not_without() {
+    let report = run("overload", 3);
+    let (staunch, naive) = (&report.policies[0], &report.policies[1]);
+    let busy = phase(&report, "busy");
+    let after = phase(&report, "after");
+    let (s, n) = (staunch.segments[busy], naive.segments[busy]);
+    // While busy, the limit and the throttle refuse locally: fewer calls than requests.
+    assert!(s.calls_per_request().unwrap() < 1.0, "{s:?}");
+    assert!(n.calls_per_request().unwrap() > 3.0, "{n:?}");
+    assert!(s.p99 < n.p99, "{s:?} {n:?}");
+    // After it, the dependency is as fast as before: staunch recovers, naive stays down.
+    let (s, n) = (staunch.segments[after], naive.segments[after]);
+    assert!(s.success * 10 > s.requests * 9, "staunch recovers: {s:?}");
+    assert!(n.success * 2 < n.requests, "naive stays down: {n:?}");
+    let refused = staunch
+        .stop_reasons
+        .iter()
+        .filter(|(reason, _, _)| matches!(reason, staunch::StopReason::Refused(_)))
+        .map(|&(_, fallback, failed)| fallback + failed)
+        .sum::<usize>();
+    assert!(refused > 0, "{:?}", staunch.stop_reasons);
+}

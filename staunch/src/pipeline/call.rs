@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Mutex;
 use std::task::{Context, Poll};
 
 use super::policy::Limit;
@@ -33,10 +34,10 @@ impl<C, F> Pipeline<C, F> {
         Fut: Future<Output = Result<T, E>>,
     {
         let observe = ViaFailure(&self.classifier);
-        let mut attempt = || {
-            let started =
-                self.start_attempt::<E, _>(CircuitBreaker::try_acquire)
-                    .map(|(permit, limit)| {
+        let outcome = if self.admission.is_empty() {
+            let attempt = || {
+                let started = self.start_attempt::<E, _>(CircuitBreaker::try_acquire).map(
+                    |(permit, limit)| {
                         // The attempt runs with its own limit as the deadline in scope.
                         let scope = limit.map(|limit| limit.deadline);
                         let attempt = match scope {
@@ -44,32 +45,94 @@ impl<C, F> Pipeline<C, F> {
                             None => op(),
                         };
                         (permit, limit, Scoped::new(scope, attempt))
-                    });
-            self.attempt(started)
+                    },
+                );
+                self.attempt(started)
+            };
+            self.overall(self.retried(attempt, &observe)).await
+        } else {
+            // With admission checks, an attempt may wait before it calls `op`: it borrows `op`
+            // then, one attempt at a time (a lock that is never contended, so that the call
+            // stays `Send`).
+            let op = Mutex::new(&mut op);
+            let attempt = || self.admitted_attempt(&op);
+            self.overall(self.retried(attempt, &observe)).await
         };
-        let retried = async {
-            match &self.hedge {
-                None => {
-                    let attempt = move |()| Unit::new(attempt());
-                    let (_, outcome) = self
-                        .retry
-                        .run_classified(None, NoCancel, (), attempt, &observe)
-                        .await;
-                    outcome
-                }
-                Some(hedge) => hedge.run_classified(None, None, hedged(attempt)).await,
+        self.fallback
+            .recover(&self.retry.name, outcome.map_err(|e| self.finish(e)))
+            .await
+    }
+
+    /// The attempts retried, or hedged: a pipeline does one or the other.
+    async fn retried<T, E, A, Fut>(
+        &self,
+        mut attempt: A,
+        observe: &ViaFailure<'_, C>,
+    ) -> Result<T, Error<Failure<E>>>
+    where
+        C: Classify<T, E>,
+        A: FnMut() -> Fut,
+        Fut: Future<Output = (Result<T, Failure<E>>, Class, bool)>,
+    {
+        match &self.hedge {
+            None => {
+                let attempt = move |()| Unit::new(attempt());
+                let (_, outcome) = self
+                    .retry
+                    .run_classified(None, NoCancel, (), attempt, observe)
+                    .await;
+                outcome
             }
-        };
-        let outcome = match self.timeout {
+            Some(hedge) => hedge.run_classified(None, None, hedged(attempt)).await,
+        }
+    }
+
+    /// The retried call under the overall deadline, if the pipeline has one.
+    async fn overall<Fut: Future>(&self, retried: Fut) -> Fut::Output {
+        match self.timeout {
             Some(timeout) => {
                 let deadline = Deadline::after_from(self.retry.clock.now(), timeout);
                 deadline.scope(retried).await
             }
             None => retried.await,
+        }
+    }
+
+    /// One attempt: the admission checks (which may wait), then the breaker, the operation
+    /// under its time limit; the outcome recorded by the breaker and the admission checks.
+    async fn admitted_attempt<T, E, Op, Fut>(
+        &self,
+        op: &Mutex<&mut Op>,
+    ) -> (Result<T, Failure<E>>, Class, bool)
+    where
+        C: Classify<T, E>,
+        Op: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let admitted = match self.admission.admit().await {
+            Ok(admitted) => admitted,
+            // Refused locally: no load on the dependency, nothing for the breaker or budget,
+            // not retried.
+            Err(refused) => return (Err(Failure::Refused(refused)), Class::Permanent, false),
         };
-        self.fallback
-            .recover(&self.retry.name, outcome.map_err(|e| self.finish(e)))
-            .await
+        let started =
+            self.start_attempt::<E, _>(CircuitBreaker::try_acquire)
+                .map(|(permit, limit)| {
+                    // The attempt runs with its own limit as the deadline in scope.
+                    let scope = limit.map(|limit| limit.deadline);
+                    let mut op = op.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let attempt = match scope {
+                        Some(deadline) => deadline.scope_sync(&mut **op),
+                        None => (*op)(),
+                    };
+                    (permit, limit, Scoped::new(scope, attempt))
+                });
+        // A breaker's rejection drops `admitted`: the slot is freed, with no sample.
+        let (result, class, reached) = self.attempt(started).await;
+        if reached {
+            admitted.record(class);
+        }
+        (result, class, reached)
     }
 
     /// One attempt: the operation under its limit, classified, and recorded by the breaker.
@@ -110,7 +173,7 @@ impl<C, F> Pipeline<C, F> {
 }
 
 /// The pipeline's attempts as a hedge's: one that never reached the dependency was refused by
-/// the breaker, or by a deadline already past.
+/// an admission check, by the breaker, or by a deadline already past.
 fn hedged<T, E, A, Fut>(mut attempt: A) -> impl FnMut() -> Hedged<Fut>
 where
     A: FnMut() -> Fut,
@@ -140,6 +203,7 @@ where
             .map(|(result, class, reached)| {
                 let refused = (!reached).then_some(match &result {
                     Err(Failure::CircuitOpen(_)) => StopReason::CircuitOpen,
+                    Err(Failure::Refused(refused)) => StopReason::Refused(refused.reason()),
                     _ => StopReason::Deadline,
                 });
                 Settled {

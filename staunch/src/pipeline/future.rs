@@ -10,7 +10,8 @@ use pin_project_lite::pin_project;
 use tokio::time::Sleep;
 use tower_service::Service;
 
-use super::hedged::{Attempt, HedgedRace, Hedges};
+use super::admission::Admission;
+use super::hedged::{self, Attempt, HedgedRace, Hedges};
 use super::policy::Limit;
 use super::{BoxRecovery, PipelineLayer, RecoverBoxed};
 use crate::breaker::{CircuitBreaker, OwnedPermit};
@@ -18,6 +19,7 @@ use crate::classify::{Class, Classify};
 use crate::deadline::{Elapsed, Enter};
 use crate::hedge::race::Race;
 use crate::hedge::state::{Begun, Core};
+use crate::limit::{AcquireOwned, OwnedPermit as Slot, Refused};
 use crate::retry::event::ViaFailure;
 use crate::retry::state::{CallState, Next};
 use crate::retry::{BoxError, MakeRetryRequest, Reclassify, Stopped};
@@ -34,6 +36,17 @@ pin_project! {
         Waiting { #[pin] sleep: Sleep },
         // Waiting for the service to be ready for the next attempt.
         Ready,
+        // The next attempt's admission checks: throttling, a rate-limit token (which may take
+        // a wait), a slot of the concurrency limit (which may wait in its queue).
+        Admitting {
+            throttle_checked: bool,
+            #[pin]
+            rate_sleep: Option<Sleep>,
+            rate_waited: std::time::Duration,
+            rate_done: bool,
+            #[pin]
+            acquire: Option<AcquireOwned>,
+        },
         // The fallback is producing a substitute.
         Recovering { substitute: BoxRecovery<T, E> },
         // The outcome is known.
@@ -61,6 +74,9 @@ pin_project! {
         request: Option<Req>,
         call: Option<CallState<S::Response, Failure<S::Error>>>,
         permit: Option<OwnedPermit>,
+        // The attempt's slot of the concurrency limit, and whether the throttle counts it.
+        slot: Option<Slot>,
+        throttled: bool,
         elapsed: Option<Elapsed>,
         refused: Option<(Failure<S::Error>, Class)>,
         deadline: Option<Deadline>,
@@ -87,6 +103,21 @@ where
         // Each branch builds the future once, as the value returned: built early and filled in,
         // it was copied out whole (360 bytes for a small request).
         match CallState::begin(&pipeline.retry, deadline, false) {
+            // With admission checks, the first poll makes them (they may wait).
+            Ok(call) if !pipeline.admission.is_empty() => Self {
+                state: admitting(),
+                service,
+                request,
+                call: Some(call),
+                permit: None,
+                slot: None,
+                throttled: false,
+                elapsed: None,
+                refused: None,
+                deadline,
+                outcome: None,
+                policy,
+            },
             Ok(mut call) => match launch(&policy, &mut service, &mut request, &mut call) {
                 Ok((permit, limit, future)) => Self {
                     state: attempt_state(future, limit),
@@ -94,6 +125,8 @@ where
                     request,
                     call: Some(call),
                     permit,
+                    slot: None,
+                    throttled: false,
                     elapsed: limit.map(|limit| limit.elapsed),
                     refused: None,
                     deadline,
@@ -106,6 +139,8 @@ where
                     request,
                     call: Some(call),
                     permit: None,
+                    slot: None,
+                    throttled: false,
                     elapsed: None,
                     refused: Some(refused),
                     deadline,
@@ -121,6 +156,8 @@ where
                     request,
                     call: None,
                     permit: None,
+                    slot: None,
+                    throttled: false,
                     elapsed: None,
                     refused: None,
                     deadline,
@@ -151,10 +188,10 @@ where
         });
         let (state, outcome) = match begun {
             Some(Ok(core)) => {
-                let first = match pipeline.start_attempt(CircuitBreaker::try_acquire_owned) {
-                    Ok((permit, limit)) => {
-                        let _scope = limit.map(|limit| Enter::new(limit.deadline));
-                        Attempt::called(service.call(request), permit, limit)
+                let first = match hedged::start(pipeline) {
+                    Ok(started) => {
+                        let _scope = started.2.map(|limit| Enter::new(limit.deadline));
+                        Attempt::called(service.call(request), started)
                     }
                     Err((failure, class)) => Attempt::refused(failure, class),
                 };
@@ -171,6 +208,8 @@ where
             request: template,
             call: None,
             permit: None,
+            slot: None,
+            throttled: false,
             elapsed: None,
             refused: None,
             deadline,
@@ -234,6 +273,75 @@ where
     // The attempt's own limit is the deadline in scope for the service's call.
     let _scope = limit.map(|limit| Enter::new(limit.deadline));
     Ok((permit, limit, service.call(current)))
+}
+
+/// The state of an attempt's admission checks, none made yet.
+fn admitting<F, T, E, R>() -> State<F, T, E, R> {
+    State::Admitting {
+        throttle_checked: false,
+        rate_sleep: None,
+        rate_waited: std::time::Duration::ZERO,
+        rate_done: false,
+        acquire: None,
+    }
+}
+
+/// Makes the admission checks of an attempt, in order, waiting as they allow: `Ok` with the
+/// attempt's slot (if the pipeline has a concurrency limit), or the first refusal. Sets
+/// `throttled` once the throttle has admitted the attempt.
+#[allow(clippy::too_many_arguments)]
+fn poll_admission(
+    admission: &Admission,
+    throttled: &mut bool,
+    throttle_checked: &mut bool,
+    #[cfg_attr(not(feature = "rate-limit"), allow(unused_mut))] mut rate_sleep: Pin<
+        &mut Option<Sleep>,
+    >,
+    rate_waited: &mut std::time::Duration,
+    rate_done: &mut bool,
+    mut acquire: Pin<&mut Option<AcquireOwned>>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Option<Slot>, Refused>> {
+    if !*throttle_checked {
+        *throttle_checked = true;
+        if let Some(throttle) = &admission.throttle {
+            throttle.admit()?;
+            *throttled = true;
+        }
+    }
+    #[cfg(feature = "rate-limit")]
+    if let Some(rate) = &admission.rate {
+        while !*rate_done {
+            if let Some(sleep) = rate_sleep.as_mut().as_pin_mut() {
+                ready!(sleep.poll(cx));
+                rate_sleep.set(None);
+            }
+            match rate.next_wait() {
+                None => *rate_done = true,
+                Some(wait) => {
+                    let wait = rate.plan(wait, *rate_waited, Deadline::current())?;
+                    *rate_waited += wait;
+                    rate_sleep.set(Some(tokio::time::sleep(wait)));
+                }
+            }
+        }
+    }
+    #[cfg(not(feature = "rate-limit"))]
+    let _ = (rate_sleep, rate_waited, rate_done);
+    let Some(limit) = &admission.limit else {
+        return Poll::Ready(Ok(None));
+    };
+    if acquire.is_none() {
+        acquire.set(Some(limit.acquire_owned()));
+    }
+    match acquire.as_mut().as_pin_mut() {
+        Some(waiting) => {
+            let slot = ready!(waiting.poll(cx))?;
+            acquire.set(None);
+            Poll::Ready(Ok(Some(slot)))
+        }
+        None => Poll::Ready(Ok(None)),
+    }
 }
 
 /// The state of an attempt in flight: its future, the timer of its limit, and the limit as the
@@ -306,6 +414,14 @@ where
                     if let Some(permit) = this.permit {
                         permit.record_in_place(class);
                     }
+                    if let Some(slot) = this.slot.take() {
+                        slot.record(class);
+                    }
+                    if std::mem::take(this.throttled)
+                        && let Some(throttle) = &pipeline.admission.throttle
+                    {
+                        throttle.record_class(class);
+                    }
                     let result = match outcome {
                         Ok(Ok(response)) => Ok(response),
                         Ok(Err(error)) => Err(Failure::Inner(error)),
@@ -339,6 +455,10 @@ where
                 StateProj::Ready => {
                     if let Err(error) = ready!(this.service.poll_ready(cx)) {
                         return Poll::Ready(Err(error.into()));
+                    }
+                    if !pipeline.admission.is_empty() {
+                        this.state.set(admitting());
+                        continue;
                     }
                     let Some(call) = this.call.as_mut() else {
                         this.state.set(State::Done);
@@ -375,6 +495,54 @@ where
                         }
                     }
                     continue;
+                }
+                StateProj::Admitting {
+                    throttle_checked,
+                    rate_sleep,
+                    rate_waited,
+                    rate_done,
+                    acquire,
+                } => {
+                    let admitted = ready!(poll_admission(
+                        &pipeline.admission,
+                        this.throttled,
+                        throttle_checked,
+                        rate_sleep,
+                        rate_waited,
+                        rate_done,
+                        acquire,
+                        cx,
+                    ));
+                    match admitted {
+                        // Refused locally: nothing reached the service, nothing is counted
+                        // anywhere, and it is not retried.
+                        Err(refused) => {
+                            *this.throttled = false;
+                            (Err(Failure::Refused(refused)), Class::Permanent, false)
+                        }
+                        Ok(slot) => {
+                            *this.slot = slot;
+                            let Some(call) = this.call.as_mut() else {
+                                this.state.set(State::Done);
+                                continue;
+                            };
+                            match launch(this.policy, this.service, this.request, call) {
+                                Ok((permit, limit, future)) => {
+                                    *this.permit = permit;
+                                    *this.elapsed = limit.map(|limit| limit.elapsed);
+                                    this.state.set(attempt_state(future, limit));
+                                    continue;
+                                }
+                                // The breaker refused (or no time was left): the slot is
+                                // freed with no sample, the throttle counts nothing.
+                                Err((failure, class)) => {
+                                    *this.slot = None;
+                                    *this.throttled = false;
+                                    (Err(failure), class, false)
+                                }
+                            }
+                        }
+                    }
                 }
                 StateProj::Recovering { substitute } => {
                     let outcome = ready!(substitute.as_mut().poll(cx));

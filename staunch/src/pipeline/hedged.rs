@@ -10,6 +10,7 @@ use tokio::time::Sleep;
 use tower_service::Service;
 
 use super::PipelineLayer;
+use super::admission::Held;
 use super::policy::Limit;
 use crate::breaker::{CircuitBreaker, OwnedPermit};
 use crate::classify::{Class, Classify};
@@ -49,8 +50,8 @@ pin_project! {
 
 pin_project! {
     /// One attempt of a hedged pipeline call: the service's call under the attempt's limit,
-    /// holding its breaker permit until it settles (dropped unsettled, the permit records
-    /// nothing).
+    /// holding its breaker permit and its admission (a concurrency-limit slot, the throttle's
+    /// count) until it settles (dropped unsettled, they record nothing).
     pub(super) struct Attempt<S, Req>
     where
         S: Service<Req>,
@@ -62,42 +63,37 @@ pin_project! {
         elapsed: Option<Elapsed>,
         scope: Option<Deadline>,
         permit: Option<OwnedPermit>,
+        held: Option<Held>,
         refused: Option<(Failure<S::Error>, Class)>,
     }
 }
 
 impl<S: Service<Req>, Req> Attempt<S, Req> {
     /// The first attempt, sent on the ready service.
-    pub(super) fn called(
-        future: S::Future,
-        permit: Option<OwnedPermit>,
-        limit: Option<Limit>,
-    ) -> Self {
-        Self::new(Call::Called { future }, permit, limit, None)
+    pub(super) fn called(future: S::Future, started: Started) -> Self {
+        Self::new(Call::Called { future }, started, None)
     }
 
     /// A hedge, to send once its clone of the service is ready.
-    fn ready(service: S, request: Req, permit: Option<OwnedPermit>, limit: Option<Limit>) -> Self {
+    fn ready(service: S, request: Req, started: Started) -> Self {
         Self::new(
             Call::Ready {
                 service,
                 request: Some(request),
             },
-            permit,
-            limit,
+            started,
             None,
         )
     }
 
     /// An attempt refused before it was sent (an open circuit, no time left).
     pub(super) fn refused(failure: Failure<S::Error>, class: Class) -> Self {
-        Self::new(Call::Refused, None, None, Some((failure, class)))
+        Self::new(Call::Refused, (None, None, None), Some((failure, class)))
     }
 
     fn new(
         call: Call<S, Req, S::Future>,
-        permit: Option<OwnedPermit>,
-        limit: Option<Limit>,
+        (held, permit, limit): Started,
         refused: Option<(Failure<S::Error>, Class)>,
     ) -> Self {
         Self {
@@ -106,18 +102,19 @@ impl<S: Service<Req>, Req> Attempt<S, Req> {
             elapsed: limit.map(|limit| limit.elapsed),
             scope: limit.map(|limit| limit.deadline),
             permit,
+            held,
             refused,
         }
     }
 }
 
 impl<S: Service<Req>, Req> Future for Attempt<S, Req> {
-    type Output = (Ended<S::Response, S::Error>, Option<OwnedPermit>);
+    type Output = (Ended<S::Response, S::Error>, Holds);
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         if let Some((failure, class)) = this.refused.take() {
-            return Poll::Ready((Ended::Refused(failure, class), None));
+            return Poll::Ready((Ended::Refused(failure, class), (None, None)));
         }
         // The attempt's own limit is the deadline in scope for the service.
         let _scope = this.scope.map(Enter::new);
@@ -132,13 +129,19 @@ impl<S: Service<Req>, Req> Future for Attempt<S, Req> {
                         this.call.set(Call::Called { future });
                     }
                     Poll::Ready(Err(error)) => {
-                        return Poll::Ready((Ended::Answered(Err(error)), this.permit.take()));
+                        return Poll::Ready((
+                            Ended::Answered(Err(error)),
+                            (this.permit.take(), this.held.take()),
+                        ));
                     }
                     Poll::Pending => break,
                 },
                 CallProj::Called { future } => {
                     if let Poll::Ready(result) = future.poll(cx) {
-                        return Poll::Ready((Ended::Answered(result), this.permit.take()));
+                        return Poll::Ready((
+                            Ended::Answered(result),
+                            (this.permit.take(), this.held.take()),
+                        ));
                     }
                     break;
                 }
@@ -152,7 +155,10 @@ impl<S: Service<Req>, Req> Future for Attempt<S, Req> {
         let elapsed = this
             .elapsed
             .unwrap_or(Elapsed::new(Default::default(), true));
-        Poll::Ready((Ended::TimedOut(elapsed), this.permit.take()))
+        Poll::Ready((
+            Ended::TimedOut(elapsed),
+            (this.permit.take(), this.held.take()),
+        ))
     }
 }
 
@@ -169,12 +175,15 @@ where
     C: Classify<S::Response, S::Error>,
     K: MakeRetryRequest<Req>,
 {
-    type Output = (Ended<S::Response, S::Error>, Option<OwnedPermit>);
+    type Output = (Ended<S::Response, S::Error>, Holds);
     type Value = S::Response;
     type Error = Failure<S::Error>;
     type Hedge = Attempt<S, Req>;
 
-    fn settle(&mut self, (ended, permit): Self::Output) -> Settled<S::Response, Failure<S::Error>> {
+    fn settle(
+        &mut self,
+        (ended, (permit, held)): Self::Output,
+    ) -> Settled<S::Response, Failure<S::Error>> {
         let pipeline = &self.policy.shared.pipeline;
         let (result, class, refused) = match ended {
             Ended::Answered(result) => {
@@ -187,8 +196,9 @@ where
                 None,
             ),
             Ended::Refused(failure, class) => {
-                let reason = match failure {
+                let reason = match &failure {
                     Failure::CircuitOpen(_) => StopReason::CircuitOpen,
+                    Failure::Refused(refused) => StopReason::Refused(refused.reason()),
                     _ => StopReason::Deadline,
                 };
                 (Err(failure), class, Some(reason))
@@ -196,6 +206,9 @@ where
         };
         if let Some(permit) = permit {
             permit.record(class);
+        }
+        if let Some(held) = held {
+            held.record(&pipeline.admission, class);
         }
         Settled {
             result,
@@ -211,16 +224,33 @@ where
             _ => None,
         };
         let request = copy.or_else(|| self.template.take())?;
-        Some(
-            match self
-                .policy
-                .shared
-                .pipeline
-                .start_attempt(CircuitBreaker::try_acquire_owned)
-            {
-                Ok((permit, limit)) => Attempt::ready(self.service.clone(), request, permit, limit),
-                Err((failure, class)) => Attempt::refused(failure, class),
-            },
-        )
+        Some(match start(&self.policy.shared.pipeline) {
+            Ok(started) => Attempt::ready(self.service.clone(), request, started),
+            Err((failure, class)) => Attempt::refused(failure, class),
+        })
     }
+}
+
+/// What a started attempt holds: its admission, its breaker permit, its limit.
+pub(super) type Started = (Option<Held>, Option<OwnedPermit>, Option<Limit>);
+
+/// What a settled attempt gives back to record its class in: its breaker permit, its admission.
+type Holds = (Option<OwnedPermit>, Option<Held>);
+
+/// Starts an attempt of a hedged call: the admission checks, which do not wait, then the
+/// breaker and the attempt's limit; or the failure that stops it before it is sent. A breaker's
+/// refusal drops the admission: a slot is freed with no sample.
+pub(super) fn start<C, F, E>(
+    pipeline: &super::Pipeline<C, F>,
+) -> Result<Started, (Failure<E>, Class)> {
+    let held = if pipeline.admission.is_empty() {
+        None
+    } else {
+        match pipeline.admission.try_admit_owned() {
+            Ok(held) => Some(held),
+            Err(refused) => return Err((Failure::Refused(refused), Class::Permanent)),
+        }
+    };
+    let (permit, limit) = pipeline.start_attempt(CircuitBreaker::try_acquire_owned)?;
+    Ok((held, permit, limit))
 }

@@ -3,7 +3,8 @@
 //! Outermost to innermost:
 //!
 //! ```text
-//! fallback → overall deadline → retry or hedge (with budget) → circuit breaker → attempt timeout → the call
+//! fallback → overall deadline → retry or hedge (with budget)
+//!          → throttle → rate limit → concurrency limit → circuit breaker → attempt timeout → the call
 //! ```
 //!
 //! The order is fixed by the library, because every other order is subtly wrong:
@@ -27,6 +28,29 @@
 //! - **Fault injection innermost**, when you test with it (feature `chaos`:
 //!   `Pipeline::call_with_chaos`, `Pipeline::layer_with_chaos`): just around the call, so that
 //!   every policy above meets an injected fault as it would a real one.
+//!
+//! # Overload protection
+//!
+//! The local admission checks ([`throttle`](Pipeline::throttle), `rate_limit` with the
+//! `rate-limit` feature, [`limit`](Pipeline::limit); see [`limit`](crate::limit)) act on every
+//! attempt, inside retry, in that order, and all before the breaker:
+//!
+//! - **Per attempt, inside retry**, because each attempt is a call the dependency serves: a
+//!   retry takes its own slot and token, and holds none while it sleeps.
+//! - **Before the breaker**, because a wait for a token or in the limit's queue must not hold a
+//!   half-open probe slot, nor count as the dependency's latency in a slow-call rule. So a slot
+//!   taken and then refused by the breaker is freed at once with no sample (the breaker's
+//!   rejection says nothing about the dependency's latency), and a refusal by a limit never
+//!   reaches the breaker.
+//! - **Throttling first**, because it refuses without waiting and counts what the dependency
+//!   accepts; **the rate limit before the concurrency limit**, so that no slot is held while
+//!   waiting for a token.
+//!
+//! A refusal puts no load on the dependency: no breaker, retry budget or other statistic counts
+//! it, it is not retried (it ends the call with [`StopReason::Refused`](crate::StopReason::Refused)
+//! and its reason), and the default fallback covers it. A finished attempt's class feeds the
+//! adaptive limit (a timeout is a drop; a timeout the caller's own deadline cut short, and a
+//! cancelled attempt, give no sample) and the throttle.
 //!
 //! A response that arrives as `Ok` but is classified as a failure (an HTTP 503) is retried and
 //! counted by the breaker like an error; when retrying stops on it, it comes back as the `Ok` it
@@ -89,6 +113,7 @@
 //! # }
 //! ```
 
+mod admission;
 mod call;
 #[cfg(feature = "chaos")]
 mod chaos;

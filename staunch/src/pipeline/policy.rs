@@ -4,11 +4,13 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use super::NoFallback;
+use super::admission::Admission;
 use crate::breaker::{CircuitBreaker, CircuitOpen};
 use crate::classify::{AllTransient, Class, RetryIf};
 use crate::deadline::{AttemptTimeout, Elapsed};
 use crate::fallback::{Fallback, FromFn, TryFromFn, Value};
 use crate::hedge::Hedge;
+use crate::limit::{AdaptiveThrottle, ConcurrencyLimit};
 use crate::retry::{OnRetry, RetryEvent};
 use crate::telemetry::Name;
 use crate::{ConfigError, Deadline, Error, Failure, Retry, RetryConfig, StopReason};
@@ -26,6 +28,7 @@ use crate::{ConfigError, Deadline, Error, Failure, Retry, RetryConfig, StopReaso
 /// | [`attempt_timeout`](Self::attempt_timeout) | none, but every attempt is clipped to the deadline in scope |
 /// | [`timeout`](Self::timeout) | none: the caller's deadline, if any, applies |
 /// | [`wait_for_probe`](Self::wait_for_probe) | off: an open circuit ends the call at once |
+/// | [`throttle`](Self::throttle), `rate_limit`, [`limit`](Self::limit) | none |
 /// | fallback | none |
 /// | [`with_name`](Self::with_name) | its retry's name (`"default"` without one) |
 /// | [`on_retry`](Self::on_retry) | none |
@@ -43,6 +46,8 @@ pub struct Pipeline<C = AllTransient, F = NoFallback> {
     pub(super) attempt_timeout: Option<AttemptTimeout>,
     pub(super) timeout: Option<Duration>,
     pub(super) wait_for_probe: bool,
+    /// The local admission checks, per attempt, before the breaker.
+    pub(super) admission: Admission,
     pub(super) fallback: F,
 }
 
@@ -59,6 +64,7 @@ impl Pipeline {
             attempt_timeout: None,
             timeout: None,
             wait_for_probe: false,
+            admission: Admission::default(),
             fallback: NoFallback,
         }
     }
@@ -91,6 +97,7 @@ impl<C, F> Pipeline<C, F> {
             has_retry: true,
             hedge: None,
             named: self.named,
+            admission: self.admission,
             breaker: self.breaker,
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
@@ -100,9 +107,10 @@ impl<C, F> Pipeline<C, F> {
     }
 
     /// Hedges in retry's place (a pipeline retries or hedges, as in gRPC): each attempt,
-    /// first and hedges alike, goes through the breaker and its attempt timeout, so no hedge is
-    /// sent while the breaker refuses and none outlives the deadline; a dropped attempt
-    /// records nothing. `hedge`'s classifier becomes the pipeline's. Replaces a
+    /// first and hedges alike, goes through the admission checks, the breaker and its attempt
+    /// timeout, so no hedge is sent while a limit or the breaker refuses and none outlives the
+    /// deadline; a dropped attempt records nothing. Through the tower layer, a hedged attempt's
+    /// admission checks do not wait: one that cannot be admitted at once is not sent. `hedge`'s classifier becomes the pipeline's. Replaces a
     /// [`retry`](Self::retry).
     ///
     /// ```
@@ -134,6 +142,7 @@ impl<C, F> Pipeline<C, F> {
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             wait_for_probe: self.wait_for_probe,
+            admission: self.admission,
             fallback: self.fallback,
         }
     }
@@ -155,6 +164,7 @@ impl<C, F> Pipeline<C, F> {
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             wait_for_probe: self.wait_for_probe,
+            admission: self.admission,
             fallback: self.fallback,
         }
     }
@@ -216,6 +226,34 @@ impl<C, F> Pipeline<C, F> {
     pub fn breaker(mut self, breaker: CircuitBreaker) -> Self {
         self.breaker = Some(breaker);
         self
+    }
+
+    /// Puts each attempt under the concurrency limit `limit` (inside retry, before the
+    /// breaker): an attempt takes a slot, or waits in its queue as its config allows, or is
+    /// refused. See the [module docs](super#overload-protection) for the order and why.
+    pub fn limit(mut self, limit: ConcurrencyLimit) -> Self {
+        self.admission.limit = Some(limit);
+        self
+    }
+
+    /// Puts each attempt behind client-side adaptive throttling (first of the admission
+    /// checks): the dependency's refusals make this client refuse calls itself.
+    pub fn throttle(mut self, throttle: AdaptiveThrottle) -> Self {
+        self.admission.throttle = Some(throttle);
+        self
+    }
+
+    /// Puts each attempt under the rate limit `rate` (after throttling, before the concurrency
+    /// limit). Feature `rate-limit`.
+    #[cfg(feature = "rate-limit")]
+    pub fn rate_limit(mut self, rate: crate::limit::RateLimit) -> Self {
+        self.admission.rate = Some(rate);
+        self
+    }
+
+    /// The concurrency limit, if any.
+    pub fn get_limit(&self) -> Option<&ConcurrencyLimit> {
+        self.admission.limit.as_ref()
     }
 
     /// Limits each attempt with `timeout`, cut from the deadline in scope.
@@ -281,6 +319,7 @@ impl<C, F> Pipeline<C, F> {
             attempt_timeout: self.attempt_timeout,
             timeout: self.timeout,
             wait_for_probe: self.wait_for_probe,
+            admission: self.admission,
             fallback,
         }
     }
@@ -368,6 +407,14 @@ impl<C, F> Pipeline<C, F> {
                 Some(Failure::CircuitOpen(_)),
                 StopReason::Permanent | StopReason::RetryAfterTooLong | StopReason::Exhausted,
             ) => error.with_reason(StopReason::CircuitOpen),
+            // A local refusal is not retried: it ends the call as such.
+            (
+                Some(Failure::Refused(refused)),
+                StopReason::Permanent | StopReason::RetryAfterTooLong | StopReason::Exhausted,
+            ) => {
+                let reason = StopReason::Refused(refused.reason());
+                error.with_reason(reason)
+            }
             // A timeout that was not retried (or with no retry policy, the only attempt).
             (Some(Failure::Timeout(_)), StopReason::Permanent) => {
                 error.with_reason(StopReason::Timeout)
@@ -407,6 +454,7 @@ impl<C, F> fmt::Debug for Pipeline<C, F> {
             .field("attempt_timeout", &self.attempt_timeout)
             .field("timeout", &self.timeout)
             .field("wait_for_probe", &self.wait_for_probe)
+            .field("admission", &self.admission)
             .finish_non_exhaustive()
     }
 }

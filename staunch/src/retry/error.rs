@@ -68,6 +68,7 @@ impl<E: Into<BoxError>> From<Error<E>> for Stopped {
             Failure::Inner(e) => e.into(),
             Failure::Timeout(elapsed) => Box::new(elapsed) as BoxError,
             Failure::CircuitOpen(open) => Box::new(open) as BoxError,
+            Failure::Refused(refused) => Box::new(refused) as BoxError,
         });
         Self {
             reason,

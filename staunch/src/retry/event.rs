@@ -9,6 +9,7 @@ use crate::Failure;
 use crate::breaker::CircuitOpen;
 use crate::classify::{Class, Classify};
 use crate::deadline::Elapsed;
+use crate::limit::Refused;
 
 /// A retry a policy has just scheduled: the attempt that failed, its facts, and the wait before
 /// the next. Passed to the hook added with [`Retry::on_retry`](super::Retry::on_retry) or
@@ -77,6 +78,8 @@ enum Failed<'a, T, E> {
     Timeout(&'a Elapsed),
     #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     CircuitOpen(&'a CircuitOpen),
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+    Refused(&'a Refused),
 }
 
 impl<T, E> Clone for Failed<'_, T, E> {
@@ -151,6 +154,16 @@ impl<'a, T, E> RetryEvent<'a, T, E> {
             _ => None,
         }
     }
+
+    /// The local refusal, if an admission check (a concurrency limit, throttling, a rate limit)
+    /// refused the attempt. The pipeline does not retry a refusal today (its class is
+    /// permanent), so its hook sees none; this keeps the event complete should that change.
+    pub fn refused(&self) -> Option<&'a Refused> {
+        match self.failure {
+            Failed::Refused(refused) => Some(refused),
+            _ => None,
+        }
+    }
 }
 
 impl<T, E> fmt::Debug for RetryEvent<'_, T, E> {
@@ -206,6 +219,7 @@ impl<T, E, C: Classify<T, E>> Observe<T, Failure<E>> for ViaFailure<'_, C> {
             Err(Failure::Inner(error)) => Failed::Error(error),
             Err(Failure::Timeout(elapsed)) => Failed::Timeout(elapsed),
             Err(Failure::CircuitOpen(open)) => Failed::CircuitOpen(open),
+            Err(Failure::Refused(refused)) => Failed::Refused(refused),
         };
         self.0.on_retry(&event(scheduled, failure));
     }

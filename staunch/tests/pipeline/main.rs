@@ -557,3 +557,5 @@ async fn the_pipelines_retry_hook_sees_timeouts_and_may_call_back_into_the_break
         ]
     );
 }
+
+mod overload;

@@ -216,3 +216,85 @@ mod idempotency {
         );
     }
 }
+
+// ---- admission checks through the service ---------------------------------------------------
+
+#[tokio::test(start_paused = true)]
+async fn a_full_limit_refuses_through_the_service_and_frees_every_slot() {
+    use staunch::limit::{ConcurrencyLimit, LimitConfig, Refusal, Refused};
+
+    let calls = Counter::default();
+    let svc = service_fn({
+        let calls = calls.clone();
+        move |_: ()| {
+            calls.bump();
+            async move {
+                tokio::time::sleep(ms(100)).await;
+                Ok::<_, Boom>(())
+            }
+        }
+    });
+    let limit = ConcurrencyLimit::new(
+        LimitConfig::fixed(1)
+            .with_max_queue(1)
+            .with_max_wait(ms(150)),
+    )
+    .unwrap();
+    let breaker = CircuitBreaker::new(BreakerConfig::consecutive_failures(1)).unwrap();
+    let pipeline = Pipeline::new()
+        .retry(fixed(ms(10), 3))
+        .breaker(breaker.clone())
+        .limit(limit.clone());
+    let svc = pipeline.layer().layer(svc);
+
+    // Three at once: one runs, one waits its turn in the queue, one finds the queue full.
+    let start = tokio::time::Instant::now();
+    let mut results = Vec::new();
+    let tasks: Vec<_> = (0..3)
+        .map(|i| {
+            let mut svc = svc.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(ms(i)).await; // in order
+                let outcome = svc.ready().await.unwrap().call(()).await;
+                (outcome, tokio::time::Instant::now())
+            })
+        })
+        .collect();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    assert!(results[0].0.is_ok());
+    assert!(results[1].0.is_ok(), "the queued call ran after the first");
+    assert_eq!(results[1].1 - start, ms(200));
+    let err = results[2].0.as_ref().unwrap_err();
+    let stop = stopped(err);
+    assert_eq!(stop.reason(), StopReason::Refused(Refusal::LimitFull));
+    let source = std::error::Error::source(stop).unwrap();
+    assert_eq!(
+        source.downcast_ref::<Refused>().unwrap().reason(),
+        Refusal::LimitFull
+    );
+    assert_eq!(calls.get(), 2);
+    assert_eq!(breaker.state(), State::Closed);
+    let snapshot = limit.snapshot();
+    assert_eq!((snapshot.in_flight, snapshot.queued), (0, 0));
+
+    // A breaker rejection through the service frees the slot.
+    breaker.force_open();
+    let mut one = svc.clone();
+    let err = one.ready().await.unwrap().call(()).await.unwrap_err();
+    assert_eq!(stopped(&err).reason(), StopReason::CircuitOpen);
+    assert_eq!(limit.snapshot().in_flight, 0);
+
+    // A response future dropped mid-call frees its slot.
+    breaker.reset();
+    let mut pending = Box::pin(one.ready().await.unwrap().call(()));
+    assert!(futures_poll(pending.as_mut()).is_pending());
+    assert_eq!(limit.snapshot().in_flight, 1);
+    drop(pending);
+    assert_eq!(limit.snapshot().in_flight, 0);
+}
+
+fn futures_poll<F: std::future::Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
