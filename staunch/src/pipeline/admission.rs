@@ -4,9 +4,11 @@
 use std::fmt;
 
 use crate::classify::Class;
+#[cfg(feature = "tower")]
+use crate::limit::OwnedPermit;
 #[cfg(feature = "rate-limit")]
 use crate::limit::RateLimit;
-use crate::limit::{AdaptiveThrottle, ConcurrencyLimit, OwnedPermit, Permit, Refused};
+use crate::limit::{AdaptiveThrottle, ConcurrencyLimit, Permit, Refused};
 
 /// The admission checks a pipeline makes before each attempt.
 #[derive(Clone, Default)]
