@@ -15,4 +15,5 @@
 pub mod cli;
 pub mod demo;
 pub mod jitter;
+pub mod progress;
 pub mod simulate;

@@ -67,6 +67,14 @@
 //! 90% of arrivals succeeded, and until the breaker closed (recovery); the breaker's state
 //! changes; and why the calls that the dependency did not answer stopped.
 //!
+//! Latency quantiles come from a streaming histogram (`hdrhistogram`, three significant digits:
+//! within 0.1% of the exact nearest-rank value; the maximum is exact), and every other number is
+//! a count kept as the run goes, so memory follows the requests in flight, not the length of the
+//! run. The work is bounded by [`Limits`]: every arrival and every dependency call is an event,
+//! a load with more arrivals than `max_events` is refused before it starts, and a run that
+//! reaches `max_events` events or `max_in_flight` requests in flight stops with a message
+//! ([`RunError`]) rather than run for minutes.
+//!
 //! `--format json` prints the same as one object: `{scenario, seed, rate_per_second,
 //! duration_ms, requests, policies: [{name, settings, overall, phases: [{name, start_ms, end_ms,
 //! stats, incident?}], breaker, stop_reasons}]}`; shares are fractions in `[0, 1]`, times are
@@ -89,44 +97,88 @@ mod duration;
 pub mod engine;
 pub mod report;
 mod scenario;
+pub mod tally;
 
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use duration::format_duration;
+pub use engine::{Ceiling, DEFAULT_MAX_EVENTS, DEFAULT_MAX_IN_FLIGHT, Limits, RunError};
 pub use report::Report;
 pub use scenario::{
     Arrivals, Behaviour, Dependency, Latency, Load, MAX_REQUESTS, Outage, Phase, Policy, Scenario,
     ScenarioError,
 };
 
-/// Runs every policy in `policies` on `scenario` with `seed` and reports them side by side.
+/// Runs every policy in `policies` on `scenario` with `seed` and reports them side by side,
+/// with the default [`Limits`] and no progress bar.
 ///
 /// # Errors
 ///
-/// A policy is invalid (those read from files were checked already), or the runtime could not
-/// start; the message says which.
-pub fn simulate(scenario: &Scenario, policies: &[Policy], seed: u64) -> Result<Report, String> {
+/// As [`simulate_with`].
+pub fn simulate(scenario: &Scenario, policies: &[Policy], seed: u64) -> Result<Report, RunError> {
+    simulate_with(scenario, policies, seed, Limits::default(), false)
+}
+
+/// Runs every policy in `policies` on `scenario` with `seed` within `limits`, with a progress
+/// bar on stderr if `progress` (shown only after a second, and only on a terminal).
+///
+/// # Errors
+///
+/// [`RunError::Invalid`]: a policy is invalid (those read from files were checked already), or
+/// the runtime could not start. [`RunError::Refused`]: the load alone has more arrivals than
+/// `limits.max_events`. [`RunError::Stopped`]: a policy's run reached `limits.max_events`.
+pub fn simulate_with(
+    scenario: &Scenario,
+    policies: &[Policy],
+    seed: u64,
+    limits: Limits,
+    progress: bool,
+) -> Result<Report, RunError> {
+    // Every arrival is an event: a load with more arrivals than the ceiling cannot fit, whatever
+    // the policy, so it is refused before any work.
+    let requests = engine::ArrivalTimes::new(&scenario.load, seed).count() as u64;
+    if requests > limits.max_events {
+        return Err(RunError::Refused(format!(
+            "the load makes {requests} requests, more than the ceiling of {} events (--max-events) \
+             before any call; lower load.rate or load.duration, or raise --max-events",
+            limits.max_events
+        )));
+    }
     let segments = report::segments(&scenario.load, &scenario.dependency);
+    let total = requests * policies.len() as u64;
+    let bar = if progress {
+        crate::progress::Progress::stderr(total, "simulate")
+    } else {
+        crate::progress::Progress::off()
+    };
     let mut reports = Vec::with_capacity(policies.len());
-    let mut requests = 0;
-    for policy in policies {
-        let run = engine::run(&scenario.load, &scenario.dependency, policy, seed)
-            .map_err(|e| format!("policy {}: {e}", policy.name))?;
-        requests = run.requests.len();
+    for (k, policy) in policies.iter().enumerate() {
+        bar.set_message(format!("simulate: policy {}", policy.name));
+        bar.set_base(k as u64 * requests);
+        let (recorder, transitions) = engine::run_with(
+            &scenario.load,
+            &scenario.dependency,
+            policy,
+            seed,
+            limits,
+            report::recorder(&segments, &scenario.load),
+            &bar,
+        )?;
         reports.push(report::PolicyReport::new(
             policy,
-            &run,
+            &recorder,
+            transitions,
             &segments,
-            &scenario.load,
         ));
     }
+    bar.finish();
     Ok(Report {
         scenario: scenario.name.clone(),
         description: scenario.description.clone(),
         seed,
         load: scenario.load,
-        requests,
+        requests: requests as usize,
         segments,
         policies: reports,
     })
@@ -141,34 +193,52 @@ pub enum Output {
     Json,
 }
 
+/// What the `simulate` command was asked for, beyond the scenario file.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Also run the policy of this file, side by side.
+    pub compare: Option<PathBuf>,
+    /// The seed (`--seed`), over the scenario's.
+    pub seed: Option<u64>,
+    /// The seed when neither `--seed` nor the scenario gives one.
+    pub default_seed: u64,
+    /// How to print the report.
+    pub output: Output,
+    /// Bounds on each policy's run.
+    pub limits: Limits,
+    /// A progress bar on stderr (shown after a second, on a terminal only).
+    pub progress: bool,
+}
+
 /// The whole `simulate` command: reads the files, runs, prints.
 ///
 /// # Errors
 ///
-/// A file is missing or invalid ([`io::ErrorKind::InvalidInput`], with a message naming the file
-/// and the field), or writing to `out` failed.
-pub fn run_command(
-    scenario: &Path,
-    compare: Option<&Path>,
-    seed: Option<u64>,
-    default_seed: u64,
-    output: Output,
-    out: &mut impl Write,
-) -> io::Result<()> {
+/// A file is missing or invalid, or the run is refused for its size
+/// ([`io::ErrorKind::InvalidInput`], with a message naming the file and the field, or the
+/// ceiling); a run was stopped at the ceiling (an [`io::Error`] wrapping [`RunError::Stopped`]);
+/// or writing to `out` failed.
+pub fn run_command(scenario: &Path, options: &Options, out: &mut impl Write) -> io::Result<()> {
     let invalid = |e: ScenarioError| io::Error::new(io::ErrorKind::InvalidInput, e);
     let scenario = Scenario::from_file(scenario).map_err(invalid)?;
     let mut policies = vec![scenario.policy.clone()];
-    if let Some(other) = compare {
+    if let Some(other) = &options.compare {
         let mut other = Policy::from_file(other).map_err(invalid)?;
         if other.name == policies[0].name {
             other.name.push_str(" (2)");
         }
         policies.push(other);
     }
-    let seed = seed.or(scenario.seed).unwrap_or(default_seed);
-    let report = simulate(&scenario, &policies, seed)
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    match output {
+    let seed = options
+        .seed
+        .or(scenario.seed)
+        .unwrap_or(options.default_seed);
+    let report = simulate_with(&scenario, &policies, seed, options.limits, options.progress)
+        .map_err(|e| match e {
+            RunError::Stopped { .. } => io::Error::other(e),
+            e => io::Error::new(io::ErrorKind::InvalidInput, e),
+        })?;
+    match options.output {
         Output::Table => report.write_table(out),
         Output::Json => report.write_json(out),
     }

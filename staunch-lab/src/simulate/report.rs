@@ -8,8 +8,9 @@ use staunch::StopReason;
 use staunch::breaker::State;
 
 use super::duration::format_duration;
-use super::engine::{Outcome, Run, Transition};
+use super::engine::Transition;
 use super::scenario::{Arrivals, Dependency, Load, Policy};
+use super::tally::{Recorder, Tally};
 
 /// A window of the run that the report summarises: a phase of the dependency, or a stretch of
 /// baseline between phases.
@@ -98,49 +99,22 @@ impl Stats {
     fn share(&self, n: usize) -> Option<f64> {
         (self.requests > 0).then(|| 100.0 * n as f64 / self.requests as f64)
     }
-}
 
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[Duration], q: f64) -> Option<Duration> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-fn stats(run: &Run, start: Duration, end: Duration) -> Stats {
-    let mut s = Stats::default();
-    let mut latencies = Vec::new();
-    for r in run
-        .requests
-        .iter()
-        .filter(|r| start <= r.start && r.start < end)
-    {
-        s.requests += 1;
-        s.calls += u64::from(r.calls);
-        match r.outcome {
-            Outcome::Success => s.success += 1,
-            Outcome::Fallback(_) => s.fallback += 1,
-            Outcome::Failed(_) => s.failed += 1,
-            Outcome::Unfinished => s.unfinished += 1,
-        }
-        if let Some(done) = r.end {
-            latencies.push(done - r.start);
+    /// The numbers of a tally; quantiles from its histogram (within 0.1%, nearest rank).
+    pub fn from_tally(t: &Tally) -> Self {
+        Self {
+            requests: t.requests,
+            success: t.success,
+            fallback: t.fallback,
+            failed: t.failed,
+            unfinished: t.unfinished(),
+            p50: t.latencies.quantile(0.50),
+            p99: t.latencies.quantile(0.99),
+            max: t.latencies.max(),
+            calls: t.calls,
+            peak_calls_per_second: t.rate.peak(),
         }
     }
-    latencies.sort_unstable();
-    s.p50 = percentile(&latencies, 0.50);
-    s.p99 = percentile(&latencies, 0.99);
-    s.max = latencies.last().copied();
-    let first = start.as_secs();
-    let last = end.as_secs(); // seconds [first, last) lie wholly or partly in the segment
-    let mut per_second = vec![0usize; (last - first + 1) as usize];
-    for &call in run.calls.iter().filter(|&&c| start <= c && c < end) {
-        per_second[(call.as_secs() - first) as usize] += 1;
-    }
-    s.peak_calls_per_second = per_second.into_iter().max().unwrap_or(0);
-    s
 }
 
 /// How fast a policy noticed a phase and got over it.
@@ -163,41 +137,20 @@ pub struct Incident {
 /// The share of a second's arrivals that must succeed for [`Incident::recovered`].
 pub const RECOVERED_SHARE: f64 = 0.9;
 
-fn incident(run: &Run, segment: &Segment, load: &Load) -> Incident {
+fn incident(
+    recorder: &Recorder,
+    transitions: &[Transition],
+    has_breaker: bool,
+    index: usize,
+    segment: &Segment,
+) -> Incident {
     let (start, end) = (segment.start, segment.end);
-    let detected = run
-        .transitions
+    let detected = transitions
         .iter()
         .find(|t| t.to == State::Open && start <= t.at && t.at < end)
         .map(|t| t.at - start);
-    let first_success = run
-        .requests
-        .iter()
-        .filter(|r| r.outcome == Outcome::Success)
-        .filter_map(|r| r.end.filter(|&done| done >= end))
-        .min()
-        .map(|done| done - end);
-    let mut recovered = None;
-    let mut from = end;
-    while from < load.duration {
-        let to = from + Duration::from_secs(1);
-        let (mut arrived, mut succeeded) = (0usize, 0usize);
-        for r in run
-            .requests
-            .iter()
-            .filter(|r| from <= r.start && r.start < to)
-        {
-            arrived += 1;
-            succeeded += usize::from(r.outcome == Outcome::Success);
-        }
-        if arrived > 0 && succeeded as f64 >= RECOVERED_SHARE * arrived as f64 {
-            recovered = Some(from - end);
-            break;
-        }
-        from = to;
-    }
-    let state_at_end = run.has_breaker.then(|| {
-        run.transitions
+    let state_at_end = has_breaker.then(|| {
+        transitions
             .iter()
             .take_while(|t| t.at <= end)
             .last()
@@ -205,19 +158,30 @@ fn incident(run: &Run, segment: &Segment, load: &Load) -> Incident {
     });
     let closed = match state_at_end {
         Some(State::Closed) | None => None,
-        Some(_) => run
-            .transitions
+        Some(_) => transitions
             .iter()
             .find(|t| t.to == State::Closed && t.at >= end)
             .map(|t| t.at - end),
     };
     Incident {
         detected,
-        first_success,
-        recovered,
+        first_success: recorder.first_success.get(index).copied().flatten(),
+        recovered: recorder.recovered(index, RECOVERED_SHARE),
         state_at_end,
         closed,
     }
+}
+
+/// The observer that a run of `segments` under `load` reports to.
+pub fn recorder(segments: &[Segment], load: &Load) -> Recorder {
+    let incidents: Vec<usize> = (0..segments.len())
+        .filter(|&i| segments[i].is_phase)
+        .collect();
+    Recorder::new(
+        segments.iter().map(|s| (s.start, s.end)).collect(),
+        load.duration,
+        &incidents,
+    )
 }
 
 /// The report of one policy.
@@ -255,36 +219,45 @@ const REASONS: [StopReason; 9] = [
 ];
 
 impl PolicyReport {
-    /// Computes the report of `run` over `segments`.
-    pub fn new(policy: &Policy, run: &Run, segments: &[Segment], load: &Load) -> Self {
+    /// The report of a run of `policy` over `segments`, from what `recorder` counted and the
+    /// breaker's `transitions`.
+    pub fn new(
+        policy: &Policy,
+        recorder: &Recorder,
+        transitions: Vec<Transition>,
+        segments: &[Segment],
+    ) -> Self {
+        let has_breaker = policy.breaker.is_some();
         let stop_reasons = REASONS
             .iter()
-            .map(|&reason| {
-                let count = |f: fn(Outcome, StopReason) -> bool| {
-                    run.requests.iter().filter(|r| f(r.outcome, reason)).count()
-                };
-                (
-                    reason,
-                    count(|o, r| o == Outcome::Fallback(r)),
-                    count(|o, r| o == Outcome::Failed(r)),
-                )
+            .filter_map(|&reason| {
+                recorder
+                    .stop_reasons
+                    .iter()
+                    .find(|(r, ..)| *r == reason)
+                    .copied()
             })
             .filter(|&(_, a, b)| a + b > 0)
             .collect();
         Self {
             name: policy.name.clone(),
             settings: policy.settings.clone(),
-            segments: segments
+            segments: recorder
+                .windows_tally
                 .iter()
-                .map(|s| stats(run, s.start, s.end))
+                .map(Stats::from_tally)
                 .collect(),
-            overall: stats(run, Duration::ZERO, load.duration),
+            overall: Stats::from_tally(&recorder.overall),
             incidents: segments
                 .iter()
-                .map(|s| s.is_phase.then(|| incident(run, s, load)))
+                .enumerate()
+                .map(|(i, s)| {
+                    s.is_phase
+                        .then(|| incident(recorder, &transitions, has_breaker, i, s))
+                })
                 .collect(),
-            transitions: run.transitions.clone(),
-            has_breaker: run.has_breaker,
+            transitions,
+            has_breaker,
             stop_reasons,
         }
     }
@@ -762,15 +735,6 @@ fn write_string(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn percentiles_by_nearest_rank() {
-        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentile(&v, 0.5), Some(Duration::from_millis(50)));
-        assert_eq!(percentile(&v, 0.99), Some(Duration::from_millis(99)));
-        assert_eq!(percentile(&v[..1], 0.99), Some(Duration::from_millis(1)));
-        assert_eq!(percentile(&[], 0.5), None);
-    }
 
     #[test]
     fn json_strings_are_escaped() {
