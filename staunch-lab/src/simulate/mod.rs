@@ -75,10 +75,18 @@
 //! reaches `max_events` events or `max_in_flight` requests in flight stops with a message
 //! ([`RunError`]) rather than run for minutes.
 //!
+//! The report opens with a verdict per policy on the whole run (the share of requests answered,
+//! by the dependency or the fallback, the p99 and the calls per request) and with a sentence for
+//! each phase in which a policy answered at least [`NOTABLE_FALLBACK`](report::NOTABLE_FALLBACK)
+//! of requests from its fallback where another policy got more answers from the dependency but
+//! took at least twice as long (or, alone, while the dependency was still answering): a trade
+//! of fresh answers for time, made on purpose. A share never rounds to a lie: one that is not
+//! exactly 100% prints as ">99.9% (all but 3)", one that is not exactly 0 as "<0.1% (2)".
+//!
 //! `--format json` prints the same as one object: `{scenario, seed, rate_per_second,
-//! duration_ms, requests, policies: [{name, settings, overall, phases: [{name, start_ms, end_ms,
-//! stats, incident?}], breaker, stop_reasons}]}`; shares are fractions in `[0, 1]`, times are
-//! milliseconds.
+//! duration_ms, requests, notes, policies: [{name, verdict, settings, overall, phases: [{name,
+//! start_ms, end_ms, stats, incident?}], breaker, stop_reasons}]}`; shares are fractions in
+//! `[0, 1]` (with their `counts` beside them), times are milliseconds.
 //!
 //! # Examples
 //!

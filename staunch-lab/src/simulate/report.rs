@@ -25,11 +25,15 @@ pub struct Segment {
     /// Whether this is a declared phase whose behaviour differs from the baseline: an incident,
     /// which gets detection and recovery times.
     pub is_phase: bool,
+    /// Whether the dependency still answers most calls in this window (no hard outage, an
+    /// error rate below one half), however slowly: a fallback here is a choice, not a necessity.
+    pub answering: bool,
 }
 
 /// The segments of a run: the phases within the load's duration, with the gaps between them
 /// as `baseline`, covering `[0, duration)`.
 pub fn segments(load: &Load, dependency: &Dependency) -> Vec<Segment> {
+    let answering = |b: &super::Behaviour| b.outage.is_none() && b.error_rate < 0.5;
     let mut out = Vec::new();
     let mut t = Duration::ZERO;
     for phase in &dependency.phases {
@@ -42,6 +46,7 @@ pub fn segments(load: &Load, dependency: &Dependency) -> Vec<Segment> {
                 start: t,
                 end: phase.start,
                 is_phase: false,
+                answering: answering(&dependency.baseline),
             });
         }
         let end = phase.end.min(load.duration);
@@ -50,6 +55,7 @@ pub fn segments(load: &Load, dependency: &Dependency) -> Vec<Segment> {
             start: phase.start,
             end,
             is_phase: phase.behaviour != dependency.baseline,
+            answering: answering(&phase.behaviour),
         });
         t = end;
     }
@@ -59,6 +65,7 @@ pub fn segments(load: &Load, dependency: &Dependency) -> Vec<Segment> {
             start: t,
             end: load.duration,
             is_phase: false,
+            answering: answering(&dependency.baseline),
         });
     }
     out
@@ -263,6 +270,43 @@ impl PolicyReport {
     }
 }
 
+impl PolicyReport {
+    /// One line for the whole run: "staunch: 99.8% answered (3 failed; 12.0% from the
+    /// fallback), p99 410ms, 1.05 calls per request".
+    pub fn verdict(&self) -> String {
+        let s = &self.overall;
+        let mut line = format!(
+            "{}: {} answered",
+            self.name,
+            share_text(s.success + s.fallback, s.requests)
+        );
+        let mut why = Vec::new();
+        if s.failed > 0 {
+            why.push(format!("{} failed", s.failed));
+        }
+        if s.unfinished > 0 {
+            why.push(format!("{} unfinished", s.unfinished));
+        }
+        if s.fallback > 0 {
+            why.push(format!(
+                "{} from the fallback",
+                share_text(s.fallback, s.requests)
+            ));
+        }
+        if !why.is_empty() {
+            let _ = write!(line, " ({})", why.join("; "));
+        }
+        let _ = write!(line, ", p99 {}", opt_duration(s.p99));
+        if let Some(x) = s.calls_per_request() {
+            let _ = write!(line, ", {x:.2} calls per request");
+        }
+        line
+    }
+}
+
+/// The least share of a window's requests answered by the fallback that the report remarks on.
+pub const NOTABLE_FALLBACK: f64 = 0.05;
+
 /// The report of a simulation: one or two policies on the same scenario and seed.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -289,8 +333,29 @@ fn opt_duration(d: Option<Duration>) -> String {
     d.map_or_else(|| "-".to_owned(), format_duration)
 }
 
-fn opt_share(x: Option<f64>) -> String {
-    x.map_or_else(|| "-".to_owned(), |x| format!("{x:.1}%"))
+/// `n` of `total` as a percentage with one decimal, never rounded to a lie: a share that is not
+/// exactly 100% never prints as "100.0%" (">99.9% (all but 3)"), and one that is not exactly 0
+/// never as "0.0%" ("<0.1% (2)"). "-" when `total` is 0.
+pub fn share_cell(n: usize, total: usize) -> String {
+    let text = share_text(n, total);
+    match text.as_str() {
+        ">99.9%" => format!("{text} (all but {})", total - n),
+        "<0.1%" => format!("{text} ({n})"),
+        _ => text,
+    }
+}
+
+/// The percentage of [`share_cell`] alone: ">99.9%" and "<0.1%" where rounding would lie.
+pub fn share_text(n: usize, total: usize) -> String {
+    if total == 0 {
+        return "-".to_owned();
+    }
+    let text = format!("{:.1}", 100.0 * n as f64 / total as f64);
+    match text.as_str() {
+        "100.0" if n < total => ">99.9%".to_owned(),
+        "0.0" if n > 0 => "<0.1%".to_owned(),
+        _ => format!("{text}%"),
+    }
 }
 
 fn window(start: Duration, end: Duration) -> String {
@@ -298,6 +363,59 @@ fn window(start: Duration, end: Duration) -> String {
 }
 
 impl Report {
+    /// Sentences on what the numbers show that a table does not say: where a policy answered
+    /// from its fallback rather than wait for a dependency that was still answering (a trade of
+    /// fresh answers for time, made on purpose), derived from the numbers of each phase.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let share = |n: usize, s: &Stats| n as f64 / s.requests.max(1) as f64;
+        for (i, segment) in self.segments.iter().enumerate() {
+            if !segment.is_phase {
+                continue;
+            }
+            let title = format!("{} {}", segment.name, window(segment.start, segment.end));
+            for p in &self.policies {
+                let s = p.segments[i];
+                if s.requests == 0 || share(s.fallback, &s) < NOTABLE_FALLBACK {
+                    continue;
+                }
+                let (Some(p99), fallback) = (s.p99, share_text(s.fallback, s.requests)) else {
+                    continue;
+                };
+                // Another policy that got more answers from the dependency, and took at least
+                // twice as long for them: this one traded those answers for time.
+                let slower = self.policies.iter().find(|q| {
+                    let t = q.segments[i];
+                    q.name != p.name
+                        && share(t.success, &t) > share(s.success, &s) + NOTABLE_FALLBACK
+                        && t.p99.is_some_and(|q99| q99 >= p99 * 2)
+                });
+                if let Some(q) = slower {
+                    let t = q.segments[i];
+                    notes.push(format!(
+                        "In {title}, {} answered {fallback} of requests from its fallback rather \
+                         than wait for the dependency: p99 {} against {} for {}, which got {} \
+                         answered by the dependency.",
+                        p.name,
+                        format_duration(p99),
+                        opt_duration(t.p99),
+                        q.name,
+                        share_text(t.success, t.requests)
+                    ));
+                } else if self.policies.len() == 1 && segment.answering {
+                    notes.push(format!(
+                        "In {title}, {} answered {fallback} of requests from its fallback while \
+                         the dependency was still answering, slowly: fresh answers traded for \
+                         time, with p99 {}.",
+                        p.name,
+                        format_duration(p99)
+                    ));
+                }
+            }
+        }
+        notes
+    }
+
     /// Writes the report as tables for people: metrics as rows, one column per policy.
     ///
     /// # Errors
@@ -308,6 +426,13 @@ impl Report {
             Arrivals::Uniform => "evenly spaced",
             Arrivals::Poisson => "Poisson arrivals",
         };
+        for p in &self.policies {
+            writeln!(out, "{}", p.verdict())?;
+        }
+        for note in self.notes() {
+            writeln!(out, "{note}")?;
+        }
+        writeln!(out)?;
         writeln!(out, "Scenario: {}", self.scenario)?;
         if let Some(description) = &self.description {
             for line in description.trim().lines() {
@@ -333,10 +458,17 @@ impl Report {
             }
         }
 
+        // Wide enough for every name and every share (">99.9% (all but 3)" is wider than most).
         let width = self
             .policies
             .iter()
-            .map(|p| p.name.chars().count())
+            .flat_map(|p| {
+                let shares = p.segments.iter().chain([&p.overall]).flat_map(|s| {
+                    [s.success, s.fallback, s.failed, s.unfinished]
+                        .map(|n| share_cell(n, s.requests).chars().count())
+                });
+                shares.chain([p.name.chars().count()])
+            })
             .max()
             .unwrap_or(0)
             .max(12);
@@ -373,14 +505,22 @@ impl Report {
             let requests = stats.first().map_or(0, |s| s.requests);
             writeln!(out, "{title} ({requests} requests)")?;
             let cells = |f: &dyn Fn(&Stats) -> String| stats.iter().map(f).collect::<Vec<_>>();
-            row(out, "success", &cells(&|s| opt_share(s.share(s.success))))?;
-            row(out, "fallback", &cells(&|s| opt_share(s.share(s.fallback))))?;
-            row(out, "failed", &cells(&|s| opt_share(s.share(s.failed))))?;
+            row(
+                out,
+                "success",
+                &cells(&|s| share_cell(s.success, s.requests)),
+            )?;
+            row(
+                out,
+                "fallback",
+                &cells(&|s| share_cell(s.fallback, s.requests)),
+            )?;
+            row(out, "failed", &cells(&|s| share_cell(s.failed, s.requests)))?;
             if stats.iter().any(|s| s.unfinished > 0) {
                 row(
                     out,
                     "unfinished",
-                    &cells(&|s| opt_share(s.share(s.unfinished))),
+                    &cells(&|s| share_cell(s.unfinished, s.requests)),
                 )?;
             }
             row(out, "latency p50", &cells(&|s| opt_duration(s.p50)))?;
@@ -567,6 +707,15 @@ impl Report {
                     "peak_calls_per_second",
                     Json::Int(s.peak_calls_per_second as u64),
                 ),
+                (
+                    "counts",
+                    Json::Obj(vec![
+                        ("success", Json::Int(s.success as u64)),
+                        ("fallback", Json::Int(s.fallback as u64)),
+                        ("failed", Json::Int(s.failed as u64)),
+                        ("unfinished", Json::Int(s.unfinished as u64)),
+                    ]),
+                ),
             ])
         };
         let policies = self
@@ -630,6 +779,7 @@ impl Report {
                     .collect();
                 Json::Obj(vec![
                     ("name", Json::Str(p.name.clone())),
+                    ("verdict", Json::Str(p.verdict())),
                     (
                         "settings",
                         Json::Arr(p.settings.iter().cloned().map(Json::Str).collect()),
@@ -654,6 +804,10 @@ impl Report {
             ("rate_per_second", Json::Num(self.load.rate)),
             ("duration_ms", ms(self.load.duration)),
             ("requests", Json::Int(self.requests as u64)),
+            (
+                "notes",
+                Json::Arr(self.notes().into_iter().map(Json::Str).collect()),
+            ),
             ("policies", Json::Arr(policies)),
         ]);
         let mut text = String::new();
@@ -735,6 +889,143 @@ fn write_string(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_share_never_rounds_to_a_lie() {
+        assert_eq!(share_cell(959_791, 959_792), ">99.9% (all but 1)");
+        assert_eq!(share_cell(1, 959_792), "<0.1% (1)");
+        assert_eq!(share_cell(10, 10), "100.0%");
+        assert_eq!(share_cell(0, 10), "0.0%");
+        assert_eq!(share_cell(999, 1000), "99.9%");
+        assert_eq!(share_cell(1, 1000), "0.1%");
+        assert_eq!(share_cell(0, 0), "-");
+        assert_eq!(share_text(1999, 2000), ">99.9%");
+        for total in [1, 7, 1000, 2001, 1_000_000] {
+            for n in [0, 1, total / 2, total - 1, total] {
+                let text = share_cell(n, total);
+                assert_eq!(
+                    text.starts_with("100.0%"),
+                    n == total,
+                    "{n}/{total}: {text}"
+                );
+                assert_eq!(text.starts_with("0.0%"), n == 0, "{n}/{total}: {text}");
+            }
+        }
+    }
+
+    fn stats(requests: usize, success: usize, fallback: usize, p99_ms: u64) -> Stats {
+        Stats {
+            requests,
+            success,
+            fallback,
+            failed: requests - success - fallback,
+            unfinished: 0,
+            p50: Some(Duration::from_millis(p99_ms / 2)),
+            p99: Some(Duration::from_millis(p99_ms)),
+            max: Some(Duration::from_millis(p99_ms)),
+            calls: requests as u64,
+            peak_calls_per_second: 1,
+        }
+    }
+
+    fn policy(name: &str, phases: [Stats; 2], overall: Stats) -> PolicyReport {
+        PolicyReport {
+            name: name.to_owned(),
+            settings: Vec::new(),
+            segments: phases.to_vec(),
+            overall,
+            incidents: vec![None, None],
+            transitions: Vec::new(),
+            has_breaker: false,
+            stop_reasons: Vec::new(),
+        }
+    }
+
+    fn report(policies: Vec<PolicyReport>, answering: bool) -> Report {
+        let segment = |name: &str, start: u64, end: u64, is_phase: bool| Segment {
+            name: name.to_owned(),
+            start: Duration::from_secs(start),
+            end: Duration::from_secs(end),
+            is_phase,
+            answering,
+        };
+        Report {
+            scenario: "s".to_owned(),
+            description: None,
+            seed: 1,
+            load: Load {
+                rate: 10.0,
+                duration: Duration::from_secs(20),
+                arrivals: Arrivals::Uniform,
+                drain: Duration::from_secs(1),
+            },
+            requests: 200,
+            segments: vec![
+                segment("baseline", 0, 10, false),
+                segment("slow", 10, 20, true),
+            ],
+            policies,
+        }
+    }
+
+    #[test]
+    fn the_verdict_says_how_many_were_answered_and_how() {
+        let p = policy(
+            "staunch",
+            [stats(100, 100, 0, 50); 2],
+            stats(2000, 1990, 7, 410),
+        );
+        assert_eq!(
+            p.verdict(),
+            "staunch: 99.8% answered (3 failed; 0.3% from the fallback), p99 410ms, 1.00 calls per request"
+        );
+        let all = policy("naive", [stats(100, 100, 0, 50); 2], stats(100, 100, 0, 40));
+        assert_eq!(
+            all.verdict(),
+            "naive: 100.0% answered, p99 40ms, 1.00 calls per request"
+        );
+    }
+
+    #[test]
+    fn a_trade_of_answers_for_time_is_said_only_where_the_numbers_show_it() {
+        let fast = policy(
+            "fast",
+            [stats(100, 100, 0, 50), stats(100, 20, 80, 300)],
+            stats(200, 120, 80, 300),
+        );
+        let slow = policy(
+            "slow",
+            [stats(100, 100, 0, 50), stats(100, 99, 0, 4000)],
+            stats(200, 199, 0, 4000),
+        );
+        let notes = report(vec![fast.clone(), slow.clone()], true).notes();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        for needle in [
+            "In slow 10s–20s",
+            "fast answered 80.0%",
+            "p99 300ms against 4s for slow",
+            "99.0% answered by the dependency",
+        ] {
+            assert!(notes[0].contains(needle), "{needle:?} in {}", notes[0]);
+        }
+        // Not when the other policy was no slower: then the fallback bought nothing.
+        let quick = policy(
+            "slow",
+            [stats(100, 100, 0, 50), stats(100, 99, 0, 400)],
+            stats(200, 199, 0, 400),
+        );
+        assert!(report(vec![fast.clone(), quick], true).notes().is_empty());
+        // Alone: only while the dependency was still answering.
+        assert_eq!(report(vec![fast.clone()], true).notes().len(), 1);
+        assert!(report(vec![fast], false).notes().is_empty());
+        // Not for a handful of fallbacks.
+        let few = policy(
+            "few",
+            [stats(100, 100, 0, 50), stats(100, 97, 3, 300)],
+            stats(200, 197, 3, 300),
+        );
+        assert!(report(vec![few, slow], true).notes().is_empty());
+    }
 
     #[test]
     fn json_strings_are_escaped() {

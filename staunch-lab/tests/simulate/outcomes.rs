@@ -24,6 +24,8 @@ fn phase(report: &Report, name: &str) -> usize {
 #[test]
 fn a_hard_outage_opens_the_breaker_and_spares_the_dependency() {
     let report = run("hard-outage", 1);
+    // Nobody could have had the dependency's answers during the outage: no trade to report.
+    assert!(report.notes().is_empty(), "{:?}", report.notes());
     let (staunch, naive) = (&report.policies[0], &report.policies[1]);
     let outage = phase(&report, "outage");
     let incident = staunch.incidents[outage].expect("the outage is an incident");
@@ -59,6 +61,15 @@ fn a_brownout_is_bounded_by_the_caps() {
     // The request deadline is 1 s: nothing waits longer.
     assert!(s.max.unwrap().as_secs_f64() <= 1.0, "{s:?}");
     assert!(n.p99.unwrap().as_secs_f64() > 1.0, "{n:?}");
+    // ... and the report says so, from those numbers.
+    let notes = report.notes();
+    assert!(
+        notes.iter().any(|n| n.starts_with("In brownout")
+            && n.contains("staunch answered")
+            && n.contains("from its fallback rather than wait")
+            && n.contains("for naive")),
+        "{notes:?}"
+    );
 }
 
 #[test]
