@@ -225,6 +225,12 @@ pub struct SimulateArgs {
     /// No progress bar on stderr (it shows only on a terminal, for runs longer than a second)
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Also write a self-contained HTML report with charts over time of the load on the
+    /// dependency, latency, the breaker's state and the goodput, every policy side by side (no
+    /// network needed to view it)
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// How `simulate` prints its report.
@@ -461,6 +467,7 @@ fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> io::Result<()> {
             max_in_flight: args.max_in_flight.get(),
         },
         progress: !args.quiet,
+        html: args.html.clone(),
     };
     simulate::run_command(&args.scenario, &options, out)
 }

@@ -103,6 +103,7 @@
 
 mod duration;
 pub mod engine;
+mod html;
 pub mod report;
 mod scenario;
 pub mod tally;
@@ -112,6 +113,7 @@ use std::path::{Path, PathBuf};
 
 pub use duration::format_duration;
 pub use engine::{Ceiling, DEFAULT_MAX_EVENTS, DEFAULT_MAX_IN_FLIGHT, Limits, RunError};
+pub use html::CHARTS;
 pub use report::Report;
 pub use scenario::{
     Arrivals, Behaviour, Dependency, Latency, Load, MAX_REQUESTS, Outage, Phase, Policy, Scenario,
@@ -216,6 +218,8 @@ pub struct Options {
     pub limits: Limits,
     /// A progress bar on stderr (shown after a second, on a terminal only).
     pub progress: bool,
+    /// Also write a self-contained HTML report to this file.
+    pub html: Option<PathBuf>,
 }
 
 /// The whole `simulate` command: reads the files, runs, prints.
@@ -241,11 +245,36 @@ pub fn run_command(scenario: &Path, options: &Options, out: &mut impl Write) -> 
         .seed
         .or(scenario.seed)
         .unwrap_or(options.default_seed);
+    // Create the HTML file first: a bad path should not cost a whole run.
+    let mut html = match &options.html {
+        Some(path) => Some((
+            path,
+            std::fs::File::create(path).map_err(|e| {
+                io::Error::other(RunError::Invalid(format!(
+                    "cannot create {}: {e}",
+                    path.display()
+                )))
+            })?,
+        )),
+        None => None,
+    };
     let report = simulate_with(&scenario, &policies, seed, options.limits, options.progress)
         .map_err(|e| match e {
             RunError::Stopped { .. } => io::Error::other(e),
             e => io::Error::new(io::ErrorKind::InvalidInput, e),
         })?;
+    if let Some((path, file)) = &mut html {
+        let mut writer = io::BufWriter::new(file);
+        report
+            .write_html(&mut writer)
+            .and_then(|()| writer.flush())
+            .map_err(|e| {
+                io::Error::other(RunError::Invalid(format!(
+                    "cannot write {}: {e}",
+                    path.display()
+                )))
+            })?;
+    }
     match options.output {
         Output::Table => report.write_table(out),
         Output::Json => report.write_json(out),

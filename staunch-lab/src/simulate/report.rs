@@ -211,6 +211,25 @@ pub struct PolicyReport {
     /// Why calls stopped, for requests not answered by the dependency: (reason, answered by the
     /// fallback, failed), in a fixed order, zero rows left out.
     pub stop_reasons: Vec<(StopReason, usize, usize)>,
+    /// The width of a bucket of [`timeline`](Self::timeline).
+    pub bucket: Duration,
+    /// The run over time, bucket by bucket from 0 to the end of the load, for charts.
+    pub timeline: Vec<Point>,
+}
+
+/// One bucket of a policy's timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Point {
+    /// Calls to the dependency per second: the load it saw.
+    pub calls_per_second: f64,
+    /// Requests that arrived per second: the offered load.
+    pub arrivals_per_second: f64,
+    /// Requests the dependency answered per second, by the time they ended: the goodput.
+    pub goodput_per_second: f64,
+    /// The median latency of the requests that arrived in the bucket (two significant digits).
+    pub p50: Option<Duration>,
+    /// Their 99th percentile.
+    pub p99: Option<Duration>,
 }
 
 const REASONS: [StopReason; 9] = [
@@ -266,6 +285,26 @@ impl PolicyReport {
             transitions,
             has_breaker,
             stop_reasons,
+            bucket: recorder.timeline.width,
+            timeline: recorder
+                .timeline
+                .buckets
+                .iter()
+                .map(|b| {
+                    let per_second = |n: u32| f64::from(n) / recorder.timeline.width.as_secs_f64();
+                    let quantile = |q: f64| {
+                        (!b.latencies.is_empty())
+                            .then(|| Duration::from_micros(b.latencies.value_at_quantile(q)))
+                    };
+                    Point {
+                        calls_per_second: per_second(b.calls),
+                        arrivals_per_second: per_second(b.arrivals),
+                        goodput_per_second: per_second(b.goodput),
+                        p50: quantile(0.5),
+                        p99: quantile(0.99),
+                    }
+                })
+                .collect(),
         }
     }
 }
@@ -938,6 +977,8 @@ mod tests {
             transitions: Vec::new(),
             has_breaker: false,
             stop_reasons: Vec::new(),
+            bucket: Duration::from_secs(1),
+            timeline: Vec::new(),
         }
     }
 

@@ -128,6 +128,74 @@ impl Tally {
     }
 }
 
+/// The most buckets a timeline has: enough for a chart's resolution, whatever the run's length.
+pub const MAX_BUCKETS: usize = 240;
+
+/// The width of a timeline's buckets for a run of `duration`: at most [`MAX_BUCKETS`] of them,
+/// 1, 2 or 5 times a power of ten seconds, at least 100 ms.
+pub fn bucket_width(duration: Duration) -> Duration {
+    let mut step = Duration::from_millis(100);
+    let mut k = 0;
+    while duration.as_secs_f64() / step.as_secs_f64() > MAX_BUCKETS as f64 {
+        k += 1;
+        let power = 10_u64.pow(k / 3);
+        step = Duration::from_millis(100 * power * [1, 2, 5][(k % 3) as usize]);
+    }
+    step
+}
+
+/// One bucket of a timeline.
+#[derive(Debug, Clone)]
+pub struct Bucket {
+    /// Calls to the dependency that started in it.
+    pub calls: u32,
+    /// Requests that arrived in it.
+    pub arrivals: u32,
+    /// Successes that ended in it: the goodput.
+    pub goodput: u32,
+    /// The latency of the requests that arrived in it (two significant digits: a chart's).
+    pub latencies: Histogram<u32>,
+}
+
+impl Default for Bucket {
+    fn default() -> Self {
+        Self {
+            calls: 0,
+            arrivals: 0,
+            goodput: 0,
+            latencies: Histogram::new(2).expect("2 significant digits is a valid histogram"),
+        }
+    }
+}
+
+/// Counts per bucket of time over `[0, duration)`, for charts: a fixed number of buckets,
+/// whatever the length of the run.
+#[derive(Debug, Clone)]
+pub struct Timeline {
+    /// The width of a bucket.
+    pub width: Duration,
+    /// The buckets, from 0.
+    pub buckets: Vec<Bucket>,
+}
+
+impl Timeline {
+    fn new(duration: Duration) -> Self {
+        let width = bucket_width(duration);
+        let n = (duration.as_secs_f64() / width.as_secs_f64())
+            .ceil()
+            .max(1.0) as usize;
+        Self {
+            width,
+            buckets: vec![Bucket::default(); n],
+        }
+    }
+
+    fn at(&mut self, t: Duration) -> Option<&mut Bucket> {
+        let i = usize::try_from(t.as_nanos() / self.width.as_nanos().max(1)).ok()?;
+        self.buckets.get_mut(i)
+    }
+}
+
 /// Arrivals and successes per second after the end of an incident, for its recovery time.
 #[derive(Debug, Clone)]
 struct AfterEnd {
@@ -162,6 +230,8 @@ pub struct Recorder {
     after: Vec<(usize, AfterEnd)>,
     /// (reason, answered by the fallback, failed).
     pub stop_reasons: Vec<(StopReason, usize, usize)>,
+    /// Counts over time, for charts.
+    pub timeline: Timeline,
 }
 
 impl Recorder {
@@ -195,6 +265,7 @@ impl Recorder {
             satisfied: 0,
             after,
             stop_reasons: Vec::new(),
+            timeline: Timeline::new(duration),
         }
     }
 
@@ -220,6 +291,9 @@ impl Recorder {
 impl Observer for Recorder {
     fn arrived(&mut self, _request: u64, at: Duration) {
         self.overall.requests += 1;
+        if let Some(bucket) = self.timeline.at(at) {
+            bucket.arrivals += 1;
+        }
         if let Some(i) = self.window(at) {
             self.windows_tally[i].requests += 1;
         }
@@ -234,6 +308,9 @@ impl Observer for Recorder {
         self.overall.calls += 1;
         if let Some(i) = self.window(arrival) {
             self.windows_tally[i].calls += 1;
+        }
+        if let Some(bucket) = self.timeline.at(at) {
+            bucket.calls += 1;
         }
         if at < self.duration {
             self.overall.rate.add(at);
@@ -253,6 +330,19 @@ impl Observer for Recorder {
     ) {
         let latency = end.saturating_sub(arrival);
         self.overall.finish(outcome, latency);
+        if outcome != Outcome::Unfinished
+            && let Some(bucket) = self.timeline.at(arrival)
+        {
+            let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+            if bucket.latencies.record(micros).is_err() {
+                bucket.latencies.saturating_record(micros);
+            }
+        }
+        if outcome == Outcome::Success
+            && let Some(bucket) = self.timeline.at(end)
+        {
+            bucket.goodput += 1;
+        }
         if let Some(i) = self.window(arrival) {
             self.windows_tally[i].finish(outcome, latency);
         }
@@ -327,6 +417,22 @@ mod tests {
         }
         assert_eq!(l.histogram.distinct_values(), size);
         assert_eq!(l.len(), 101_000);
+    }
+
+    #[test]
+    fn a_timeline_has_a_bounded_number_of_round_buckets() {
+        assert_eq!(bucket_width(Duration::from_secs(10)), ms(100));
+        assert_eq!(bucket_width(Duration::from_secs(24)), ms(100));
+        assert_eq!(bucket_width(Duration::from_secs(25)), ms(200));
+        assert_eq!(bucket_width(Duration::from_secs(90)), ms(500));
+        assert_eq!(
+            bucket_width(Duration::from_secs(960)),
+            Duration::from_secs(5)
+        );
+        for secs in [1, 7, 60, 3600, 86_400] {
+            let timeline = Timeline::new(Duration::from_secs(secs));
+            assert!(timeline.buckets.len() <= MAX_BUCKETS, "{secs} s");
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! policies do to an outage, and bad input files.
 
 mod errors;
+mod html;
 mod limits;
 mod outcomes;
 mod scenarios;

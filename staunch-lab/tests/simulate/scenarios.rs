@@ -50,7 +50,10 @@ fn every_shipped_scenario_runs_as_is() {
         assert!(value["notes"].is_array(), "{file}");
         let verdict = policies[0]["verdict"].as_str().expect("a verdict");
         assert!(verdict.contains("answered"), "{file}: {verdict}");
-        assert!(table.starts_with(verdict), "{file}: the table starts with the verdict");
+        assert!(
+            table.starts_with(verdict),
+            "{file}: the table starts with the verdict"
+        );
         let counts: u64 = ["success", "fallback", "failed", "unfinished"]
             .iter()
             .map(|k| overall["counts"][k].as_u64().expect("a count"))
