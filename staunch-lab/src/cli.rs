@@ -175,7 +175,9 @@ Run a policy against a failure scenario in virtual time, deterministically.
 SCENARIO.toml describes the load ([load]: rate, duration), the dependency ([dependency]: latency
 distribution, error rate, Retry-After, and [[dependency.phase]] windows such as a brownout or a
 hard outage) and the policy ([policy]: retry, budget, breaker, attempt_timeout, timeout,
-fallback, written with staunch's own config types). The run drives staunch's real Pipeline on a
+fallback, written with staunch's own config types). A request may instead call several named
+dependencies ([dependencies.NAME], [request] sequence or parallel), each with its own
+[policy.NAME] under the request's timeout. The run drives staunch's real Pipeline on a
 paused tokio clock, so minutes of traffic run in about a second, and the same seed prints the
 same report.
 

@@ -12,21 +12,23 @@
 //! event, and a run that reaches [`Limits::max_events`] stops with [`RunError::Stopped`].
 
 use std::cell::{Cell, RefCell};
-use std::future::{Ready, ready};
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 
 use staunch::breaker::{CircuitBreaker, Reason, State};
 use staunch::classify::Class;
 use staunch::fallback::{Fallback, FallbackOn, FromFn};
 use staunch::retry::RetryBudget;
-use staunch::{ConfigError, Error, Pipeline, Retry, StopReason};
+use staunch::{ConfigError, Deadline, Error, Pipeline, Retry, StopReason};
 use tokio::sync::{Notify, Semaphore, oneshot};
 use tokio::task::LocalSet;
 use tokio::time::Instant;
 
-use super::scenario::{Arrivals, Dependency, Load, Outage, Policy};
+use super::scenario::{Arrivals, Calls, Dependency, Load, Outage, Policy};
 use crate::progress::Progress;
 
 /// How long a refused connection takes to fail.
@@ -73,6 +75,10 @@ pub struct Transition {
     pub to: State,
     /// Why.
     pub reason: Reason,
+    /// The dependency whose breaker it is (an index into [`Calls::dependencies`]; 0 with one).
+    pub dependency: usize,
+    /// The client instance whose breaker it is (0 without a fleet).
+    pub client: usize,
 }
 
 /// Everything a run observed, request by request: what [`run`] returns, for tests and small
@@ -186,17 +192,61 @@ impl Iterator for ArrivalTimes {
     }
 }
 
+/// An attempt that reached a dependency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Call {
+    /// The request's number.
+    pub request: u64,
+    /// When the request arrived.
+    pub arrival: Duration,
+    /// When the attempt started.
+    pub at: Duration,
+    /// The dependency (an index into [`Calls::dependencies`]).
+    pub dependency: usize,
+    /// The attempt's number in the request's call to this dependency: 1 for the first, more
+    /// for a retry.
+    pub attempt: u32,
+    /// The client instance that made it (0 without a fleet).
+    pub client: usize,
+}
+
+/// A request's call to one dependency, through that dependency's policy, that ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallEnd {
+    /// The dependency.
+    pub dependency: usize,
+    /// When the request arrived.
+    pub arrival: Duration,
+    /// When the call started.
+    pub start: Duration,
+    /// When it ended.
+    pub end: Duration,
+    /// How: answered by the dependency, by the fallback, or failed.
+    pub outcome: Outcome,
+    /// The attempts it made.
+    pub calls: u32,
+}
+
 /// What a run reports as it goes: the observer keeps the numbers it needs.
 ///
 /// Calls come in the order of virtual time, which never goes back, and so do ends.
 pub trait Observer {
     /// Request number `request` arrived at `at` (since the start of the run).
     fn arrived(&mut self, request: u64, at: Duration);
-    /// A call to the dependency started at `at`, for request `request`, which arrived at
-    /// `arrival`.
-    fn called(&mut self, request: u64, arrival: Duration, at: Duration);
-    /// A request ended at `end` with `outcome`, after `calls` calls to the dependency. Requests
-    /// still running when the run ends are never reported: they are the unfinished ones.
+    /// An attempt reached a dependency.
+    fn called(&mut self, call: &Call);
+    /// A request's call to `dependency` started (the request arrived at `arrival`).
+    fn call_started(&mut self, dependency: usize, arrival: Duration) {
+        let _ = (dependency, arrival);
+    }
+    /// A request's call to a dependency ended. Calls still running when the run ends are never
+    /// reported.
+    fn call_ended(&mut self, end: &CallEnd) {
+        let _ = end;
+    }
+    /// A request ended at `end` with `outcome`, after `calls` calls to its dependencies.
+    /// Requests still running when the run ends are never reported: they are the unfinished
+    /// ones.
     fn finished(
         &mut self,
         request: u64,
@@ -205,6 +255,18 @@ pub trait Observer {
         outcome: Outcome,
         calls: u32,
     );
+}
+
+/// What a policy runs against: the load, the dependencies a request calls, and how many client
+/// instances share them.
+#[derive(Debug, Clone, Copy)]
+pub struct Scene<'a> {
+    /// The offered load, spread over the clients in turn.
+    pub load: &'a Load,
+    /// The dependencies and the order of a request's calls.
+    pub calls: &'a Calls,
+    /// Client instances, each with its own breakers, budgets and limits (at least 1).
+    pub clients: usize,
 }
 
 /// The most events (arrivals and dependency calls) one policy's run may take by default: ten to
@@ -325,36 +387,51 @@ impl Work {
     }
 }
 
-/// The dependency while a run goes on.
-struct Server<O> {
-    dependency: Dependency,
+/// What every part of a run shares: the clock's origin, the work done and the observer.
+struct Shared<O> {
     origin: Instant,
+    work: Work,
+    observer: RefCell<O>,
+}
+
+/// A dependency while a run goes on.
+struct Server {
+    dependency: Dependency,
+    /// Its index in [`Calls::dependencies`].
+    index: usize,
     seed: u64,
     /// The dependency's workers, when `max_concurrency` is set: a fair (FIFO) semaphore.
     slots: Option<Arc<Semaphore>>,
     /// Calls waiting for a worker.
     queued: Rc<Cell<u32>>,
-    work: Work,
-    observer: RefCell<O>,
 }
 
-impl<O: Observer> Server<O> {
+impl Server {
     /// Call `attempt` (the count so far, kept by the request) of `request`, which arrived at
-    /// `arrival`.
-    async fn call(
+    /// `arrival`, from `client`.
+    async fn call<O: Observer>(
         &self,
+        shared: &Shared<O>,
         request: u64,
         arrival: Duration,
+        client: usize,
         attempt: &Cell<u32>,
     ) -> Result<Answer, DepError> {
-        if !self.work.take() {
+        if !shared.work.take() {
             // Past the ceiling: the run is stopping; this call never ends.
             std::future::pending::<()>().await;
         }
-        let now = self.origin.elapsed();
-        self.observer.borrow_mut().called(request, arrival, now);
+        let now = shared.origin.elapsed();
         attempt.set(attempt.get() + 1);
         let attempt = attempt.get();
+        shared.observer.borrow_mut().called(&Call {
+            request,
+            arrival,
+            at: now,
+            dependency: self.index,
+            attempt,
+            client,
+        });
         // The draw for (request, attempt) is the same whatever the policy: common random numbers
         // make a side-by-side comparison fair.
         let mut rng =
@@ -430,6 +507,8 @@ fn build(
                         from: change.from,
                         to: change.to,
                         reason: change.reason,
+                        dependency: 0,
+                        client: 0,
                     });
                 }
             })
@@ -454,7 +533,7 @@ fn build(
 }
 
 /// Runs `policy` against `dependency` under `load`, in virtual time, and returns every request
-/// (see [`Run`]); with the default [`Limits`].
+/// (see [`Run`]); with the default [`Limits`], one client.
 ///
 /// # Errors
 ///
@@ -465,9 +544,14 @@ pub fn run(
     policy: &Policy,
     seed: u64,
 ) -> Result<Run, RunError> {
-    let (trace, transitions) = run_with(
+    let calls = Calls::one(dependency.clone());
+    let scene = Scene {
         load,
-        dependency,
+        calls: &calls,
+        clients: 1,
+    };
+    let (trace, transitions) = run_with(
+        scene,
         policy,
         seed,
         Limits::default(),
@@ -509,9 +593,9 @@ impl Observer for Trace {
         self.calls_per_request.push(0);
     }
 
-    fn called(&mut self, request: u64, _arrival: Duration, at: Duration) {
-        self.calls.push(at);
-        if let Some(calls) = usize::try_from(request)
+    fn called(&mut self, call: &Call) {
+        self.calls.push(call.at);
+        if let Some(calls) = usize::try_from(call.request)
             .ok()
             .and_then(|i| self.calls_per_request.get_mut(i))
         {
@@ -541,45 +625,154 @@ impl Observer for Trace {
     }
 }
 
-/// Runs `policy` against `dependency` under `load`, in virtual time, telling `observer` what
-/// happens; returns the observer and the breaker's state changes. `progress` counts arrivals.
+/// The policy of each dependency of `calls`, and the request's own deadline, if any.
+///
+/// With one unnamed dependency the policy is its own, deadline included (as it always was);
+/// with named dependencies each gets its `[policy.NAME]` (a bare call without one), or, for a
+/// policy that names none, the policy itself; the policy's `timeout` is then the request's
+/// deadline over every call.
+fn policies(calls: &Calls, policy: &Policy) -> (Vec<Policy>, Option<Duration>) {
+    if !calls.named {
+        return (vec![policy.clone()], None);
+    }
+    let bare = Policy::bare("");
+    let each = calls
+        .dependencies
+        .iter()
+        .map(|(name, _)| {
+            if policy.dependencies.is_empty() {
+                return Policy {
+                    timeout: None,
+                    ..policy.clone()
+                };
+            }
+            policy
+                .dependencies
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or_else(|| bare.clone(), |(_, p)| p.clone())
+        })
+        .collect();
+    (each, policy.timeout)
+}
+
+/// Whether any dependency's policy (of `policy` on `calls`) has a breaker.
+pub fn has_breaker(calls: &Calls, policy: &Policy) -> bool {
+    policies(calls, policy)
+        .0
+        .iter()
+        .any(|p| p.breaker.is_some())
+}
+
+/// Awaits every future, polling them in turn: a request's parallel calls.
+async fn join_all<F: Future>(futures: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
+}
+
+/// The outcome of a request from those of its calls so far: a failure wins, then a fallback,
+/// each with the first reason.
+fn combine(so_far: Outcome, call: Outcome) -> Outcome {
+    match (so_far, call) {
+        (Outcome::Failed(_), _) => so_far,
+        (_, Outcome::Failed(_)) => call,
+        (Outcome::Fallback(_), _) => so_far,
+        (_, Outcome::Fallback(_)) => call,
+        _ => so_far,
+    }
+}
+
+/// Runs `policy` in `scene`, in virtual time, telling `observer` what happens; returns the
+/// observer and the breakers' state changes (of every client and dependency, in time order).
+/// `progress` counts arrivals.
 ///
 /// # Errors
 ///
 /// [`RunError::Invalid`]: the policy is invalid (a file read by
 /// [`Scenario::from_file`](super::Scenario::from_file) has been checked already), or the runtime
-/// could not be built. [`RunError::Stopped`]: the run reached `limits.max_events`.
+/// could not be built. [`RunError::Stopped`]: the run reached one of `limits`.
 pub fn run_with<O: Observer + 'static>(
-    load: &Load,
-    dependency: &Dependency,
+    scene: Scene<'_>,
     policy: &Policy,
     seed: u64,
     limits: Limits,
     observer: O,
     progress: &Progress,
 ) -> Result<(O, Vec<Transition>), RunError> {
+    let Scene {
+        load,
+        calls,
+        clients,
+    } = scene;
+    let clients = clients.max(1);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .map_err(|e| RunError::Invalid(format!("cannot start the simulation's runtime: {e}")))?;
     let local = LocalSet::new();
+    let (each, deadline) = policies(calls, policy);
     let result = local.block_on(&runtime, async {
         // The library's unseeded jitter generators fork this thread's generator: seeding it
         // fixes every backoff delay of the run.
         fastrand::seed(mix(seed ^ 0x0B5E_55ED));
         let origin = Instant::now();
-        let transitions = Arc::new(Mutex::new(Vec::new()));
-        let pipeline =
-            build(policy, origin, &transitions).map_err(|e| RunError::Invalid(e.to_string()))?;
-        let server = Rc::new(Server {
-            dependency: dependency.clone(),
+        // A pipeline per client and dependency, each with its own breaker, budget and log.
+        let mut logs = Vec::new();
+        let mut pipelines = Vec::with_capacity(clients);
+        for client in 0..clients {
+            let mut own = Vec::with_capacity(each.len());
+            for (dependency, policy) in each.iter().enumerate() {
+                let log = Arc::new(Mutex::new(Vec::new()));
+                own.push(
+                    build(policy, origin, &log).map_err(|e| RunError::Invalid(e.to_string()))?,
+                );
+                logs.push((dependency, client, log));
+            }
+            pipelines.push(own);
+        }
+        let pipelines = Rc::new(pipelines);
+        let servers: Rc<Vec<Server>> = Rc::new(
+            calls
+                .dependencies
+                .iter()
+                .enumerate()
+                .map(|(index, (_, dependency))| Server {
+                    dependency: dependency.clone(),
+                    index,
+                    // The first dependency's draws are those of a one-dependency run.
+                    seed: if index == 0 {
+                        mix(seed)
+                    } else {
+                        mix(seed ^ mix(index as u64))
+                    },
+                    slots: dependency
+                        .max_concurrency
+                        .map(|n| Arc::new(Semaphore::new(n as usize))),
+                    queued: Rc::new(Cell::new(0)),
+                })
+                .collect(),
+        );
+        let shared = Rc::new(Shared {
             origin,
-            seed: mix(seed),
-            slots: dependency
-                .max_concurrency
-                .map(|n| Arc::new(Semaphore::new(n as usize))),
-            queued: Rc::new(Cell::new(0)),
             work: Work {
                 events: Cell::new(0),
                 max: limits.max_events,
@@ -587,7 +780,7 @@ pub fn run_with<O: Observer + 'static>(
             },
             observer: RefCell::new(observer),
         });
-        let pipeline = Rc::new(pipeline);
+        let steps = Rc::new(calls.steps.clone());
         let drain_until = origin + load.duration + load.drain;
         // Requests in flight, and a wake-up for when the last one ends. No join handle is kept:
         // a finished request's task is freed at once.
@@ -599,32 +792,76 @@ pub fn run_with<O: Observer + 'static>(
                     return Some(Ceiling::InFlight);
                 }
                 tokio::time::sleep_until(origin + at).await;
-                if !server.work.take() {
+                if !shared.work.take() {
                     std::future::pending::<()>().await;
                 }
                 let i = i as u64;
                 arrived.set(i + 1);
                 progress.set(i + 1);
-                server.observer.borrow_mut().arrived(i, at);
+                shared.observer.borrow_mut().arrived(i, at);
                 in_flight.0.set(in_flight.0.get() + 1);
-                let (pipeline, server, in_flight) = (
-                    Rc::clone(&pipeline),
-                    Rc::clone(&server),
+                let (pipelines, servers, shared, steps, in_flight) = (
+                    Rc::clone(&pipelines),
+                    Rc::clone(&servers),
+                    Rc::clone(&shared),
+                    Rc::clone(&steps),
                     Rc::clone(&in_flight),
                 );
+                // The load balancer: requests go to the clients in turn.
+                let client = (i % clients as u64) as usize;
                 tokio::task::spawn_local(async move {
-                    let attempts = Cell::new(0_u32);
-                    let result = pipeline.call(|| server.call(i, at, &attempts)).await;
-                    let outcome = match result {
-                        Ok(Answer::Fresh) => Outcome::Success,
-                        Ok(Answer::Fallback(reason)) => Outcome::Fallback(reason),
-                        Err(error) => Outcome::Failed(error.reason()),
+                    let call = |d: usize| {
+                        let (pipeline, server, shared) =
+                            (&pipelines[client][d], &servers[d], &shared);
+                        async move {
+                            let attempts = Cell::new(0_u32);
+                            shared.observer.borrow_mut().call_started(d, at);
+                            let start = shared.origin.elapsed();
+                            let result = pipeline
+                                .call(|| server.call(shared, i, at, client, &attempts))
+                                .await;
+                            let outcome = match result {
+                                Ok(Answer::Fresh) => Outcome::Success,
+                                Ok(Answer::Fallback(reason)) => Outcome::Fallback(reason),
+                                Err(error) => Outcome::Failed(error.reason()),
+                            };
+                            shared.observer.borrow_mut().call_ended(&CallEnd {
+                                dependency: d,
+                                arrival: at,
+                                start,
+                                end: shared.origin.elapsed(),
+                                outcome,
+                                calls: attempts.get(),
+                            });
+                            (outcome, attempts.get())
+                        }
                     };
-                    let end = origin.elapsed();
-                    server
+                    let request = async {
+                        let (mut outcome, mut total) = (Outcome::Success, 0);
+                        for step in steps.iter() {
+                            let results = match step.as_slice() {
+                                [d] => vec![call(*d).await],
+                                many => join_all(many.iter().map(|&d| call(d))).await,
+                            };
+                            for (result, attempts) in results {
+                                outcome = combine(outcome, result);
+                                total += attempts;
+                            }
+                            if matches!(outcome, Outcome::Failed(_)) {
+                                break;
+                            }
+                        }
+                        (outcome, total)
+                    };
+                    let (outcome, total) = match deadline {
+                        Some(timeout) => Deadline::after(timeout).scope(request).await,
+                        None => request.await,
+                    };
+                    let end = shared.origin.elapsed();
+                    shared
                         .observer
                         .borrow_mut()
-                        .finished(i, at, end, outcome, attempts.get());
+                        .finished(i, at, end, outcome, total);
                     in_flight.0.set(in_flight.0.get() - 1);
                     if in_flight.0.get() == 0 {
                         in_flight.1.notify_one();
@@ -638,7 +875,7 @@ pub fn run_with<O: Observer + 'static>(
         };
         let ceiling = tokio::select! {
             biased;
-            () = server.work.stop.notified() => Some(Ceiling::Events),
+            () = shared.work.stop.notified() => Some(Ceiling::Events),
             done = tokio::time::timeout_at(drain_until, all_done) => done.ok().flatten(),
         };
         if let Some(ceiling) = ceiling {
@@ -646,20 +883,31 @@ pub fn run_with<O: Observer + 'static>(
                 policy: policy.name.clone(),
                 ceiling,
                 in_flight: in_flight.0.get(),
-                events: server.work.events.get().min(limits.max_events),
+                events: shared.work.events.get().min(limits.max_events),
                 at: origin.elapsed(),
                 requests: arrived.get(),
             });
         }
-        let transitions = transitions.lock().map(|t| t.clone()).unwrap_or_default();
-        Ok((server, transitions))
+        let mut transitions: Vec<Transition> = logs
+            .iter()
+            .flat_map(|(dependency, client, log)| {
+                let log = log.lock().map(|t| t.clone()).unwrap_or_default();
+                log.into_iter().map(move |t| Transition {
+                    dependency: *dependency,
+                    client: *client,
+                    ..t
+                })
+            })
+            .collect();
+        transitions.sort_by_key(|t| (t.at, t.client, t.dependency));
+        Ok((shared, transitions))
     })?;
-    // The requests still running hold the server: dropping their tasks lets it go.
-    let (server, transitions) = result;
+    // The requests still running hold the shared state: dropping their tasks lets it go.
+    let (shared, transitions) = result;
     drop(local);
-    let server = Rc::try_unwrap(server)
+    let shared = Rc::try_unwrap(shared)
         .map_err(|_| RunError::Invalid("the run's tasks outlived it".to_owned()))?;
-    Ok((server.observer.into_inner(), transitions))
+    Ok((shared.observer.into_inner(), transitions))
 }
 
 #[cfg(test)]
@@ -677,17 +925,7 @@ mod tests {
     }
 
     fn bare() -> Policy {
-        Policy {
-            name: "bare".to_owned(),
-            retry: None,
-            budget: None,
-            breaker: None,
-            attempt_timeout: None,
-            timeout: None,
-            fallback: false,
-            wait_for_probe: false,
-            settings: Vec::new(),
-        }
+        Policy::bare("bare")
     }
 
     fn healthy() -> Behaviour {
@@ -812,6 +1050,22 @@ mod tests {
         (dependency, policy)
     }
 
+    /// Runs with a [`Count`] observer, one client.
+    fn counted(
+        load: &Load,
+        dependency: &Dependency,
+        policy: &Policy,
+        limits: Limits,
+    ) -> Result<(Count, Vec<Transition>), RunError> {
+        let calls = Calls::one(dependency.clone());
+        let scene = Scene {
+            load,
+            calls: &calls,
+            clients: 1,
+        };
+        run_with(scene, policy, 1, limits, Count::default(), &Progress::off())
+    }
+
     /// Counts what the run reports, and nothing else.
     #[derive(Debug, Default)]
     struct Count {
@@ -823,7 +1077,7 @@ mod tests {
         fn arrived(&mut self, _: u64, _: Duration) {
             self.arrivals += 1;
         }
-        fn called(&mut self, _: u64, _: Duration, _: Duration) {
+        fn called(&mut self, _: &Call) {
             self.calls += 1;
         }
         fn finished(&mut self, _: u64, _: Duration, _: Duration, _: Outcome, _: u32) {}
@@ -836,14 +1090,11 @@ mod tests {
             max_events: 5_000,
             ..Limits::default()
         };
-        let err = run_with(
+        let err = counted(
             &load(10.0, 2, Arrivals::Uniform),
             &dependency,
             &policy,
-            1,
             limits,
-            Count::default(),
-            &Progress::off(),
         )
         .unwrap_err();
         let RunError::Stopped {
@@ -874,31 +1125,25 @@ mod tests {
             max_queue: None,
         };
         // 20 arrivals and 20 calls: exactly 40 events fit a ceiling of 40.
-        let (count, _) = run_with(
+        let (count, _) = counted(
             &load(10.0, 2, Arrivals::Uniform),
             &dependency,
             &bare(),
-            1,
             Limits {
                 max_events: 40,
                 ..Limits::default()
             },
-            Count::default(),
-            &Progress::off(),
         )
         .unwrap();
         assert_eq!((count.arrivals, count.calls), (20, 20));
-        let err = run_with(
+        let err = counted(
             &load(10.0, 2, Arrivals::Uniform),
             &dependency,
             &bare(),
-            1,
             Limits {
                 max_events: 39,
                 ..Limits::default()
             },
-            Count::default(),
-            &Progress::off(),
         )
         .unwrap_err();
         assert!(matches!(err, RunError::Stopped { events: 39, .. }), "{err}");
@@ -919,14 +1164,11 @@ mod tests {
             max_in_flight: 25,
             ..Limits::default()
         };
-        let err = run_with(
+        let err = counted(
             &load(10.0, 60, Arrivals::Uniform),
             &dependency,
             &bare(),
-            1,
             limits,
-            Count::default(),
-            &Progress::off(),
         )
         .unwrap_err();
         // The 26th arrival finds 25 requests that will never end.
@@ -944,14 +1186,11 @@ mod tests {
         );
         assert!(err.to_string().contains("--max-in-flight"), "{err}");
         // Within the ceiling, the same run ends with every request unfinished.
-        let (count, _) = run_with(
+        let (count, _) = counted(
             &load(10.0, 2, Arrivals::Uniform),
             &dependency,
             &bare(),
-            1,
             limits,
-            Count::default(),
-            &Progress::off(),
         )
         .unwrap();
         assert_eq!(count.arrivals, 20);
@@ -963,5 +1202,118 @@ mod tests {
         assert!(ArrivalTimes::new(&load, 3).eq(arrivals(&load, 3)));
         let uniform = self::load(4.0, 1, Arrivals::Uniform);
         assert_eq!(ArrivalTimes::new(&uniform, 3).count(), 4);
+    }
+
+    fn fixed(ms: u64) -> Dependency {
+        Dependency {
+            baseline: Behaviour {
+                latency: Latency::Fixed(Duration::from_millis(ms)),
+                ..healthy()
+            },
+            phases: Vec::new(),
+            max_concurrency: None,
+            max_queue: None,
+        }
+    }
+
+    /// Every request of a run of `policy` on `calls`, with `clients` clients.
+    fn traced(calls: &Calls, policy: &Policy, clients: usize) -> Vec<Request> {
+        let scene = Scene {
+            load: &load(10.0, 1, Arrivals::Uniform),
+            calls,
+            clients,
+        };
+        let (trace, _) = run_with(
+            scene,
+            policy,
+            1,
+            Limits::default(),
+            Trace::default(),
+            &Progress::off(),
+        )
+        .unwrap();
+        trace.requests.into_iter().filter_map(|(_, r)| r).collect()
+    }
+
+    fn named(steps: Vec<Vec<usize>>, dependencies: Vec<Dependency>) -> Calls {
+        Calls {
+            dependencies: dependencies
+                .into_iter()
+                .enumerate()
+                .map(|(i, d)| (format!("d{i}"), d))
+                .collect(),
+            steps,
+            named: true,
+        }
+    }
+
+    #[test]
+    fn a_sequence_adds_its_calls_and_a_parallel_step_waits_for_the_slowest() {
+        let ms = Duration::from_millis;
+        let sequence = named(vec![vec![0], vec![1]], vec![fixed(30), fixed(50)]);
+        let parallel = named(vec![vec![0, 1]], vec![fixed(30), fixed(50)]);
+        for (calls, took) in [(sequence, ms(80)), (parallel, ms(50))] {
+            let requests = traced(&calls, &bare(), 1);
+            assert_eq!(requests.len(), 10);
+            for r in requests {
+                assert_eq!(r.outcome, Outcome::Success);
+                assert_eq!(r.calls, 2);
+                assert_eq!(r.end.unwrap() - r.start, took, "{:?}", calls.steps);
+            }
+        }
+    }
+
+    #[test]
+    fn a_failed_call_ends_the_sequence_and_a_fallback_does_not() {
+        let down = Dependency {
+            baseline: Behaviour {
+                outage: Some(Outage::Refused),
+                ..healthy()
+            },
+            ..fixed(10)
+        };
+        let calls = named(vec![vec![0], vec![1]], vec![down, fixed(20)]);
+        // No fallback: the request fails at the first call and never calls the second.
+        for r in traced(&calls, &bare(), 1) {
+            assert!(matches!(r.outcome, Outcome::Failed(_)), "{r:?}");
+            assert_eq!(r.calls, 1);
+        }
+        // The first dependency's own fallback answers, and the request goes on.
+        let policy = Policy {
+            dependencies: vec![
+                (
+                    "d0".to_owned(),
+                    Policy {
+                        fallback: true,
+                        ..bare()
+                    },
+                ),
+                ("d1".to_owned(), bare()),
+            ],
+            ..bare()
+        };
+        for r in traced(&calls, &policy, 1) {
+            assert!(matches!(r.outcome, Outcome::Fallback(_)), "{r:?}");
+            assert_eq!(r.calls, 2);
+            assert_eq!(
+                r.end.unwrap() - r.start,
+                REFUSED_AFTER + Duration::from_millis(20)
+            );
+        }
+    }
+
+    #[test]
+    fn the_request_deadline_covers_every_call() {
+        let calls = named(vec![vec![0], vec![1]], vec![fixed(300), fixed(300)]);
+        let policy = Policy {
+            timeout: Some(Duration::from_millis(450)),
+            ..bare()
+        };
+        for r in traced(&calls, &policy, 1) {
+            // 300 ms for the first call, then the second's attempt is clipped to the request's
+            // deadline (the library reports the clipped attempt as its timeout).
+            assert_eq!(r.outcome, Outcome::Failed(StopReason::Timeout), "{r:?}");
+            assert_eq!(r.end.unwrap() - r.start, Duration::from_millis(450));
+        }
     }
 }

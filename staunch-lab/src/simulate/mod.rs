@@ -56,6 +56,45 @@
 //! the policy honours as a [`Class::RetryAfter`](staunch::classify::Class::RetryAfter). Every
 //! other error is transient.
 //!
+//! # Fan-out: several dependencies per request
+//!
+//! Name the dependencies instead of the one `[dependency]`, say how a request calls them, and
+//! give each its own policy (the canonical checkout: a price with a fallback, then the stock
+//! with none):
+//!
+//! ```toml
+//! [request]                            # default: every dependency in sequence, in file order
+//! sequence = ["pricing", "inventory"]  # a step may be a list called in parallel:
+//!                                      # sequence = ["auth", ["pricing", "inventory"]]
+//!                                      # or parallel = ["pricing", "inventory"]
+//! [dependencies.pricing]               # the keys of [dependency], phases included
+//! latency = "40ms"
+//! [[dependencies.pricing.phase]]
+//! name = "down"
+//! start = "30s"
+//! end = "60s"
+//! outage = "refused"
+//! [dependencies.inventory]
+//! latency = "20ms"
+//!
+//! [policy]
+//! name = "staunch"
+//! timeout = "5s"                       # the request's deadline, over every call
+//! [policy.pricing]                     # the keys of a [policy], but its name
+//! fallback = true
+//! attempt_timeout = { fixed = "500ms" }
+//! [policy.inventory]                   # a dependency without a table gets a bare call
+//! attempt_timeout = { fixed = "200ms" }
+//! ```
+//!
+//! A call that fails (no fallback) ends the request; one answered by its fallback does not. A
+//! `[policy]` with no dependency table (naive.toml, with `--compare`) is every dependency's,
+//! its `timeout` the request's deadline. The report's segments are the windows between phase
+//! changes of any dependency ("pricing down + inventory flaky"), and each has a row per
+//! dependency beside the request's: the requests that called it, how its calls ended, their own
+//! latency, attempts per call and peak attempts per second. A `[dependency]` file means what it
+//! always meant, and prints what it always printed.
+//!
 //! # The report
 //!
 //! Per phase (requests grouped by arrival), for each policy: success % (the dependency
@@ -85,8 +124,10 @@
 //!
 //! `--format json` prints the same as one object: `{scenario, seed, rate_per_second,
 //! duration_ms, requests, notes, policies: [{name, verdict, settings, overall, phases: [{name,
-//! start_ms, end_ms, stats, incident?}], breaker, stop_reasons}]}`; shares are fractions in
-//! `[0, 1]` (with their `counts` beside them), times are milliseconds.
+//! start_ms, end_ms, stats, dependencies?, incident?}], dependencies, breaker, stop_reasons}]}`;
+//! shares are fractions in `[0, 1]` (with their `counts` beside them), times are milliseconds.
+//! With named dependencies, `dependencies` lists `{name, overall}` per policy and `{name, stats}`
+//! per phase, and each breaker change names its `dependency`.
 //!
 //! # Examples
 //!
@@ -116,8 +157,8 @@ pub use engine::{Ceiling, DEFAULT_MAX_EVENTS, DEFAULT_MAX_IN_FLIGHT, Limits, Run
 pub use html::CHARTS;
 pub use report::Report;
 pub use scenario::{
-    Arrivals, Behaviour, Dependency, Latency, Load, MAX_REQUESTS, Outage, Phase, Policy, Scenario,
-    ScenarioError,
+    Arrivals, Behaviour, Calls, Dependency, Latency, Load, MAX_DEPENDENCIES, MAX_PHASES,
+    MAX_REQUESTS, Outage, Phase, Policy, Scenario, ScenarioError,
 };
 
 /// Runs every policy in `policies` on `scenario` with `seed` and reports them side by side,
@@ -155,7 +196,7 @@ pub fn simulate_with(
             limits.max_events
         )));
     }
-    let segments = report::segments(&scenario.load, &scenario.dependency);
+    let segments = report::segments_of(&scenario.load, &scenario.calls);
     let total = requests * policies.len() as u64;
     let bar = if progress {
         crate::progress::Progress::stderr(total, "simulate")
@@ -166,17 +207,22 @@ pub fn simulate_with(
     for (k, policy) in policies.iter().enumerate() {
         bar.set_message(format!("simulate: policy {}", policy.name));
         bar.set_base(k as u64 * requests);
+        let scene = engine::Scene {
+            load: &scenario.load,
+            calls: &scenario.calls,
+            clients: 1,
+        };
         let (recorder, transitions) = engine::run_with(
-            &scenario.load,
-            &scenario.dependency,
+            scene,
             policy,
             seed,
             limits,
-            report::recorder(&segments, &scenario.load),
+            report::recorder(&segments, &scenario.load, scenario.calls.dependencies.len()),
             &bar,
         )?;
         reports.push(report::PolicyReport::new(
             policy,
+            &scenario.calls,
             &recorder,
             transitions,
             &segments,
@@ -235,7 +281,12 @@ pub fn run_command(scenario: &Path, options: &Options, out: &mut impl Write) -> 
     let scenario = Scenario::from_file(scenario).map_err(invalid)?;
     let mut policies = vec![scenario.policy.clone()];
     if let Some(other) = &options.compare {
-        let mut other = Policy::from_file(other).map_err(invalid)?;
+        let names = if scenario.calls.named {
+            scenario.calls.names()
+        } else {
+            Vec::new()
+        };
+        let mut other = Policy::from_file_for(other, &names).map_err(invalid)?;
         if other.name == policies[0].name {
             other.name.push_str(" (2)");
         }

@@ -9,7 +9,7 @@ use staunch::breaker::State;
 
 use super::duration::format_duration;
 use super::engine::Transition;
-use super::scenario::{Arrivals, Dependency, Load, Policy};
+use super::scenario::{Arrivals, Calls, Dependency, Load, Policy};
 use super::tally::{Recorder, Tally};
 
 /// A window of the run that the report summarises: a phase of the dependency, or a stretch of
@@ -179,8 +179,8 @@ fn incident(
     }
 }
 
-/// The observer that a run of `segments` under `load` reports to.
-pub fn recorder(segments: &[Segment], load: &Load) -> Recorder {
+/// The observer that a run of `segments` under `load`, calling `dependencies`, reports to.
+pub fn recorder(segments: &[Segment], load: &Load, dependencies: usize) -> Recorder {
     let incidents: Vec<usize> = (0..segments.len())
         .filter(|&i| segments[i].is_phase)
         .collect();
@@ -188,7 +188,69 @@ pub fn recorder(segments: &[Segment], load: &Load) -> Recorder {
         segments.iter().map(|s| (s.start, s.end)).collect(),
         load.duration,
         &incidents,
+        dependencies,
     )
+}
+
+/// The segments of a run calling `calls`: those of the one dependency (see [`segments`]), or,
+/// with several, a window wherever the set of phases in force changes, named after them
+/// ("pricing slow", "pricing down + inventory flaky"), with the gaps as `baseline`.
+pub fn segments_of(load: &Load, calls: &Calls) -> Vec<Segment> {
+    if !calls.named {
+        return segments(load, &calls.dependencies[0].1);
+    }
+    let answering = |b: &super::Behaviour| b.outage.is_none() && b.error_rate < 0.5;
+    let mut cuts: Vec<Duration> = vec![Duration::ZERO, load.duration];
+    for (_, dependency) in &calls.dependencies {
+        for phase in &dependency.phases {
+            cuts.extend(
+                [phase.start, phase.end]
+                    .into_iter()
+                    .filter(|&t| t < load.duration),
+            );
+        }
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out: Vec<Segment> = Vec::new();
+    for pair in cuts.windows(2) {
+        let (start, end) = (pair[0], pair[1]);
+        let active: Vec<(&str, &super::Phase, &Dependency)> = calls
+            .dependencies
+            .iter()
+            .filter_map(|(name, d)| {
+                d.phases
+                    .iter()
+                    .find(|p| p.start <= start && start < p.end)
+                    .map(|p| (name.as_str(), p, d))
+            })
+            .collect();
+        let name = if active.is_empty() {
+            "baseline".to_owned()
+        } else {
+            active
+                .iter()
+                .map(|(dependency, phase, _)| format!("{dependency} {}", phase.name))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        };
+        match out.last_mut() {
+            // The same phases on both sides of a cut (another dependency's phase that ended
+            // outside this window): one segment.
+            Some(last) if last.name == name && last.end == start => last.end = end,
+            _ => out.push(Segment {
+                name,
+                start,
+                end,
+                is_phase: active.iter().any(|(_, p, d)| p.behaviour != d.baseline),
+                answering: calls
+                    .dependencies
+                    .iter()
+                    .all(|(_, d)| answering(d.at(start))),
+            }),
+        }
+    }
+    out
 }
 
 /// The report of one policy.
@@ -211,10 +273,30 @@ pub struct PolicyReport {
     /// Why calls stopped, for requests not answered by the dependency: (reason, answered by the
     /// fallback, failed), in a fixed order, zero rows left out.
     pub stop_reasons: Vec<(StopReason, usize, usize)>,
+    /// With named dependencies, each one's numbers (its calls, by the window of their request's
+    /// arrival); empty for a `[dependency]` scenario.
+    pub dependencies: Vec<DependencyReport>,
+    /// The names of the dependencies, by index (for the breakers' state changes).
+    pub dependency_names: Vec<String>,
     /// The width of a bucket of [`timeline`](Self::timeline).
     pub bucket: Duration,
     /// The run over time, bucket by bucket from 0 to the end of the load, for charts.
     pub timeline: Vec<Point>,
+}
+
+/// The numbers of one dependency of a request: its calls, through its own policy.
+///
+/// `requests` counts the requests that called it (a request that failed at an earlier step of
+/// a sequence does not); success, fallback and failed are the ends of those calls, the
+/// latencies the calls' own, `calls` its attempts.
+#[derive(Debug, Clone)]
+pub struct DependencyReport {
+    /// The dependency's name.
+    pub name: String,
+    /// Per segment, as [`PolicyReport::segments`].
+    pub segments: Vec<Stats>,
+    /// Over the whole run.
+    pub overall: Stats,
 }
 
 /// One bucket of a policy's timeline.
@@ -249,11 +331,27 @@ impl PolicyReport {
     /// breaker's `transitions`.
     pub fn new(
         policy: &Policy,
+        calls: &Calls,
         recorder: &Recorder,
         transitions: Vec<Transition>,
         segments: &[Segment],
     ) -> Self {
-        let has_breaker = policy.breaker.is_some();
+        let has_breaker = super::engine::has_breaker(calls, policy);
+        let dependencies = if calls.named {
+            calls
+                .dependencies
+                .iter()
+                .zip(&recorder.dependencies)
+                .map(|((name, _), (windows, overall))| DependencyReport {
+                    name: name.clone(),
+                    segments: windows.iter().map(Stats::from_tally).collect(),
+                    overall: Stats::from_tally(overall),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let dependency_names = calls.names();
         let stop_reasons = REASONS
             .iter()
             .filter_map(|&reason| {
@@ -285,6 +383,8 @@ impl PolicyReport {
             transitions,
             has_breaker,
             stop_reasons,
+            dependencies,
+            dependency_names,
             bucket: recorder.timeline.width,
             timeline: recorder
                 .timeline
@@ -310,6 +410,24 @@ impl PolicyReport {
 }
 
 impl PolicyReport {
+    /// Whose breaker changed, when there is more than one: "pricing: ", "client 3, pricing: ".
+    pub fn whose(&self, t: &Transition) -> String {
+        let mut who = Vec::new();
+        if self.transitions.iter().any(|t| t.client > 0) {
+            who.push(format!("client {}", t.client));
+        }
+        if !self.dependencies.is_empty()
+            && let Some(name) = self.dependency_names.get(t.dependency)
+        {
+            who.push(name.clone());
+        }
+        if who.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", who.join(", "))
+        }
+    }
+
     /// One line for the whole run: "staunch: 99.8% answered (3 failed; 12.0% from the
     /// fallback), p99 410ms, 1.05 calls per request".
     pub fn verdict(&self) -> String {
@@ -368,6 +486,11 @@ pub struct Report {
 /// How many breaker changes the table lists per policy (JSON lists all).
 pub const TIMELINE_LINES: usize = 12;
 
+/// A ratio with two decimals, or "-".
+fn ratio(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"))
+}
+
 fn opt_duration(d: Option<Duration>) -> String {
     d.map_or_else(|| "-".to_owned(), format_duration)
 }
@@ -402,6 +525,20 @@ fn window(start: Duration, end: Duration) -> String {
 }
 
 impl Report {
+    /// The dependencies that get rows of their own: every one, when the scenario names them.
+    fn dependency_rows(&self) -> Vec<(usize, String)> {
+        self.policies
+            .first()
+            .map(|p| {
+                p.dependencies
+                    .iter()
+                    .enumerate()
+                    .map(|(d, r)| (d, r.name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Sentences on what the numbers show that a table does not say: where a policy answered
     /// from its fallback rather than wait for a dependency that was still answering (a trade of
     /// fresh answers for time, made on purpose), derived from the numbers of each phase.
@@ -531,16 +668,21 @@ impl Report {
             .enumerate()
             .map(|(i, s)| {
                 let stats: Vec<Stats> = self.policies.iter().map(|p| p.segments[i]).collect();
-                (format!("{} {}", s.name, window(s.start, s.end)), stats)
+                (
+                    format!("{} {}", s.name, window(s.start, s.end)),
+                    stats,
+                    Some(i),
+                )
             })
             // With one segment, "all" would repeat it.
             .chain((self.segments.len() > 1).then(|| {
                 (
                     format!("all {}", window(Duration::ZERO, self.load.duration)),
                     self.policies.iter().map(|p| p.overall).collect(),
+                    None,
                 )
             }));
-        for (title, stats) in blocks {
+        for (title, stats, segment) in blocks {
             let requests = stats.first().map_or(0, |s| s.requests);
             writeln!(out, "{title} ({requests} requests)")?;
             let cells = |f: &dyn Fn(&Stats) -> String| stats.iter().map(f).collect::<Vec<_>>();
@@ -568,16 +710,52 @@ impl Report {
             row(
                 out,
                 "calls per request",
-                &cells(&|s| {
-                    s.calls_per_request()
-                        .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"))
-                }),
+                &cells(&|s| ratio(s.calls_per_request())),
             )?;
             row(
                 out,
                 "peak calls in 1 s",
                 &cells(&|s| s.peak_calls_per_second.to_string()),
             )?;
+            for (d, name) in self.dependency_rows() {
+                let stats: Vec<Stats> = self
+                    .policies
+                    .iter()
+                    .map(|p| {
+                        let report = &p.dependencies[d];
+                        segment.map_or(report.overall, |i| report.segments[i])
+                    })
+                    .collect();
+                let cells = |f: &dyn Fn(&Stats) -> String| stats.iter().map(f).collect::<Vec<_>>();
+                let calls = stats.first().map_or(0, |s| s.requests);
+                writeln!(out, "  {name} ({calls} calls)")?;
+                row(
+                    out,
+                    "  answered",
+                    &cells(&|s| share_cell(s.success, s.requests)),
+                )?;
+                row(
+                    out,
+                    "  fallback",
+                    &cells(&|s| share_cell(s.fallback, s.requests)),
+                )?;
+                row(
+                    out,
+                    "  failed",
+                    &cells(&|s| share_cell(s.failed, s.requests)),
+                )?;
+                row(out, "  latency p99", &cells(&|s| opt_duration(s.p99)))?;
+                row(
+                    out,
+                    "  attempts per call",
+                    &cells(&|s| ratio(s.calls_per_request())),
+                )?;
+                row(
+                    out,
+                    "  peak attempts in 1 s",
+                    &cells(&|s| s.peak_calls_per_second.to_string()),
+                )?;
+            }
         }
 
         let phases: Vec<usize> = (0..self.segments.len())
@@ -669,8 +847,9 @@ impl Report {
             for t in p.transitions.iter().take(TIMELINE_LINES) {
                 writeln!(
                     out,
-                    "    {:>9}  {} -> {} ({})",
+                    "    {:>9}  {}{} -> {} ({})",
                     format_duration(t.at),
+                    p.whose(t),
                     t.from.as_str(),
                     t.to.as_str(),
                     t.reason.as_str()
@@ -766,13 +945,30 @@ impl Report {
                     .iter()
                     .zip(&p.segments)
                     .zip(&p.incidents)
-                    .map(|((seg, s), incident)| {
+                    .enumerate()
+                    .map(|(i, ((seg, s), incident))| {
                         let mut fields = vec![
                             ("name", Json::Str(seg.name.clone())),
                             ("start_ms", ms(seg.start)),
                             ("end_ms", ms(seg.end)),
                             ("stats", stats(s)),
                         ];
+                        if !p.dependencies.is_empty() {
+                            fields.push((
+                                "dependencies",
+                                Json::Arr(
+                                    p.dependencies
+                                        .iter()
+                                        .map(|d| {
+                                            Json::Obj(vec![
+                                                ("name", Json::Str(d.name.clone())),
+                                                ("stats", stats(&d.segments[i])),
+                                            ])
+                                        })
+                                        .collect(),
+                                ),
+                            ));
+                        }
                         if let Some(x) = incident {
                             fields.push((
                                 "incident",
@@ -797,12 +993,20 @@ impl Report {
                     .transitions
                     .iter()
                     .map(|t| {
-                        Json::Obj(vec![
+                        let mut fields = vec![
                             ("at_ms", ms(t.at)),
                             ("from", Json::Str(t.from.as_str().to_owned())),
                             ("to", Json::Str(t.to.as_str().to_owned())),
                             ("reason", Json::Str(t.reason.as_str().to_owned())),
-                        ])
+                        ];
+                        if !p.dependencies.is_empty() {
+                            let name = p.dependency_names.get(t.dependency).cloned();
+                            fields.push(("dependency", name.map_or(Json::Null, Json::Str)));
+                        }
+                        if p.transitions.iter().any(|t| t.client > 0) {
+                            fields.push(("client", Json::Int(t.client as u64)));
+                        }
+                        Json::Obj(fields)
                     })
                     .collect();
                 let reasons = p
@@ -824,6 +1028,20 @@ impl Report {
                         Json::Arr(p.settings.iter().cloned().map(Json::Str).collect()),
                     ),
                     ("overall", stats(&p.overall)),
+                    (
+                        "dependencies",
+                        Json::Arr(
+                            p.dependencies
+                                .iter()
+                                .map(|d| {
+                                    Json::Obj(vec![
+                                        ("name", Json::Str(d.name.clone())),
+                                        ("overall", stats(&d.overall)),
+                                    ])
+                                })
+                                .collect(),
+                        ),
+                    ),
                     ("phases", Json::Arr(phases)),
                     (
                         "breaker",
@@ -977,6 +1195,8 @@ mod tests {
             transitions: Vec::new(),
             has_breaker: false,
             stop_reasons: Vec::new(),
+            dependencies: Vec::new(),
+            dependency_names: vec!["dependency".to_owned()],
             bucket: Duration::from_secs(1),
             timeline: Vec::new(),
         }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use staunch::StopReason;
 
-use super::engine::{Observer, Outcome};
+use super::engine::{Call, CallEnd, Observer, Outcome};
 
 /// Latencies of finished requests: a streaming histogram (microseconds) and the exact maximum.
 #[derive(Debug, Clone)]
@@ -232,15 +232,21 @@ pub struct Recorder {
     pub stop_reasons: Vec<(StopReason, usize, usize)>,
     /// Counts over time, for charts.
     pub timeline: Timeline,
+    /// Per dependency: its calls by the window of their request's arrival, and over the run.
+    /// `requests` counts the requests that called it; the latency is the call's own, from its
+    /// start to its answer.
+    pub dependencies: Vec<(Vec<Tally>, Tally)>,
 }
 
 impl Recorder {
     /// A recorder for `windows` (contiguous, in order, covering `[0, duration)`); those listed
-    /// in `incidents` also count arrivals and successes per second after their end.
+    /// in `incidents` also count arrivals and successes per second after their end. It keeps a
+    /// tally per window for each of `dependencies`, too.
     pub fn new(
         windows: Vec<(Duration, Duration)>,
         duration: Duration,
         incidents: &[usize],
+        dependencies: usize,
     ) -> Self {
         let after = incidents
             .iter()
@@ -256,6 +262,8 @@ impl Recorder {
                 ))
             })
             .collect();
+        let dependencies =
+            vec![(vec![Tally::default(); windows.len()], Tally::default()); dependencies];
         Self {
             windows_tally: vec![Tally::default(); windows.len()],
             first_success: vec![None; windows.len()],
@@ -266,6 +274,7 @@ impl Recorder {
             after,
             stop_reasons: Vec::new(),
             timeline: Timeline::new(duration),
+            dependencies,
         }
     }
 
@@ -304,18 +313,51 @@ impl Observer for Recorder {
         }
     }
 
-    fn called(&mut self, _request: u64, arrival: Duration, at: Duration) {
-        self.overall.calls += 1;
-        if let Some(i) = self.window(arrival) {
-            self.windows_tally[i].calls += 1;
+    fn called(&mut self, call: &Call) {
+        let (arrival, at) = (call.arrival, call.at);
+        let window = self.window(arrival);
+        let now = (at < self.duration).then(|| self.window(at)).flatten();
+        let tallies = [(&mut self.windows_tally, &mut self.overall)]
+            .into_iter()
+            .chain(
+                self.dependencies
+                    .get_mut(call.dependency)
+                    .map(|(w, o)| (w, o)),
+            );
+        for (windows, overall) in tallies {
+            overall.calls += 1;
+            if let Some(i) = window {
+                windows[i].calls += 1;
+            }
+            if at < self.duration {
+                overall.rate.add(at);
+                if let Some(i) = now {
+                    windows[i].rate.add(at);
+                }
+            }
         }
         if let Some(bucket) = self.timeline.at(at) {
             bucket.calls += 1;
         }
-        if at < self.duration {
-            self.overall.rate.add(at);
-            if let Some(i) = self.window(at) {
-                self.windows_tally[i].rate.add(at);
+    }
+
+    fn call_started(&mut self, dependency: usize, arrival: Duration) {
+        let window = self.window(arrival);
+        if let Some((windows, overall)) = self.dependencies.get_mut(dependency) {
+            overall.requests += 1;
+            if let Some(i) = window {
+                windows[i].requests += 1;
+            }
+        }
+    }
+
+    fn call_ended(&mut self, end: &CallEnd) {
+        let window = self.window(end.arrival);
+        if let Some((windows, overall)) = self.dependencies.get_mut(end.dependency) {
+            let latency = end.end.saturating_sub(end.start);
+            overall.finish(end.outcome, latency);
+            if let Some(i) = window {
+                windows[i].finish(end.outcome, latency);
             }
         }
     }
@@ -451,13 +493,21 @@ mod tests {
             (ms(1000), ms(2000)),
             (ms(2000), ms(5000)),
         ];
-        let mut r = Recorder::new(windows, ms(5000), &[1]);
+        let mut r = Recorder::new(windows, ms(5000), &[1], 1);
         for (i, at) in [0, 500, 1200, 1500, 2500].into_iter().enumerate() {
             r.arrived(i as u64, ms(at));
         }
-        r.called(0, ms(0), ms(0));
-        r.called(2, ms(1200), ms(1200));
-        r.called(2, ms(1200), ms(2100)); // a retry in the next window
+        let call = |request: u64, arrival: u64, at: u64, attempt: u32| Call {
+            request,
+            arrival: ms(arrival),
+            at: ms(at),
+            dependency: 0,
+            attempt,
+            client: 0,
+        };
+        r.called(&call(0, 0, 0, 1));
+        r.called(&call(2, 1200, 1200, 1));
+        r.called(&call(2, 1200, 2100, 2)); // a retry in the next window
         r.finished(0, ms(0), ms(40), Outcome::Success, 1);
         r.finished(
             2,

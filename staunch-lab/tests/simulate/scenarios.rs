@@ -14,6 +14,7 @@ fn the_four_documented_scenarios_are_shipped() {
         "hard-outage",
         "thundering-herd",
         "naive",
+        "checkout",
     ] {
         assert!(
             stems.iter().any(|s| s == expected),
