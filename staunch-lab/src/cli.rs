@@ -228,6 +228,12 @@ pub struct SimulateArgs {
     #[arg(long, short)]
     pub quiet: bool,
 
+    /// Client instances, each with its own breakers, budgets and limits (as separate processes
+    /// have), sharing the load in turn and the dependencies; over the scenario's `[fleet]`
+    /// clients (1 to 1000) [default: the scenario's, else 1]
+    #[arg(long, value_name = "N", value_parser = parse_fleet)]
+    pub clients: Option<usize>,
+
     /// Also write a self-contained HTML report with charts over time of the load on the
     /// dependency, latency, the breaker's state and the goodput, every policy side by side (no
     /// network needed to view it)
@@ -324,6 +330,16 @@ fn parse_max_events(s: &str) -> Result<NonZeroU64, String> {
 
 fn parse_max_in_flight(s: &str) -> Result<NonZeroU64, String> {
     parse_count(s, "requests")
+}
+
+fn parse_fleet(s: &str) -> Result<usize, String> {
+    let n = s.trim().parse::<i64>().map_err(|_| {
+        format!(
+            "a fleet is a whole number of client instances from 1 to {}",
+            simulate::MAX_CLIENTS
+        )
+    })?;
+    simulate::check_clients(n)
 }
 
 fn parse_runs(s: &str) -> Result<NonZeroU32, String> {
@@ -470,6 +486,7 @@ fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> io::Result<()> {
         },
         progress: !args.quiet,
         html: args.html.clone(),
+        clients: args.clients,
     };
     simulate::run_command(&args.scenario, &options, out)
 }

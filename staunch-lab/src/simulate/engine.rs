@@ -658,10 +658,14 @@ fn policies(calls: &Calls, policy: &Policy) -> (Vec<Policy>, Option<Duration>) {
 
 /// Whether any dependency's policy (of `policy` on `calls`) has a breaker.
 pub fn has_breaker(calls: &Calls, policy: &Policy) -> bool {
-    policies(calls, policy)
-        .0
+    policies_of(calls, policy)
         .iter()
         .any(|p| p.breaker.is_some())
+}
+
+/// The policy each dependency of `calls` runs under `policy`, by index.
+pub fn policies_of(calls: &Calls, policy: &Policy) -> Vec<Policy> {
+    policies(calls, policy).0
 }
 
 /// Awaits every future, polling them in turn: a request's parallel calls.
@@ -1315,5 +1319,54 @@ mod tests {
             assert_eq!(r.outcome, Outcome::Failed(StopReason::Timeout), "{r:?}");
             assert_eq!(r.end.unwrap() - r.start, Duration::from_millis(450));
         }
+    }
+
+    #[test]
+    fn each_client_of_a_fleet_has_its_own_breaker_and_its_turn_of_the_load() {
+        let down = Dependency {
+            baseline: Behaviour {
+                outage: Some(Outage::Refused),
+                ..healthy()
+            },
+            ..fixed(10)
+        };
+        let policy = Policy {
+            breaker: Some(staunch::breaker::BreakerConfig::consecutive_failures(2)),
+            fallback: true,
+            ..bare()
+        };
+        let calls = Calls::one(down);
+        let ten = load(10.0, 1, Arrivals::Uniform);
+        let scene = |clients| Scene {
+            load: &ten,
+            calls: &calls,
+            clients,
+        };
+        let run = |clients| {
+            run_with(
+                scene(clients),
+                &policy,
+                1,
+                Limits::default(),
+                Count::default(),
+                &Progress::off(),
+            )
+            .unwrap()
+        };
+        // One client: two failures trip its breaker, and the other eight requests get the
+        // fallback without a call.
+        let (count, transitions) = run(1);
+        assert_eq!(count.calls, 2);
+        assert_eq!(transitions.len(), 1);
+        // Five clients, two requests each in turn: every breaker trips on its own two calls.
+        let (count, transitions) = run(5);
+        assert_eq!(count.calls, 10);
+        let mut tripped: Vec<usize> = transitions
+            .iter()
+            .filter(|t| t.to == State::Open)
+            .map(|t| t.client)
+            .collect();
+        tripped.sort_unstable();
+        assert_eq!(tripped, [0, 1, 2, 3, 4]);
     }
 }

@@ -82,6 +82,29 @@ impl Report {
             );
         }
         page.push_str("</ul>\n");
+        if let Some(clients) = self
+            .policies
+            .iter()
+            .find_map(|p| p.fleet.as_ref())
+            .map(|f| f.clients)
+        {
+            let _ = write!(
+                page,
+                "<p>A fleet of {clients} clients, each with its own breakers, budgets and limits: \
+                 the charts show the fleet's total.</p><ul>"
+            );
+            for p in &self.policies {
+                if let Some(fleet) = &p.fleet {
+                    let _ = write!(
+                        page,
+                        "<li><b>{}</b>: {}</li>",
+                        esc(&p.name),
+                        esc(&fleet.describe())
+                    );
+                }
+            }
+            page.push_str("</ul>\n");
+        }
         let bands: Vec<Band<'_>> = self
             .segments
             .iter()

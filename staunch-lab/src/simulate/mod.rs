@@ -95,6 +95,17 @@
 //! latency, attempts per call and peak attempts per second. A `[dependency]` file means what it
 //! always meant, and prints what it always printed.
 //!
+//! # Fleet: several client instances
+//!
+//! `[fleet] clients = 10` (or `--clients 10`, over it) runs ten client instances, each with its
+//! own breakers, budgets and limits, as ten processes would have; requests go to them in turn
+//! and every instance calls the same dependencies. The report's numbers are the fleet's (its
+//! total load on each dependency), and a `Fleet` section says how synchronised the instances
+//! were (see [`report::Fleet`]): per dependency with a breaker, the largest share of instances
+//! open at the same instant and the time-weighted mean of that share while any was open (1.0:
+//! they open as one; `1/N`: they take turns); and the most retries in one 100 ms bucket over
+//! their mean per bucket with any (1: spread evenly; higher: waves).
+//!
 //! # The report
 //!
 //! Per phase (requests grouped by arrival), for each policy: success % (the dependency
@@ -127,7 +138,9 @@
 //! start_ms, end_ms, stats, dependencies?, incident?}], dependencies, breaker, stop_reasons}]}`;
 //! shares are fractions in `[0, 1]` (with their `counts` beside them), times are milliseconds.
 //! With named dependencies, `dependencies` lists `{name, overall}` per policy and `{name, stats}`
-//! per phase, and each breaker change names its `dependency`.
+//! per phase, and each breaker change names its `dependency`; with a fleet, each names its
+//! `client`, and `fleet` holds `{clients, breakers: [{dependency, peak_open_share,
+//! open_together}], retries, retry_peak_to_mean}` (`null` for one client).
 //!
 //! # Examples
 //!
@@ -157,8 +170,8 @@ pub use engine::{Ceiling, DEFAULT_MAX_EVENTS, DEFAULT_MAX_IN_FLIGHT, Limits, Run
 pub use html::CHARTS;
 pub use report::Report;
 pub use scenario::{
-    Arrivals, Behaviour, Calls, Dependency, Latency, Load, MAX_DEPENDENCIES, MAX_PHASES,
-    MAX_REQUESTS, Outage, Phase, Policy, Scenario, ScenarioError,
+    Arrivals, Behaviour, Calls, Dependency, Latency, Load, MAX_CLIENTS, MAX_DEPENDENCIES,
+    MAX_PHASES, MAX_REQUESTS, Outage, Phase, Policy, Scenario, ScenarioError, check_clients,
 };
 
 /// Runs every policy in `policies` on `scenario` with `seed` and reports them side by side,
@@ -210,7 +223,7 @@ pub fn simulate_with(
         let scene = engine::Scene {
             load: &scenario.load,
             calls: &scenario.calls,
-            clients: 1,
+            clients: scenario.clients,
         };
         let (recorder, transitions) = engine::run_with(
             scene,
@@ -222,7 +235,7 @@ pub fn simulate_with(
         )?;
         reports.push(report::PolicyReport::new(
             policy,
-            &scenario.calls,
+            scene,
             &recorder,
             transitions,
             &segments,
@@ -266,6 +279,8 @@ pub struct Options {
     pub progress: bool,
     /// Also write a self-contained HTML report to this file.
     pub html: Option<PathBuf>,
+    /// Client instances (`--clients`), over the scenario's `[fleet] clients`.
+    pub clients: Option<usize>,
 }
 
 /// The whole `simulate` command: reads the files, runs, prints.
@@ -278,7 +293,10 @@ pub struct Options {
 /// or writing to `out` failed.
 pub fn run_command(scenario: &Path, options: &Options, out: &mut impl Write) -> io::Result<()> {
     let invalid = |e: ScenarioError| io::Error::new(io::ErrorKind::InvalidInput, e);
-    let scenario = Scenario::from_file(scenario).map_err(invalid)?;
+    let mut scenario = Scenario::from_file(scenario).map_err(invalid)?;
+    if let Some(clients) = options.clients {
+        scenario.clients = clients;
+    }
     let mut policies = vec![scenario.policy.clone()];
     if let Some(other) = &options.compare {
         let names = if scenario.calls.named {

@@ -8,7 +8,7 @@ use staunch::StopReason;
 use staunch::breaker::State;
 
 use super::duration::format_duration;
-use super::engine::Transition;
+use super::engine::{Scene, Transition};
 use super::scenario::{Arrivals, Calls, Dependency, Load, Policy};
 use super::tally::{Recorder, Tally};
 
@@ -278,6 +278,8 @@ pub struct PolicyReport {
     pub dependencies: Vec<DependencyReport>,
     /// The names of the dependencies, by index (for the breakers' state changes).
     pub dependency_names: Vec<String>,
+    /// With more than one client instance, how they behaved together.
+    pub fleet: Option<Fleet>,
     /// The width of a bucket of [`timeline`](Self::timeline).
     pub bucket: Duration,
     /// The run over time, bucket by bucket from 0 to the end of the load, for charts.
@@ -297,6 +299,103 @@ pub struct DependencyReport {
     pub segments: Vec<Stats>,
     /// Over the whole run.
     pub overall: Stats,
+}
+
+/// How a fleet of client instances behaved together.
+///
+/// Each instance has its own breakers, budgets and limits, as separate processes do; the
+/// measures say how synchronised they were anyway:
+///
+/// - per dependency with a breaker, `peak_open` is the largest share of the instances whose
+///   breaker was not closed (open or half-open) at the same instant, and `open_together` the
+///   mean of that share over the time at least one was, weighted by time: 1.0 when the
+///   instances' breakers open and close as one, `1 / clients` when they take turns;
+/// - `retry_peak_to_mean` is the most retries (attempts after a call's first, from every
+///   instance) in one 100 ms bucket over their mean per bucket with any: near 1 when retries
+///   are spread evenly, higher the more they arrive in waves (a herd).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fleet {
+    /// The client instances.
+    pub clients: usize,
+    /// Per dependency with a breaker: (name, peak share open at once, mean share open while
+    /// any was).
+    pub breakers: Vec<(String, f64, Option<f64>)>,
+    /// Retries from every instance.
+    pub retries: u64,
+    /// See the type's docs; `None` without a retry.
+    pub retry_peak_to_mean: Option<f64>,
+}
+
+impl Fleet {
+    /// One line: how together the breakers opened, and how the retries bunched up.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .breakers
+            .iter()
+            .map(|(name, peak, together)| {
+                let together = together.map_or_else(
+                    || "never open".to_owned(),
+                    |x| format!("{:.1}% of them on average while any was", 100.0 * x),
+                );
+                format!(
+                    "{name} breakers: at most {:.1}% of clients open at once, {together}",
+                    100.0 * peak
+                )
+            })
+            .collect();
+        if parts.is_empty() {
+            parts.push("no breaker".to_owned());
+        }
+        parts.push(match self.retry_peak_to_mean {
+            Some(x) => format!(
+                "{} retries, peak-to-mean per 100 ms {x:.1} (1 = spread evenly)",
+                self.retries
+            ),
+            None => "no retry".to_owned(),
+        });
+        parts.join("; ")
+    }
+}
+
+/// The share of `clients` breakers (of `dependency`) not closed over `[0, end)`: the peak, and
+/// the time-weighted mean while at least one was not closed.
+pub fn open_together(
+    transitions: &[Transition],
+    dependency: usize,
+    clients: usize,
+    end: Duration,
+) -> (f64, Option<f64>) {
+    let clients = clients.max(1);
+    let mut open = vec![false; clients];
+    let (mut count, mut peak) = (0_usize, 0_usize);
+    let (mut since, mut weighted, mut time) = (Duration::ZERO, 0.0, 0.0);
+    for t in transitions
+        .iter()
+        .filter(|t| t.dependency == dependency && t.client < clients && t.at < end)
+    {
+        if count > 0 {
+            let span = (t.at - since).as_secs_f64();
+            weighted += span * count as f64;
+            time += span;
+        }
+        since = t.at;
+        let now_open = t.to != State::Closed;
+        if std::mem::replace(&mut open[t.client], now_open) != now_open {
+            if now_open {
+                count += 1;
+            } else {
+                count -= 1;
+            }
+        }
+        peak = peak.max(count);
+    }
+    if count > 0 {
+        let span = end.saturating_sub(since).as_secs_f64();
+        weighted += span * count as f64;
+        time += span;
+    }
+    let n = clients as f64;
+    (peak as f64 / n, (time > 0.0).then(|| weighted / time / n))
 }
 
 /// One bucket of a policy's timeline.
@@ -331,11 +430,31 @@ impl PolicyReport {
     /// breaker's `transitions`.
     pub fn new(
         policy: &Policy,
-        calls: &Calls,
+        scene: Scene<'_>,
         recorder: &Recorder,
         transitions: Vec<Transition>,
         segments: &[Segment],
     ) -> Self {
+        let calls = scene.calls;
+        let fleet = (scene.clients > 1).then(|| {
+            let per_dependency = super::engine::policies_of(calls, policy);
+            Fleet {
+                clients: scene.clients,
+                breakers: calls
+                    .dependencies
+                    .iter()
+                    .enumerate()
+                    .filter(|(d, _)| per_dependency[*d].breaker.is_some())
+                    .map(|(d, (name, _))| {
+                        let (peak, together) =
+                            open_together(&transitions, d, scene.clients, scene.load.duration);
+                        (name.clone(), peak, together)
+                    })
+                    .collect(),
+                retries: recorder.retries.total,
+                retry_peak_to_mean: recorder.retries.peak_to_mean(),
+            }
+        });
         let has_breaker = super::engine::has_breaker(calls, policy);
         let dependencies = if calls.named {
             calls
@@ -385,6 +504,7 @@ impl PolicyReport {
             stop_reasons,
             dependencies,
             dependency_names,
+            fleet,
             bucket: recorder.timeline.width,
             timeline: recorder
                 .timeline
@@ -615,9 +735,16 @@ impl Report {
                 writeln!(out, "  {}", line.trim_end())?;
             }
         }
+        let fleet = self
+            .policies
+            .iter()
+            .find_map(|p| p.fleet.as_ref())
+            .map_or_else(String::new, |f| {
+                format!(", spread over {} clients in turn", f.clients)
+            });
         writeln!(
             out,
-            "{} requests over {} at {}/s ({arrivals}), seed {}, in virtual time.",
+            "{} requests over {} at {}/s ({arrivals}{fleet}), seed {}, in virtual time.",
             self.requests,
             format_duration(self.load.duration),
             self.load.rate,
@@ -864,6 +991,25 @@ impl Report {
             }
         }
 
+        if let Some(clients) = self
+            .policies
+            .iter()
+            .find_map(|p| p.fleet.as_ref())
+            .map(|f| f.clients)
+        {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "Fleet of {clients} clients, each with its own breakers, budgets and limits; the \
+                 numbers above are the fleet's (its load on the dependency)"
+            )?;
+            for p in &self.policies {
+                if let Some(fleet) = &p.fleet {
+                    writeln!(out, "  {}: {}", p.name, fleet.describe())?;
+                }
+            }
+        }
+
         writeln!(out)?;
         writeln!(
             out,
@@ -1052,6 +1198,37 @@ impl Report {
                         },
                     ),
                     ("stop_reasons", Json::Arr(reasons)),
+                    (
+                        "fleet",
+                        p.fleet.as_ref().map_or(Json::Null, |f| {
+                            Json::Obj(vec![
+                                ("clients", Json::Int(f.clients as u64)),
+                                (
+                                    "breakers",
+                                    Json::Arr(
+                                        f.breakers
+                                            .iter()
+                                            .map(|(name, peak, together)| {
+                                                Json::Obj(vec![
+                                                    ("dependency", Json::Str(name.clone())),
+                                                    ("peak_open_share", Json::Num(*peak)),
+                                                    (
+                                                        "open_together",
+                                                        together.map_or(Json::Null, Json::Num),
+                                                    ),
+                                                ])
+                                            })
+                                            .collect(),
+                                    ),
+                                ),
+                                ("retries", Json::Int(f.retries)),
+                                (
+                                    "retry_peak_to_mean",
+                                    f.retry_peak_to_mean.map_or(Json::Null, Json::Num),
+                                ),
+                            ])
+                        }),
+                    ),
                 ])
             })
             .collect();
@@ -1197,6 +1374,7 @@ mod tests {
             stop_reasons: Vec::new(),
             dependencies: Vec::new(),
             dependency_names: vec!["dependency".to_owned()],
+            fleet: None,
             bucket: Duration::from_secs(1),
             timeline: Vec::new(),
         }
@@ -1286,6 +1464,51 @@ mod tests {
             stats(200, 197, 3, 300),
         );
         assert!(report(vec![few, slow], true).notes().is_empty());
+    }
+
+    fn change(at_ms: u64, client: usize, to: State) -> Transition {
+        Transition {
+            at: Duration::from_millis(at_ms),
+            from: State::Closed,
+            to,
+            reason: staunch::breaker::Reason::Tripped,
+            dependency: 0,
+            client,
+        }
+    }
+
+    #[test]
+    fn breakers_that_open_as_one_are_together_and_those_taking_turns_are_not() {
+        let end = Duration::from_secs(10);
+        // Four clients open at 1 s and close at 2 s, together.
+        let together: Vec<Transition> = (0..4)
+            .map(|c| change(1000, c, State::Open))
+            .chain((0..4).map(|c| change(2000, c, State::Closed)))
+            .collect();
+        assert_eq!(open_together(&together, 0, 4, end), (1.0, Some(1.0)));
+        // Each open for a second, one after the other.
+        let turns: Vec<Transition> = (0..4)
+            .flat_map(|c| {
+                let t = 1000 * (c as u64 + 1);
+                [
+                    change(t, c, State::Open),
+                    change(t + 1000, c, State::Closed),
+                ]
+            })
+            .collect();
+        let mut turns = turns;
+        turns.sort_by_key(|t| t.at);
+        assert_eq!(open_together(&turns, 0, 4, end), (0.25, Some(0.25)));
+        // Half-open still counts as not closed; another dependency's breakers do not count.
+        let half = vec![
+            change(0, 0, State::HalfOpen),
+            Transition {
+                dependency: 1,
+                ..change(0, 1, State::Open)
+            },
+        ];
+        assert_eq!(open_together(&half, 0, 2, end), (0.5, Some(0.5)));
+        assert_eq!(open_together(&[], 0, 3, end), (0.0, None));
     }
 
     #[test]

@@ -63,6 +63,9 @@ pub struct Scenario {
     pub dependency: Dependency,
     /// Every dependency and the order a request calls them in.
     pub calls: Calls,
+    /// Client instances (`[fleet] clients`, default 1), each with its own breakers, budgets and
+    /// limits, sharing the load in turn and the dependencies.
+    pub clients: usize,
     /// The policy of this file.
     pub policy: Policy,
 }
@@ -96,6 +99,9 @@ impl Calls {
         self.dependencies.iter().map(|(n, _)| n.clone()).collect()
     }
 }
+
+/// The most client instances a fleet may have.
+pub const MAX_CLIENTS: usize = 1000;
 
 /// The most dependencies a request may call.
 pub const MAX_DEPENDENCIES: usize = 16;
@@ -292,8 +298,15 @@ struct RawFile {
     dependency: Option<RawDependency>,
     dependencies: Option<toml::Table>,
     request: Option<RawRequest>,
+    fleet: Option<RawFleet>,
     /// Read apart: with `[dependencies]` it holds a table per dependency.
     policy: toml::Table,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    clients: i64,
 }
 
 #[derive(Deserialize)]
@@ -493,6 +506,12 @@ impl Scenario {
             Vec::new()
         };
         let policy = policy_table(raw.policy, &names, stem(path)).map_err(err)?;
+        let clients = match raw.fleet {
+            None => 1,
+            Some(fleet) => {
+                check_clients(fleet.clients).map_err(|m| err(format!("fleet.clients: {m}")))?
+            }
+        };
         Ok(Self {
             name: raw.name.unwrap_or_else(|| stem(path)),
             description: raw.description,
@@ -500,6 +519,7 @@ impl Scenario {
             load,
             dependency: calls.dependencies[0].1.clone(),
             calls,
+            clients,
             policy,
         })
     }
@@ -525,6 +545,16 @@ impl Policy {
     pub fn from_file_for(path: &Path, dependencies: &[String]) -> Result<Self, ScenarioError> {
         let (raw, _) = read(path)?;
         policy_table(raw.policy, dependencies, stem(path)).map_err(|m| ScenarioError::new(path, m))
+    }
+}
+
+/// A fleet's size: 1 to [`MAX_CLIENTS`]; the message says what is wrong.
+pub fn check_clients(clients: i64) -> Result<usize, String> {
+    match usize::try_from(clients) {
+        Ok(n @ 1..=MAX_CLIENTS) => Ok(n),
+        _ => Err(format!(
+            "{clients} is not allowed; use a whole number of client instances from 1 to {MAX_CLIENTS}"
+        )),
     }
 }
 

@@ -196,6 +196,44 @@ impl Timeline {
     }
 }
 
+/// The width of the buckets in which retries are counted for their burstiness.
+pub const RETRY_BUCKET: Duration = Duration::from_millis(100);
+
+/// Retries (attempts after a call's first) per [`RETRY_BUCKET`], counted as they come in time
+/// order: how much they bunch up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Bursts {
+    bucket: u64,
+    count: u64,
+    /// The most retries in one bucket.
+    pub peak: u64,
+    /// Every retry.
+    pub total: u64,
+    /// The buckets that had at least one.
+    pub busy: u64,
+}
+
+impl Bursts {
+    /// Counts one retry at `at`; `at` never goes back.
+    pub fn add(&mut self, at: Duration) {
+        let bucket = (at.as_nanos() / RETRY_BUCKET.as_nanos()) as u64;
+        if self.total == 0 || bucket != self.bucket {
+            self.bucket = bucket;
+            self.count = 0;
+            self.busy += 1;
+        }
+        self.count += 1;
+        self.total += 1;
+        self.peak = self.peak.max(self.count);
+    }
+
+    /// The most retries in one bucket over their mean per bucket with any: 1.0 when retries
+    /// are spread evenly, higher the more they come in waves; `None` without a retry.
+    pub fn peak_to_mean(&self) -> Option<f64> {
+        (self.total > 0).then(|| self.peak as f64 * self.busy as f64 / self.total as f64)
+    }
+}
+
 /// Arrivals and successes per second after the end of an incident, for its recovery time.
 #[derive(Debug, Clone)]
 struct AfterEnd {
@@ -232,6 +270,8 @@ pub struct Recorder {
     pub stop_reasons: Vec<(StopReason, usize, usize)>,
     /// Counts over time, for charts.
     pub timeline: Timeline,
+    /// Retries of every client, for how they bunch up.
+    pub retries: Bursts,
     /// Per dependency: its calls by the window of their request's arrival, and over the run.
     /// `requests` counts the requests that called it; the latency is the call's own, from its
     /// start to its answer.
@@ -274,6 +314,7 @@ impl Recorder {
             after,
             stop_reasons: Vec::new(),
             timeline: Timeline::new(duration),
+            retries: Bursts::default(),
             dependencies,
         }
     }
@@ -338,6 +379,9 @@ impl Observer for Recorder {
         }
         if let Some(bucket) = self.timeline.at(at) {
             bucket.calls += 1;
+        }
+        if call.attempt > 1 {
+            self.retries.add(at);
         }
     }
 
@@ -475,6 +519,25 @@ mod tests {
             let timeline = Timeline::new(Duration::from_secs(secs));
             assert!(timeline.buckets.len() <= MAX_BUCKETS, "{secs} s");
         }
+    }
+
+    #[test]
+    fn retries_in_waves_have_a_high_peak_to_mean() {
+        let mut even = Bursts::default();
+        for k in 0..10 {
+            even.add(ms(100 * k));
+        }
+        assert_eq!(even.peak_to_mean(), Some(1.0));
+        let mut waves = Bursts::default();
+        for k in 0..10 {
+            waves.add(ms(1000 * k)); // one retry a second
+        }
+        for _ in 0..30 {
+            waves.add(ms(10_000)); // then thirty at once
+        }
+        assert_eq!((waves.peak, waves.total, waves.busy), (30, 40, 11));
+        assert_eq!(waves.peak_to_mean(), Some(30.0 * 11.0 / 40.0));
+        assert_eq!(Bursts::default().peak_to_mean(), None);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! policies do to an outage, and bad input files.
 
 mod errors;
+mod fleet;
+mod fuzz;
 mod html;
 mod limits;
 mod outcomes;
