@@ -274,7 +274,7 @@ pub struct Scene<'a> {
 pub const DEFAULT_MAX_EVENTS: u64 = 10_000_000;
 
 /// The most requests one run may hold in flight by default: each takes about 3 KB while it
-/// runs, so this is about 300 MB.
+/// runs (3.5 KB with several dependencies), so this is 300 to 350 MB.
 pub const DEFAULT_MAX_IN_FLIGHT: u64 = 100_000;
 
 /// Bounds on a run's work and memory.

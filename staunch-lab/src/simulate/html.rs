@@ -222,8 +222,30 @@ impl Report {
 
     fn breaker_chart(&self, page: &mut String, bands: &[Band<'_>]) {
         const ROW: f64 = 22.0;
-        let rows = self.policies.len() as f64;
-        let mut frame = self.frame(28.0 + ROW * rows, 1.0);
+        // A strip per policy and dependency whose breakers changed (or one saying there is no
+        // breaker); in a fleet, the strip of client 0 (the Fleet section says how the others
+        // went along).
+        let mut strips: Vec<(usize, String, Option<usize>)> = Vec::new();
+        for (i, p) in self.policies.iter().enumerate() {
+            let named = !p.dependencies.is_empty();
+            let with: Vec<usize> = (0..p.dependency_names.len())
+                .filter(|&d| {
+                    p.has_breaker && (!named || p.transitions.iter().any(|t| t.dependency == d))
+                })
+                .collect();
+            if with.is_empty() {
+                strips.push((i, p.name.clone(), None));
+            }
+            for d in with {
+                let label = if named {
+                    format!("{} {}", p.name, p.dependency_names[d])
+                } else {
+                    p.name.clone()
+                };
+                strips.push((i, label, Some(d)));
+            }
+        }
+        let mut frame = self.frame(28.0 + ROW * strips.len() as f64, 1.0);
         frame.top = 4.0;
         page.push_str("<h2>The breaker's state</h2><p>");
         for state in [State::Closed, State::Open, State::HalfOpen] {
@@ -234,20 +256,23 @@ impl Report {
                 state.as_str()
             );
         }
+        if let Some(fleet) = self.policies.iter().find_map(|p| p.fleet.as_ref()) {
+            let _ = write!(page, " &nbsp;(client 0 of the fleet's {})", fleet.clients);
+        }
         page.push_str("</p><div id=\"breaker\">");
         frame.open(page, bands, "breaker state over time", |_| String::new());
         let end = self.load.duration;
-        for (i, p) in self.policies.iter().enumerate() {
-            let y = frame.top + 14.0 + ROW * i as f64;
+        for (row, (i, label, dependency)) in strips.iter().enumerate() {
+            let y = frame.top + 14.0 + ROW * row as f64;
             let _ = write!(
                 page,
                 r#"<text x="{x:.1}" y="{ty:.1}" class="axis" text-anchor="end" fill="{c}">{name}</text>"#,
                 x = LEFT - 4.0,
                 ty = y + 12.0,
-                c = colour(i),
-                name = esc(&p.name)
+                c = colour(*i),
+                name = esc(label)
             );
-            if !p.has_breaker {
+            let Some(dependency) = dependency else {
                 let _ = write!(
                     page,
                     r#"<text x="{x:.1}" y="{ty:.1}" class="axis">no breaker</text>"#,
@@ -255,8 +280,8 @@ impl Report {
                     ty = y + 12.0
                 );
                 continue;
-            }
-            for (from, to, state) in intervals(p, end) {
+            };
+            for (from, to, state) in intervals(&self.policies[*i], *dependency, end) {
                 let (x0, x1) = (frame.x(from.as_secs_f64()), frame.x(to.as_secs_f64()));
                 let _ = write!(
                     page,
@@ -329,11 +354,20 @@ impl Report {
     }
 }
 
-/// The breaker's states as (from, to, state) intervals over `[0, end)`.
-fn intervals(p: &PolicyReport, end: Duration) -> Vec<(Duration, Duration, State)> {
+/// The states of client 0's breaker of `dependency` as (from, to, state) intervals over
+/// `[0, end)`.
+fn intervals(
+    p: &PolicyReport,
+    dependency: usize,
+    end: Duration,
+) -> Vec<(Duration, Duration, State)> {
     let mut out = Vec::new();
     let (mut since, mut state) = (Duration::ZERO, State::Closed);
-    for t in p.transitions.iter().take_while(|t| t.at < end) {
+    let own = p
+        .transitions
+        .iter()
+        .filter(|t| t.dependency == dependency && t.client == 0);
+    for t in own.take_while(|t| t.at < end) {
         if t.at > since {
             out.push((since, t.at, state));
         }

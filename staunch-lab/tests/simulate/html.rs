@@ -139,3 +139,25 @@ fn a_headless_browser_renders_every_chart() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_fleet_with_several_dependencies_gets_a_breaker_strip_per_dependency() {
+    let dir = temp_dir("html-fleet");
+    let file = dir.join("fleet.html");
+    let output = staunch_lab(&[
+        "simulate",
+        &scenario("checkout"),
+        "--clients",
+        "3",
+        "--html",
+        &file.to_string_lossy(),
+    ]);
+    assert!(output.status.success());
+    let html = std::fs::read_to_string(&file).unwrap();
+    // Only pricing has a breaker; the strip is client 0's, and the fleet's measures are there.
+    assert!(html.contains(">staunch pricing</text>"), "no pricing strip");
+    assert!(!html.contains(">staunch inventory</text>"));
+    assert!(html.contains("client 0 of the fleet's 3"));
+    assert!(html.contains("A fleet of 3 clients") && html.contains("of clients open at once"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
