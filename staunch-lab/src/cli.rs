@@ -6,7 +6,7 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::num::{NonZeroU32, NonZeroUsize};
+use std::num::{NonZeroU32, NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -167,8 +167,8 @@ fn parse_rate(s: &str) -> Result<f64, String> {
 }
 
 const EXIT_CODES: &str = "\
-Exit codes: 0 success; 1 a run could not be made or its output written; 2 invalid arguments or
-input file.";
+Exit codes: 0 success; 1 a run could not be made (or was stopped at its ceiling) or its output
+written; 2 invalid arguments or input file, or work refused before it starts for its size.";
 
 const SIMULATE_LONG_ABOUT: &str = "\
 Run a policy against a failure scenario in virtual time, deterministically.
@@ -176,14 +176,21 @@ Run a policy against a failure scenario in virtual time, deterministically.
 SCENARIO.toml describes the load ([load]: rate, duration), the dependency ([dependency]: latency
 distribution, error rate, Retry-After, and [[dependency.phase]] windows such as a brownout or a
 hard outage) and the policy ([policy]: retry, budget, breaker, attempt_timeout, timeout,
-fallback, written with staunch's own config types). The run drives staunch's real Pipeline on a
+fallback, written with staunch's own config types). A request may instead call several named
+dependencies ([dependencies.NAME], [request] sequence or parallel), each with its own
+[policy.NAME] under the request's timeout. The run drives staunch's real Pipeline on a
 paused tokio clock, so minutes of traffic run in about a second, and the same seed prints the
 same report.
 
 The report gives, per phase: success %, fallback %, p50/p99/max latency, dependency calls per
 request (retry amplification) and peak calls per second; the time to detect each phase (breaker
 opened) and to recover after it (first success, 90% success, breaker closed); the breaker's
-state changes; and why calls stopped. Ready-made scenarios are in staunch-lab/scenarios/.";
+state changes; and why calls stopped. Ready-made scenarios are in staunch-lab/scenarios/.
+
+Memory follows the requests in flight, not the length of the run (latency quantiles come from a
+streaming histogram, within 0.1%), and the work is bounded: every arrival and every call is an
+event, and a run stops with a message at --max-events events or --max-in-flight requests in
+flight. A progress bar shows on stderr for runs longer than a second, on a terminal only.";
 
 /// Options of `staunch-lab simulate`.
 #[derive(Debug, Args)]
@@ -205,6 +212,34 @@ pub struct SimulateArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = SimulateFormat::Table)]
     pub format: SimulateFormat,
+
+    /// The most events one policy's run may take: every arrival and every call to a dependency
+    /// is one. A load with more arrivals is refused before it starts; a run that reaches it
+    /// (retries without bound, say) is stopped with a message and exit code 1
+    #[arg(long, value_name = "N", value_parser = parse_max_events, default_value_t = NonZeroU64::new(simulate::DEFAULT_MAX_EVENTS).expect("the default is above 0"))]
+    pub max_events: NonZeroU64,
+
+    /// The most requests one run may hold in flight at once (each takes about 3 KB); a run that
+    /// reaches it (a dependency that never answers and no timeout, say) is stopped with a
+    /// message and exit code 1
+    #[arg(long, value_name = "N", value_parser = parse_max_in_flight, default_value_t = NonZeroU64::new(simulate::DEFAULT_MAX_IN_FLIGHT).expect("the default is above 0"))]
+    pub max_in_flight: NonZeroU64,
+
+    /// No progress bar on stderr (it shows only on a terminal, for runs longer than a second)
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// Client instances, each with its own breakers, budgets and limits (as separate processes
+    /// have), sharing the load in turn and the dependencies; over the scenario's `[fleet]`
+    /// clients (1 to 1000) [default: the scenario's, else 1]
+    #[arg(long, value_name = "N", value_parser = parse_fleet)]
+    pub clients: Option<usize>,
+
+    /// Also write a self-contained HTML report with charts over time of the load on the
+    /// dependency, latency, the breaker's state and the goodput, every policy side by side (no
+    /// network needed to view it)
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 /// How `simulate` prints its report.
@@ -249,6 +284,16 @@ pub struct JitterArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+
+    /// The most events (messages delivered) the whole experiment may take: one whose least work
+    /// (4 messages per client, run and algorithm) is above it is refused before it starts; one
+    /// that reaches it is stopped with a message and exit code 1
+    #[arg(long, value_name = "N", value_parser = parse_max_events, default_value_t = NonZeroU64::new(jitter::DEFAULT_MAX_EVENTS).expect("the default is above 0"))]
+    pub max_events: NonZeroU64,
+
+    /// No progress bar on stderr (it shows only on a terminal, for runs longer than a second)
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 /// How `jitter` prints its results.
@@ -267,6 +312,35 @@ fn parse_clients(s: &str) -> Result<NonZeroUsize, String> {
             "a client count must be a whole number from 1 to {MAX_CLIENTS}"
         )),
     }
+}
+
+/// A whole number of at least 1, with optional `_` separators (`10_000_000`).
+fn parse_count(s: &str, what: &str) -> Result<NonZeroU64, String> {
+    let digits = s.trim().replace('_', "");
+    match digits.parse::<u64>().ok().and_then(NonZeroU64::new) {
+        Some(n) => Ok(n),
+        None => Err(format!(
+            "the ceiling must be a whole number of {what}, at least 1 (like 100000 or 100_000)"
+        )),
+    }
+}
+
+fn parse_max_events(s: &str) -> Result<NonZeroU64, String> {
+    parse_count(s, "events")
+}
+
+fn parse_max_in_flight(s: &str) -> Result<NonZeroU64, String> {
+    parse_count(s, "requests")
+}
+
+fn parse_fleet(s: &str) -> Result<usize, String> {
+    let n = s.trim().parse::<i64>().map_err(|_| {
+        format!(
+            "a fleet is a whole number of client instances from 1 to {}",
+            simulate::MAX_CLIENTS
+        )
+    })?;
+    simulate::check_clients(n)
 }
 
 fn parse_runs(s: &str) -> Result<NonZeroU32, String> {
@@ -295,7 +369,10 @@ pub fn main() -> ExitCode {
             eprintln!("staunch-lab: {e}");
             ExitCode::from(2)
         }
-        Err(e) if e.get_ref().is_some_and(|inner| inner.is::<Failed>()) => {
+        Err(e)
+            if e.get_ref()
+                .is_some_and(|inner| inner.is::<Failed>() || inner.is::<simulate::RunError>()) =>
+        {
             eprintln!("staunch-lab: {e}");
             ExitCode::FAILURE
         }
@@ -399,21 +476,37 @@ fn run_simulate(args: &SimulateArgs, out: &mut impl Write) -> io::Result<()> {
         SimulateFormat::Table => simulate::Output::Table,
         SimulateFormat::Json => simulate::Output::Json,
     };
-    simulate::run_command(
-        &args.scenario,
-        args.compare.as_deref(),
-        args.seed,
-        DEFAULT_SEED,
+    let options = simulate::Options {
+        compare: args.compare.clone(),
+        seed: args.seed,
+        default_seed: DEFAULT_SEED,
         output,
-        out,
-    )
+        limits: simulate::Limits {
+            max_events: args.max_events.get(),
+            max_in_flight: args.max_in_flight.get(),
+        },
+        progress: !args.quiet,
+        html: args.html.clone(),
+        clients: args.clients,
+    };
+    simulate::run_command(&args.scenario, &options, out)
 }
 
 fn run_jitter(args: &JitterArgs, out: &mut impl Write) -> io::Result<()> {
     let mut clients = args.clients.clone();
     clients.sort_unstable();
     clients.dedup();
-    let results = jitter::experiment(&clients, args.runs, args.seed);
+    let results = jitter::experiment_bounded(
+        &clients,
+        args.runs,
+        args.seed,
+        args.max_events.get(),
+        !args.quiet,
+    )
+    .map_err(|e| match e {
+        jitter::ExperimentError::Refused { .. } => invalid(e.to_string()),
+        jitter::ExperimentError::Stopped { .. } => failed(e.to_string()),
+    })?;
     match args.format {
         Format::Table => write_table(out, &results, args.runs, args.seed),
         Format::Json => write_json(out, &results),

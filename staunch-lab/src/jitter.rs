@@ -41,6 +41,8 @@ use std::time::Duration;
 
 use staunch::backoff::{Backoff, Delays, Jitter};
 
+use crate::progress::Progress;
+
 /// The backoff base: the first retry of exponential backoff waits `2 × BASE`, the first draw of
 /// decorrelated jitter is at least `BASE`.
 pub const BASE: Duration = Duration::from_millis(5);
@@ -124,7 +126,72 @@ pub struct RunOutcome {
     pub accepted: u64,
     /// Virtual time at which the last client learnt that its write succeeded.
     pub time: Duration,
+    /// Messages delivered: the run's work.
+    pub events: u64,
 }
+
+/// The most events (messages delivered) an experiment may take by default: about ten seconds
+/// of work on a laptop, five to ten times the default experiment's.
+pub const DEFAULT_MAX_EVENTS: u64 = 100_000_000;
+
+/// The least work of one run with `clients` clients: each reads once and writes once, four
+/// messages.
+pub const fn min_events(clients: usize) -> u64 {
+    4 * clients as u64
+}
+
+/// Why an experiment did not finish.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExperimentError {
+    /// Its least possible work is above the ceiling: refused before it started.
+    Refused {
+        /// The least events it would take.
+        min_events: u64,
+        /// The ceiling.
+        max_events: u64,
+    },
+    /// It reached the ceiling and stopped.
+    Stopped {
+        /// The ceiling.
+        max_events: u64,
+        /// The client count of the run it stopped in.
+        clients: usize,
+        /// The algorithm of that run.
+        algorithm: Algorithm,
+        /// Runs finished before it, for that client count and algorithm.
+        runs: u32,
+    },
+}
+
+impl fmt::Display for ExperimentError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::Refused {
+                min_events,
+                max_events,
+            } => write!(
+                f,
+                "the experiment takes at least {min_events} events (4 messages per client per \
+                 run and algorithm), more than the ceiling of {max_events} (--max-events); lower \
+                 --runs or --clients, or raise --max-events"
+            ),
+            Self::Stopped {
+                max_events,
+                clients,
+                algorithm,
+                runs,
+            } => write!(
+                f,
+                "stopped after {max_events} events, the ceiling (--max-events), in run {} of \
+                 {clients} clients with {algorithm} backoff; lower --runs or --clients, or raise \
+                 --max-events",
+                runs + 1
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ExperimentError {}
 
 /// The mean of [`RunOutcome`]s over several runs, for one client count and one algorithm.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -146,19 +213,44 @@ pub fn summarize(
     runs: NonZeroU32,
     seed: u64,
 ) -> Summary {
+    let mut budget = u64::MAX;
+    summarize_bounded(
+        clients,
+        algorithm,
+        runs,
+        seed,
+        &mut budget,
+        &Progress::off(),
+    )
+    .unwrap_or_else(|_| unreachable!("u64::MAX events are never spent"))
+}
+
+/// [`summarize`], spending at most `budget` events (what is left stays in it); `progress`
+/// counts the runs.
+fn summarize_bounded(
+    clients: NonZeroUsize,
+    algorithm: Algorithm,
+    runs: NonZeroU32,
+    seed: u64,
+    budget: &mut u64,
+    progress: &Progress,
+) -> Result<Summary, u32> {
     let (mut calls, mut time_ms) = (0.0, 0.0);
     for run in 0..runs.get() {
-        let outcome = run_once(clients, algorithm, run_seed(seed, clients, run));
+        let outcome =
+            run_bounded(clients, algorithm, run_seed(seed, clients, run), *budget).ok_or(run)?;
+        *budget -= outcome.events;
         calls += outcome.calls as f64;
         time_ms += outcome.time.as_nanos() as f64 / 1e6;
+        progress.set(u64::from(run) + 1);
     }
     let n = f64::from(runs.get());
-    Summary {
+    Ok(Summary {
         clients: clients.get(),
         algorithm,
         calls: calls / n,
         time_ms: time_ms / n,
-    }
+    })
 }
 
 /// Every algorithm for every client count, in that order (client counts outer, algorithms in
@@ -168,6 +260,70 @@ pub fn experiment(clients: &[NonZeroUsize], runs: NonZeroU32, seed: u64) -> Vec<
         .iter()
         .flat_map(|&n| Algorithm::ALL.map(|algorithm| summarize(n, algorithm, runs, seed)))
         .collect()
+}
+
+/// [`experiment`] within `max_events` events (messages delivered) in all, with a progress bar
+/// on stderr if `progress` (after a second, on a terminal only).
+///
+/// # Errors
+///
+/// [`ExperimentError::Refused`] before any work if the least possible work is above
+/// `max_events`; [`ExperimentError::Stopped`] when the work reaches it.
+///
+/// # Examples
+///
+/// ```
+/// use std::num::{NonZeroU32, NonZeroUsize};
+/// use staunch_lab::jitter::{self, ExperimentError};
+///
+/// let clients = [NonZeroUsize::new(100).unwrap()];
+/// let runs = NonZeroU32::new(1000).unwrap();
+/// // 1000 runs of 100 clients, 5 algorithms: at least 2 million messages.
+/// let refused = jitter::experiment_bounded(&clients, runs, 1, 1_000_000, false);
+/// assert!(matches!(refused, Err(ExperimentError::Refused { min_events: 2_000_000, .. })));
+/// ```
+pub fn experiment_bounded(
+    clients: &[NonZeroUsize],
+    runs: NonZeroU32,
+    seed: u64,
+    max_events: u64,
+    progress: bool,
+) -> Result<Vec<Summary>, ExperimentError> {
+    let per_algorithm: u64 = clients.iter().map(|n| min_events(n.get())).sum();
+    let min_events = per_algorithm
+        .saturating_mul(Algorithm::ALL.len() as u64)
+        .saturating_mul(u64::from(runs.get()));
+    if min_events > max_events {
+        return Err(ExperimentError::Refused {
+            min_events,
+            max_events,
+        });
+    }
+    let cells = (clients.len() * Algorithm::ALL.len()) as u64;
+    let bar = if progress {
+        Progress::stderr(cells * u64::from(runs.get()), "jitter: runs")
+    } else {
+        Progress::off()
+    };
+    let mut budget = max_events;
+    let mut results = Vec::with_capacity(cells as usize);
+    for (i, &n) in clients.iter().enumerate() {
+        for (j, algorithm) in Algorithm::ALL.into_iter().enumerate() {
+            bar.set_base(((i * Algorithm::ALL.len() + j) as u64) * u64::from(runs.get()));
+            let summary =
+                summarize_bounded(n, algorithm, runs, seed, &mut budget, &bar).map_err(|run| {
+                    ExperimentError::Stopped {
+                        max_events,
+                        clients: n.get(),
+                        algorithm,
+                        runs: run,
+                    }
+                })?;
+            results.push(summary);
+        }
+    }
+    bar.finish();
+    Ok(results)
 }
 
 /// The seed of run `run` with `clients` clients. The same for every algorithm, so that the
@@ -265,6 +421,17 @@ fn network_delay(rng: &mut fastrand::Rng) -> Duration {
 /// Simulates one run: `clients` clients with `algorithm`, all randomness drawn from `seed`
 /// (client `i`'s backoff is seeded from `seed` and `i`, the network from `seed`).
 pub fn run_once(clients: NonZeroUsize, algorithm: Algorithm, seed: u64) -> RunOutcome {
+    run_bounded(clients, algorithm, seed, u64::MAX)
+        .unwrap_or_else(|| unreachable!("u64::MAX events are never spent"))
+}
+
+/// [`run_once`], or `None` as soon as it would deliver more than `max_events` messages.
+pub fn run_bounded(
+    clients: NonZeroUsize,
+    algorithm: Algorithm,
+    seed: u64,
+    max_events: u64,
+) -> Option<RunOutcome> {
     let config = algorithm.backoff();
     let mut backoffs: Vec<Delays> = (0..clients.get())
         .map(|i| {
@@ -288,6 +455,7 @@ pub fn run_once(clients: NonZeroUsize, algorithm: Algorithm, seed: u64) -> RunOu
         calls: 0,
         accepted: 0,
         time: Duration::ZERO,
+        events: 0,
     };
     while let Some(Reverse(Event {
         at: now,
@@ -296,6 +464,10 @@ pub fn run_once(clients: NonZeroUsize, algorithm: Algorithm, seed: u64) -> RunOu
         ..
     })) = sim.queue.pop()
     {
+        if outcome.events == max_events {
+            return None;
+        }
+        outcome.events += 1;
         match message {
             Message::ReadRequest => sim.send(now, client, Message::ReadReply { version }),
             Message::ReadReply { version: seen } => {
@@ -320,7 +492,7 @@ pub fn run_once(clients: NonZeroUsize, algorithm: Algorithm, seed: u64) -> RunOu
             }
         }
     }
-    outcome
+    Some(outcome)
 }
 
 #[cfg(test)]
@@ -425,6 +597,49 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_run_counts_its_messages_and_stops_at_its_ceiling() {
+        let n = NonZeroUsize::new(30).unwrap();
+        let full = run_once(n, Algorithm::None, 4);
+        // Four messages per write call (read, reply, write, reply), and every call was one.
+        assert_eq!(full.events, 4 * full.calls);
+        assert_eq!(run_bounded(n, Algorithm::None, 4, full.events), Some(full));
+        assert_eq!(run_bounded(n, Algorithm::None, 4, full.events - 1), None);
+    }
+
+    #[test]
+    fn an_experiment_is_refused_or_stopped_by_counting_its_work() {
+        let clients = [
+            NonZeroUsize::new(10).unwrap(),
+            NonZeroUsize::new(20).unwrap(),
+        ];
+        let runs = NonZeroU32::new(3).unwrap();
+        // At least 4 · (10 + 20) messages per run, 5 algorithms, 3 runs.
+        let least = 4 * 30 * 5 * 3;
+        assert_eq!(
+            experiment_bounded(&clients, runs, 1, least - 1, false),
+            Err(ExperimentError::Refused {
+                min_events: least,
+                max_events: least - 1
+            })
+        );
+        let err = experiment_bounded(&clients, runs, 1, least, false).unwrap_err();
+        assert!(
+            matches!(err, ExperimentError::Stopped { max_events, .. } if max_events == least),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("--max-events"), "{err}");
+        let bounded = experiment_bounded(&clients, runs, 1, u64::MAX, false).unwrap();
+        assert_eq!(bounded, experiment(&clients, runs, 1));
+        // Huge run counts saturate instead of overflowing.
+        let many = NonZeroU32::new(u32::MAX).unwrap();
+        let huge = [NonZeroUsize::new(1000).unwrap()];
+        assert!(matches!(
+            experiment_bounded(&huge, many, 1, DEFAULT_MAX_EVENTS, false),
+            Err(ExperimentError::Refused { .. })
+        ));
     }
 
     #[test]

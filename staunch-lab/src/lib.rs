@@ -12,7 +12,9 @@
 //!
 //! The experiments live in this library so that they can be tested; [`cli`] is the command line.
 
+mod chart;
 pub mod cli;
 pub mod demo;
 pub mod jitter;
+pub mod progress;
 pub mod simulate;

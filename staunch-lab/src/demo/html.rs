@@ -12,10 +12,8 @@ use super::checkout::{DEADLINE, PRICING_TIMEOUT};
 use super::dependency::Dependency;
 use super::load::Outcome;
 use super::report::{Report, state_name};
+use crate::chart::{Band, Frame, LEFT, RIGHT, STYLE, WIDTH, esc, nice_ceiling, state_colour};
 
-const WIDTH: f64 = 960.0;
-const LEFT: f64 = 64.0;
-const RIGHT: f64 = 16.0;
 const NAIVE_COLOUR: &str = "#d95f02";
 const STAUNCH_COLOUR: &str = "#1b63b5";
 
@@ -26,134 +24,22 @@ fn colour(build: Build) -> &'static str {
     }
 }
 
-fn state_colour(state: State) -> &'static str {
-    match state {
-        State::Closed => "#4caf50",
-        State::HalfOpen => "#f2b01e",
-        _ => "#d7301f",
-    }
-}
-
-/// Escapes text for HTML and SVG.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A "nice" axis maximum at or above `x`: 1, 2 or 5 times a power of ten.
-fn nice_ceiling(x: f64) -> f64 {
-    if x <= 0.0 || !x.is_finite() {
-        return 1.0;
-    }
-    let power = 10f64.powf(x.log10().floor());
-    // Each candidate divides into quarters with round labels.
-    for step in [1.0, 1.2, 1.6, 2.0, 2.4, 3.2, 4.0, 6.0, 8.0, 10.0] {
-        if step * power >= x {
-            return step * power;
-        }
-    }
-    10.0 * power
-}
-
-/// A step for time ticks at or above `x`: 1, 2 or 5 times a power of ten.
-fn nice_step(x: f64) -> f64 {
-    if x <= 0.0 || !x.is_finite() {
-        return 1.0;
-    }
-    let power = 10f64.powf(x.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * power)
-        .find(|step| *step >= x)
-        .unwrap_or(10.0 * power)
-}
-
-/// One chart's frame: maps run time and values to SVG coordinates.
-struct Frame {
-    height: f64,
-    top: f64,
-    bottom: f64,
-    end: f64,
-    y_max: f64,
-}
-
-impl Frame {
-    fn x(&self, secs: f64) -> f64 {
-        LEFT + (WIDTH - LEFT - RIGHT) * (secs / self.end).clamp(0.0, 1.0)
-    }
-
-    fn y(&self, value: f64) -> f64 {
-        let plot = self.height - self.top - self.bottom;
-        self.top + plot * (1.0 - (value / self.y_max).clamp(0.0, 1.0))
-    }
-
-    /// The opening tag, phase bands with names, axes and ticks.
-    fn open(
-        &self,
-        svg: &mut String,
-        report: &Report,
-        label: &str,
-        y_label: impl Fn(f64) -> String,
-    ) {
-        let _ = write!(
-            svg,
-            r#"<svg viewBox="0 0 {WIDTH} {h}" width="100%" role="img" aria-label="{label}">"#,
-            h = self.height,
-            label = esc(label)
-        );
-        let schedule = report.schedule();
-        for (i, phase) in schedule.phases().iter().enumerate() {
+/// The demo's phases, as bands behind a chart.
+fn bands(report: &Report) -> Vec<Band<'_>> {
+    let schedule = report.schedule();
+    schedule
+        .phases()
+        .iter()
+        .enumerate()
+        .map(|(i, phase)| {
             let start = schedule.phase_start(i).as_secs_f64();
-            let (x0, x1) = (self.x(start), self.x(start + phase.duration.as_secs_f64()));
-            let fill = if i % 2 == 0 { "#f4f4f4" } else { "#e9eef5" };
-            let _ = write!(
-                svg,
-                r#"<rect x="{x0:.1}" y="{top}" width="{w:.1}" height="{ph:.1}" fill="{fill}"/><text x="{tx:.1}" y="{ty}" class="phase">{name}</text>"#,
-                top = self.top,
-                w = x1 - x0,
-                ph = self.height - self.top - self.bottom,
-                tx = x0 + 4.0,
-                ty = self.top + 12.0,
-                name = esc(&phase.name)
-            );
-        }
-        for i in 0..=4 {
-            let value = self.y_max * f64::from(i) / 4.0;
-            let y = self.y(value);
-            let _ = write!(
-                svg,
-                r##"<line x1="{LEFT}" x2="{x2}" y1="{y:.1}" y2="{y:.1}" stroke="#ccc" stroke-width="0.5"/><text x="{tx}" y="{ty:.1}" class="axis" text-anchor="end">{v}</text>"##,
-                x2 = WIDTH - RIGHT,
-                tx = LEFT - 4.0,
-                ty = y + 4.0,
-                v = y_label(value)
-            );
-        }
-        let step = nice_step(self.end / 10.0);
-        let decimals = if step >= 1.0 { 0 } else { 1 };
-        for k in 0.. {
-            let t = step * f64::from(k);
-            if t > self.end + 1e-9 {
-                break;
+            Band {
+                name: &phase.name,
+                start,
+                end: start + phase.duration.as_secs_f64(),
             }
-            let _ = write!(
-                svg,
-                r#"<text x="{x:.1}" y="{y:.1}" class="axis" text-anchor="middle">{t:.decimals$} s</text>"#,
-                x = self.x(t),
-                y = self.height - self.bottom + 14.0,
-            );
-        }
-    }
+        })
+        .collect()
 }
 
 impl Report {
@@ -166,19 +52,13 @@ impl Report {
     /// Writing to `out` failed.
     pub fn write_html(&self, out: &mut impl Write) -> io::Result<()> {
         let mut page = String::new();
-        page.push_str(concat!(
-            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
-            "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
-            "<title>staunch-lab demo</title><style>",
-            "body{font-family:system-ui,sans-serif;max-width:1000px;margin:1em auto;padding:0 1em;color:#222}",
-            "h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em}",
-            "table{border-collapse:collapse;font-size:0.85em}td,th{padding:2px 8px;text-align:right}td{white-space:nowrap}",
-            "th{border-bottom:1px solid #999}td.l,th.l{text-align:left}tr.phase td{text-align:left;",
-            "background:#eef;font-weight:600;padding-top:6px}",
-            ".phase{font-size:11px;fill:#555}.axis{font-size:11px;fill:#555}",
-            ".key{display:inline-block;width:12px;height:12px;vertical-align:middle;margin:0 4px 0 12px}",
-            "</style></head><body>\n",
-        ));
+        page.push_str(
+            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>staunch-lab demo</title><style>",
+        );
+        page.push_str(STYLE);
+        page.push_str("</style></head><body>\n");
         let _ = write!(
             page,
             "<h1>staunch-lab demo: what staunch does to an outage</h1>\n<p>{} checkout requests \
@@ -235,7 +115,9 @@ impl Report {
              <span class=\"key\" style=\"background:{STAUNCH_COLOUR}\"></span>staunch \
              &nbsp;(a hollow mark is an answer other than 200; a cross, no answer)</p>"
         );
-        frame.open(page, self, "latency over time", |v| format!("{v:.0} ms"));
+        frame.open(page, &bands(self), "latency over time", |v| {
+            format!("{v:.0} ms")
+        });
         let caps = [
             (PRICING_TIMEOUT, "staunch: pricing cap"),
             (DEADLINE, "staunch: request deadline"),
@@ -298,7 +180,9 @@ impl Report {
             );
         }
         page.push_str(" &nbsp;(the naive build has no breaker)</p>");
-        frame.open(page, self, "breaker state over time", |_| String::new());
+        frame.open(page, &bands(self), "breaker state over time", |_| {
+            String::new()
+        });
         for (from, to, state) in self.breaker_intervals() {
             let (x0, x1) = (frame.x(from.as_secs_f64()), frame.x(to.as_secs_f64()));
             let _ = write!(
@@ -337,9 +221,12 @@ impl Report {
             "<h2>Load on {}: calls per second it received, by build</h2>",
             dependency.as_str()
         );
-        frame.open(page, self, &format!("{} load", dependency.as_str()), |v| {
-            format!("{v:.0}/s")
-        });
+        frame.open(
+            page,
+            &bands(self),
+            &format!("{} load", dependency.as_str()),
+            |v| format!("{v:.0}/s"),
+        );
         for build in Build::ALL {
             let mut points = String::new();
             for (i, rate) in rates[build.index()].iter().enumerate() {
@@ -458,27 +345,5 @@ impl Report {
         page.push_str(
             "</ul>\n<p>Success: answered 200, fallback price included. p99: nearest rank.</p>\n",
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn escaping_and_axis_ceilings() {
-        assert_eq!(
-            esc("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
-        );
-        assert_eq!(nice_ceiling(0.0), 1.0);
-        assert_eq!(nice_ceiling(1.0), 1.0);
-        assert_eq!(nice_ceiling(1900.0), 2000.0);
-        assert_eq!(nice_ceiling(2001.0), 2400.0);
-        assert_eq!(nice_ceiling(7.5), 8.0);
-        assert_eq!(nice_ceiling(45.0), 60.0);
-        assert_eq!(nice_step(1.5), 2.0);
-        assert_eq!(nice_step(4.4), 5.0);
-        assert_eq!(nice_step(0.3), 0.5);
     }
 }

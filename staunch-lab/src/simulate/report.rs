@@ -9,8 +9,9 @@ use staunch::breaker::State;
 use staunch::limit::Refusal;
 
 use super::duration::format_duration;
-use super::engine::{Outcome, Run, Transition};
-use super::scenario::{Arrivals, Dependency, Load, Policy};
+use super::engine::{Scene, Transition};
+use super::scenario::{Arrivals, Calls, Dependency, Load, Policy};
+use super::tally::{Recorder, Tally};
 
 /// A window of the run that the report summarises: a phase of the dependency, or a stretch of
 /// baseline between phases.
@@ -25,11 +26,15 @@ pub struct Segment {
     /// Whether this is a declared phase whose behaviour differs from the baseline: an incident,
     /// which gets detection and recovery times.
     pub is_phase: bool,
+    /// Whether the dependency still answers most calls in this window (no hard outage, an
+    /// error rate below one half), however slowly: a fallback here is a choice, not a necessity.
+    pub answering: bool,
 }
 
 /// The segments of a run: the phases within the load's duration, with the gaps between them
 /// as `baseline`, covering `[0, duration)`.
 pub fn segments(load: &Load, dependency: &Dependency) -> Vec<Segment> {
+    let answering = |b: &super::Behaviour| b.outage.is_none() && b.error_rate < 0.5;
     let mut out = Vec::new();
     let mut t = Duration::ZERO;
     for phase in &dependency.phases {
@@ -42,6 +47,7 @@ pub fn segments(load: &Load, dependency: &Dependency) -> Vec<Segment> {
                 start: t,
                 end: phase.start,
                 is_phase: false,
+                answering: answering(&dependency.baseline),
             });
         }
         let end = phase.end.min(load.duration);
@@ -50,6 +56,7 @@ pub fn segments(load: &Load, dependency: &Dependency) -> Vec<Segment> {
             start: phase.start,
             end,
             is_phase: phase.behaviour != dependency.baseline,
+            answering: answering(&phase.behaviour),
         });
         t = end;
     }
@@ -59,6 +66,7 @@ pub fn segments(load: &Load, dependency: &Dependency) -> Vec<Segment> {
             start: t,
             end: load.duration,
             is_phase: false,
+            answering: answering(&dependency.baseline),
         });
     }
     out
@@ -108,51 +116,24 @@ impl Stats {
     fn share(&self, n: usize) -> Option<f64> {
         (self.requests > 0).then(|| 100.0 * n as f64 / self.requests as f64)
     }
-}
 
-/// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[Duration], q: f64) -> Option<Duration> {
-    if sorted.is_empty() {
-        return None;
-    }
-    let rank = (q * sorted.len() as f64).ceil() as usize;
-    Some(sorted[rank.clamp(1, sorted.len()) - 1])
-}
-
-fn stats(run: &Run, start: Duration, end: Duration) -> Stats {
-    let mut s = Stats::default();
-    let mut latencies = Vec::new();
-    for r in run
-        .requests
-        .iter()
-        .filter(|r| start <= r.start && r.start < end)
-    {
-        s.requests += 1;
-        s.calls += u64::from(r.calls);
-        s.hedges += u64::from(r.hedges);
-        match r.outcome {
-            Outcome::Success => s.success += 1,
-            Outcome::Fallback(_) => s.fallback += 1,
-            Outcome::Failed(_) => s.failed += 1,
-            Outcome::Unfinished => s.unfinished += 1,
-        }
-        if let Some(done) = r.end {
-            latencies.push(done - r.start);
+    /// The numbers of a tally; quantiles from its histogram (within 0.1%, nearest rank).
+    pub fn from_tally(t: &Tally) -> Self {
+        Self {
+            requests: t.requests,
+            success: t.success,
+            fallback: t.fallback,
+            failed: t.failed,
+            unfinished: t.unfinished(),
+            p50: t.latencies.quantile(0.50),
+            p99: t.latencies.quantile(0.99),
+            p999: t.latencies.quantile(0.999),
+            max: t.latencies.max(),
+            calls: t.calls,
+            hedges: t.hedges,
+            peak_calls_per_second: t.rate.peak(),
         }
     }
-    latencies.sort_unstable();
-    s.p50 = percentile(&latencies, 0.50);
-    s.p99 = percentile(&latencies, 0.99);
-    s.p999 = percentile(&latencies, 0.999);
-    s.max = latencies.last().copied();
-    let first = start.as_secs();
-    let last = end.as_secs(); // seconds [first, last) lie wholly or partly in the segment
-    let mut per_second = vec![0usize; (last - first + 1) as usize];
-    for &call in run.calls.iter().filter(|&&c| start <= c && c < end) {
-        per_second[(call.as_secs() - first) as usize] += 1;
-    }
-    s.peak_calls_per_second = per_second.into_iter().max().unwrap_or(0);
-    s
 }
 
 /// How fast a policy noticed a phase and got over it.
@@ -175,41 +156,20 @@ pub struct Incident {
 /// The share of a second's arrivals that must succeed for [`Incident::recovered`].
 pub const RECOVERED_SHARE: f64 = 0.9;
 
-fn incident(run: &Run, segment: &Segment, load: &Load) -> Incident {
+fn incident(
+    recorder: &Recorder,
+    transitions: &[Transition],
+    has_breaker: bool,
+    index: usize,
+    segment: &Segment,
+) -> Incident {
     let (start, end) = (segment.start, segment.end);
-    let detected = run
-        .transitions
+    let detected = transitions
         .iter()
         .find(|t| t.to == State::Open && start <= t.at && t.at < end)
         .map(|t| t.at - start);
-    let first_success = run
-        .requests
-        .iter()
-        .filter(|r| r.outcome == Outcome::Success)
-        .filter_map(|r| r.end.filter(|&done| done >= end))
-        .min()
-        .map(|done| done - end);
-    let mut recovered = None;
-    let mut from = end;
-    while from < load.duration {
-        let to = from + Duration::from_secs(1);
-        let (mut arrived, mut succeeded) = (0usize, 0usize);
-        for r in run
-            .requests
-            .iter()
-            .filter(|r| from <= r.start && r.start < to)
-        {
-            arrived += 1;
-            succeeded += usize::from(r.outcome == Outcome::Success);
-        }
-        if arrived > 0 && succeeded as f64 >= RECOVERED_SHARE * arrived as f64 {
-            recovered = Some(from - end);
-            break;
-        }
-        from = to;
-    }
-    let state_at_end = run.has_breaker.then(|| {
-        run.transitions
+    let state_at_end = has_breaker.then(|| {
+        transitions
             .iter()
             .take_while(|t| t.at <= end)
             .last()
@@ -217,19 +177,92 @@ fn incident(run: &Run, segment: &Segment, load: &Load) -> Incident {
     });
     let closed = match state_at_end {
         Some(State::Closed) | None => None,
-        Some(_) => run
-            .transitions
+        Some(_) => transitions
             .iter()
             .find(|t| t.to == State::Closed && t.at >= end)
             .map(|t| t.at - end),
     };
     Incident {
         detected,
-        first_success,
-        recovered,
+        first_success: recorder.first_success.get(index).copied().flatten(),
+        recovered: recorder.recovered(index, RECOVERED_SHARE),
         state_at_end,
         closed,
     }
+}
+
+/// The observer that a run of `segments` under `load`, calling `dependencies`, reports to.
+pub fn recorder(segments: &[Segment], load: &Load, dependencies: usize) -> Recorder {
+    let incidents: Vec<usize> = (0..segments.len())
+        .filter(|&i| segments[i].is_phase)
+        .collect();
+    Recorder::new(
+        segments.iter().map(|s| (s.start, s.end)).collect(),
+        load.duration,
+        &incidents,
+        dependencies,
+    )
+}
+
+/// The segments of a run calling `calls`: those of the one dependency (see [`segments`]), or,
+/// with several, a window wherever the set of phases in force changes, named after them
+/// ("pricing slow", "pricing down + inventory flaky"), with the gaps as `baseline`.
+pub fn segments_of(load: &Load, calls: &Calls) -> Vec<Segment> {
+    if !calls.named {
+        return segments(load, &calls.dependencies[0].1);
+    }
+    let answering = |b: &super::Behaviour| b.outage.is_none() && b.error_rate < 0.5;
+    let mut cuts: Vec<Duration> = vec![Duration::ZERO, load.duration];
+    for (_, dependency) in &calls.dependencies {
+        for phase in &dependency.phases {
+            cuts.extend(
+                [phase.start, phase.end]
+                    .into_iter()
+                    .filter(|&t| t < load.duration),
+            );
+        }
+    }
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut out: Vec<Segment> = Vec::new();
+    for pair in cuts.windows(2) {
+        let (start, end) = (pair[0], pair[1]);
+        let active: Vec<(&str, &super::Phase, &Dependency)> = calls
+            .dependencies
+            .iter()
+            .filter_map(|(name, d)| {
+                d.phases
+                    .iter()
+                    .find(|p| p.start <= start && start < p.end)
+                    .map(|p| (name.as_str(), p, d))
+            })
+            .collect();
+        let name = if active.is_empty() {
+            "baseline".to_owned()
+        } else {
+            active
+                .iter()
+                .map(|(dependency, phase, _)| format!("{dependency} {}", phase.name))
+                .collect::<Vec<_>>()
+                .join(" + ")
+        };
+        match out.last_mut() {
+            // The same phases on both sides of a cut (another dependency's phase that ended
+            // outside this window): one segment.
+            Some(last) if last.name == name && last.end == start => last.end = end,
+            _ => out.push(Segment {
+                name,
+                start,
+                end,
+                is_phase: active.iter().any(|(_, p, d)| p.behaviour != d.baseline),
+                answering: calls
+                    .dependencies
+                    .iter()
+                    .all(|(_, d)| answering(d.at(start))),
+            }),
+        }
+    }
+    out
 }
 
 /// The report of one policy.
@@ -252,6 +285,145 @@ pub struct PolicyReport {
     /// Why calls stopped, for requests not answered by the dependency: (reason, answered by the
     /// fallback, failed), in a fixed order, zero rows left out.
     pub stop_reasons: Vec<(StopReason, usize, usize)>,
+    /// With named dependencies, each one's numbers (its calls, by the window of their request's
+    /// arrival); empty for a `[dependency]` scenario.
+    pub dependencies: Vec<DependencyReport>,
+    /// The names of the dependencies, by index (for the breakers' state changes).
+    pub dependency_names: Vec<String>,
+    /// With more than one client instance, how they behaved together.
+    pub fleet: Option<Fleet>,
+    /// The width of a bucket of [`timeline`](Self::timeline).
+    pub bucket: Duration,
+    /// The run over time, bucket by bucket from 0 to the end of the load, for charts.
+    pub timeline: Vec<Point>,
+}
+
+/// The numbers of one dependency of a request: its calls, through its own policy.
+///
+/// `requests` counts the requests that called it (a request that failed at an earlier step of
+/// a sequence does not); success, fallback and failed are the ends of those calls, the
+/// latencies the calls' own, `calls` its attempts.
+#[derive(Debug, Clone)]
+pub struct DependencyReport {
+    /// The dependency's name.
+    pub name: String,
+    /// Per segment, as [`PolicyReport::segments`].
+    pub segments: Vec<Stats>,
+    /// Over the whole run.
+    pub overall: Stats,
+}
+
+/// How a fleet of client instances behaved together.
+///
+/// Each instance has its own breakers, budgets and limits, as separate processes do; the
+/// measures say how synchronised they were anyway:
+///
+/// - per dependency with a breaker, `peak_open` is the largest share of the instances whose
+///   breaker was not closed (open or half-open) at the same instant, and `open_together` the
+///   mean of that share over the time at least one was, weighted by time: 1.0 when the
+///   instances' breakers open and close as one, `1 / clients` when they take turns;
+/// - `retry_peak_to_mean` is the most retries (attempts after a call's first, from every
+///   instance; a hedging policy's hedges are not retries and are not counted) in one 100 ms
+///   bucket over their mean per bucket with any: near 1 when retries are spread evenly, higher
+///   the more they arrive in waves (a herd).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fleet {
+    /// The client instances.
+    pub clients: usize,
+    /// Per dependency with a breaker: (name, peak share open at once, mean share open while
+    /// any was).
+    pub breakers: Vec<(String, f64, Option<f64>)>,
+    /// Retries from every instance.
+    pub retries: u64,
+    /// See the type's docs; `None` without a retry.
+    pub retry_peak_to_mean: Option<f64>,
+}
+
+impl Fleet {
+    /// One line: how together the breakers opened, and how the retries bunched up.
+    pub fn describe(&self) -> String {
+        let mut parts: Vec<String> = self
+            .breakers
+            .iter()
+            .map(|(name, peak, together)| {
+                let together = together.map_or_else(
+                    || "never open".to_owned(),
+                    |x| format!("{:.1}% of them on average while any was", 100.0 * x),
+                );
+                format!(
+                    "{name} breakers: at most {:.1}% of clients open at once, {together}",
+                    100.0 * peak
+                )
+            })
+            .collect();
+        if parts.is_empty() {
+            parts.push("no breaker".to_owned());
+        }
+        parts.push(match self.retry_peak_to_mean {
+            Some(x) => format!(
+                "{} retries, peak-to-mean per 100 ms {x:.1} (1 = spread evenly)",
+                self.retries
+            ),
+            None => "no retry".to_owned(),
+        });
+        parts.join("; ")
+    }
+}
+
+/// The share of `clients` breakers (of `dependency`) not closed over `[0, end)`: the peak, and
+/// the time-weighted mean while at least one was not closed.
+pub fn open_together(
+    transitions: &[Transition],
+    dependency: usize,
+    clients: usize,
+    end: Duration,
+) -> (f64, Option<f64>) {
+    let clients = clients.max(1);
+    let mut open = vec![false; clients];
+    let (mut count, mut peak) = (0_usize, 0_usize);
+    let (mut since, mut weighted, mut time) = (Duration::ZERO, 0.0, 0.0);
+    for t in transitions
+        .iter()
+        .filter(|t| t.dependency == dependency && t.client < clients && t.at < end)
+    {
+        if count > 0 {
+            let span = (t.at - since).as_secs_f64();
+            weighted += span * count as f64;
+            time += span;
+        }
+        since = t.at;
+        let now_open = t.to != State::Closed;
+        if std::mem::replace(&mut open[t.client], now_open) != now_open {
+            if now_open {
+                count += 1;
+            } else {
+                count -= 1;
+            }
+        }
+        peak = peak.max(count);
+    }
+    if count > 0 {
+        let span = end.saturating_sub(since).as_secs_f64();
+        weighted += span * count as f64;
+        time += span;
+    }
+    let n = clients as f64;
+    (peak as f64 / n, (time > 0.0).then(|| weighted / time / n))
+}
+
+/// One bucket of a policy's timeline.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Point {
+    /// Calls to the dependency per second: the load it saw.
+    pub calls_per_second: f64,
+    /// Requests that arrived per second: the offered load.
+    pub arrivals_per_second: f64,
+    /// Requests the dependency answered per second, by the time they ended: the goodput.
+    pub goodput_per_second: f64,
+    /// The median latency of the requests that arrived in the bucket (two significant digits).
+    pub p50: Option<Duration>,
+    /// Their 99th percentile.
+    pub p99: Option<Duration>,
 }
 
 const REASONS: [StopReason; 14] = [
@@ -272,40 +444,163 @@ const REASONS: [StopReason; 14] = [
 ];
 
 impl PolicyReport {
-    /// Computes the report of `run` over `segments`.
-    pub fn new(policy: &Policy, run: &Run, segments: &[Segment], load: &Load) -> Self {
+    /// The report of a run of `policy` over `segments`, from what `recorder` counted and the
+    /// breaker's `transitions`.
+    pub fn new(
+        policy: &Policy,
+        scene: Scene<'_>,
+        recorder: &Recorder,
+        transitions: Vec<Transition>,
+        segments: &[Segment],
+    ) -> Self {
+        let calls = scene.calls;
+        let fleet = (scene.clients > 1).then(|| {
+            let per_dependency = super::engine::policies_of(calls, policy);
+            Fleet {
+                clients: scene.clients,
+                breakers: calls
+                    .dependencies
+                    .iter()
+                    .enumerate()
+                    .filter(|(d, _)| per_dependency[*d].breaker.is_some())
+                    .map(|(d, (name, _))| {
+                        let (peak, together) =
+                            open_together(&transitions, d, scene.clients, scene.load.duration);
+                        (name.clone(), peak, together)
+                    })
+                    .collect(),
+                retries: recorder.retries.total,
+                retry_peak_to_mean: recorder.retries.peak_to_mean(),
+            }
+        });
+        let has_breaker = super::engine::has_breaker(calls, policy);
+        let dependencies = if calls.named {
+            calls
+                .dependencies
+                .iter()
+                .zip(&recorder.dependencies)
+                .map(|((name, _), (windows, overall))| DependencyReport {
+                    name: name.clone(),
+                    segments: windows.iter().map(Stats::from_tally).collect(),
+                    overall: Stats::from_tally(overall),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let dependency_names = calls.names();
         let stop_reasons = REASONS
             .iter()
-            .map(|&reason| {
-                let count = |f: fn(Outcome, StopReason) -> bool| {
-                    run.requests.iter().filter(|r| f(r.outcome, reason)).count()
-                };
-                (
-                    reason,
-                    count(|o, r| o == Outcome::Fallback(r)),
-                    count(|o, r| o == Outcome::Failed(r)),
-                )
+            .filter_map(|&reason| {
+                recorder
+                    .stop_reasons
+                    .iter()
+                    .find(|(r, ..)| *r == reason)
+                    .copied()
             })
             .filter(|&(_, a, b)| a + b > 0)
             .collect();
         Self {
             name: policy.name.clone(),
             settings: policy.settings.clone(),
-            segments: segments
+            segments: recorder
+                .windows_tally
                 .iter()
-                .map(|s| stats(run, s.start, s.end))
+                .map(Stats::from_tally)
                 .collect(),
-            overall: stats(run, Duration::ZERO, load.duration),
+            overall: Stats::from_tally(&recorder.overall),
             incidents: segments
                 .iter()
-                .map(|s| s.is_phase.then(|| incident(run, s, load)))
+                .enumerate()
+                .map(|(i, s)| {
+                    s.is_phase
+                        .then(|| incident(recorder, &transitions, has_breaker, i, s))
+                })
                 .collect(),
-            transitions: run.transitions.clone(),
-            has_breaker: run.has_breaker,
+            transitions,
+            has_breaker,
             stop_reasons,
+            dependencies,
+            dependency_names,
+            fleet,
+            bucket: recorder.timeline.width,
+            timeline: recorder
+                .timeline
+                .buckets
+                .iter()
+                .map(|b| {
+                    let per_second = |n: u32| f64::from(n) / recorder.timeline.width.as_secs_f64();
+                    let quantile = |q: f64| {
+                        (!b.latencies.is_empty())
+                            .then(|| Duration::from_micros(b.latencies.value_at_quantile(q)))
+                    };
+                    Point {
+                        calls_per_second: per_second(b.calls),
+                        arrivals_per_second: per_second(b.arrivals),
+                        goodput_per_second: per_second(b.goodput),
+                        p50: quantile(0.5),
+                        p99: quantile(0.99),
+                    }
+                })
+                .collect(),
         }
     }
 }
+
+impl PolicyReport {
+    /// Whose breaker changed, when there is more than one: "pricing: ", "client 3, pricing: ".
+    pub fn whose(&self, t: &Transition) -> String {
+        let mut who = Vec::new();
+        if self.transitions.iter().any(|t| t.client > 0) {
+            who.push(format!("client {}", t.client));
+        }
+        if !self.dependencies.is_empty()
+            && let Some(name) = self.dependency_names.get(t.dependency)
+        {
+            who.push(name.clone());
+        }
+        if who.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", who.join(", "))
+        }
+    }
+
+    /// One line for the whole run: "staunch: 99.8% answered (3 failed; 12.0% from the
+    /// fallback), p99 410ms, 1.05 calls per request".
+    pub fn verdict(&self) -> String {
+        let s = &self.overall;
+        let mut line = format!(
+            "{}: {} answered",
+            self.name,
+            share_text(s.success + s.fallback, s.requests)
+        );
+        let mut why = Vec::new();
+        if s.failed > 0 {
+            why.push(format!("{} failed", s.failed));
+        }
+        if s.unfinished > 0 {
+            why.push(format!("{} unfinished", s.unfinished));
+        }
+        if s.fallback > 0 {
+            why.push(format!(
+                "{} from the fallback",
+                share_text(s.fallback, s.requests)
+            ));
+        }
+        if !why.is_empty() {
+            let _ = write!(line, " ({})", why.join("; "));
+        }
+        let _ = write!(line, ", p99 {}", opt_duration(s.p99));
+        if let Some(x) = s.calls_per_request() {
+            let _ = write!(line, ", {x:.2} calls per request");
+        }
+        line
+    }
+}
+
+/// The least share of a window's requests answered by the fallback that the report remarks on.
+pub const NOTABLE_FALLBACK: f64 = 0.05;
 
 /// The report of a simulation: one or two policies on the same scenario and seed.
 #[derive(Debug, Clone)]
@@ -329,12 +624,38 @@ pub struct Report {
 /// How many breaker changes the table lists per policy (JSON lists all).
 pub const TIMELINE_LINES: usize = 12;
 
+/// A ratio with two decimals, or "-".
+fn ratio(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"))
+}
+
 fn opt_duration(d: Option<Duration>) -> String {
     d.map_or_else(|| "-".to_owned(), format_duration)
 }
 
-fn opt_share(x: Option<f64>) -> String {
-    x.map_or_else(|| "-".to_owned(), |x| format!("{x:.1}%"))
+/// `n` of `total` as a percentage with one decimal, never rounded to a lie: a share that is not
+/// exactly 100% never prints as "100.0%" (">99.9% (all but 3)"), and one that is not exactly 0
+/// never as "0.0%" ("<0.1% (2)"). "-" when `total` is 0.
+pub fn share_cell(n: usize, total: usize) -> String {
+    let text = share_text(n, total);
+    match text.as_str() {
+        ">99.9%" => format!("{text} (all but {})", total - n),
+        "<0.1%" => format!("{text} ({n})"),
+        _ => text,
+    }
+}
+
+/// The percentage of [`share_cell`] alone: ">99.9%" and "<0.1%" where rounding would lie.
+pub fn share_text(n: usize, total: usize) -> String {
+    if total == 0 {
+        return "-".to_owned();
+    }
+    let text = format!("{:.1}", 100.0 * n as f64 / total as f64);
+    match text.as_str() {
+        "100.0" if n < total => ">99.9%".to_owned(),
+        "0.0" if n > 0 => "<0.1%".to_owned(),
+        _ => format!("{text}%"),
+    }
 }
 
 fn window(start: Duration, end: Duration) -> String {
@@ -342,6 +663,73 @@ fn window(start: Duration, end: Duration) -> String {
 }
 
 impl Report {
+    /// The dependencies that get rows of their own: every one, when the scenario names them.
+    fn dependency_rows(&self) -> Vec<(usize, String)> {
+        self.policies
+            .first()
+            .map(|p| {
+                p.dependencies
+                    .iter()
+                    .enumerate()
+                    .map(|(d, r)| (d, r.name.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Sentences on what the numbers show that a table does not say: where a policy answered
+    /// from its fallback rather than wait for a dependency that was still answering (a trade of
+    /// fresh answers for time, made on purpose), derived from the numbers of each phase.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let share = |n: usize, s: &Stats| n as f64 / s.requests.max(1) as f64;
+        for (i, segment) in self.segments.iter().enumerate() {
+            if !segment.is_phase {
+                continue;
+            }
+            let title = format!("{} {}", segment.name, window(segment.start, segment.end));
+            for p in &self.policies {
+                let s = p.segments[i];
+                if s.requests == 0 || share(s.fallback, &s) < NOTABLE_FALLBACK {
+                    continue;
+                }
+                let (Some(p99), fallback) = (s.p99, share_text(s.fallback, s.requests)) else {
+                    continue;
+                };
+                // Another policy that got more answers from the dependency, and took at least
+                // twice as long for them: this one traded those answers for time.
+                let slower = self.policies.iter().find(|q| {
+                    let t = q.segments[i];
+                    q.name != p.name
+                        && share(t.success, &t) > share(s.success, &s) + NOTABLE_FALLBACK
+                        && t.p99.is_some_and(|q99| q99 >= p99 * 2)
+                });
+                if let Some(q) = slower {
+                    let t = q.segments[i];
+                    notes.push(format!(
+                        "In {title}, {} answered {fallback} of requests from its fallback rather \
+                         than wait for the dependency: p99 {} against {} for {}, which got {} \
+                         answered by the dependency.",
+                        p.name,
+                        format_duration(p99),
+                        opt_duration(t.p99),
+                        q.name,
+                        share_text(t.success, t.requests)
+                    ));
+                } else if self.policies.len() == 1 && segment.answering {
+                    notes.push(format!(
+                        "In {title}, {} answered {fallback} of requests from its fallback while \
+                         the dependency was still answering, slowly: fresh answers traded for \
+                         time, with p99 {}.",
+                        p.name,
+                        format_duration(p99)
+                    ));
+                }
+            }
+        }
+        notes
+    }
+
     /// Writes the report as tables for people: metrics as rows, one column per policy.
     ///
     /// # Errors
@@ -352,15 +740,29 @@ impl Report {
             Arrivals::Uniform => "evenly spaced",
             Arrivals::Poisson => "Poisson arrivals",
         };
+        for p in &self.policies {
+            writeln!(out, "{}", p.verdict())?;
+        }
+        for note in self.notes() {
+            writeln!(out, "{note}")?;
+        }
+        writeln!(out)?;
         writeln!(out, "Scenario: {}", self.scenario)?;
         if let Some(description) = &self.description {
             for line in description.trim().lines() {
                 writeln!(out, "  {}", line.trim_end())?;
             }
         }
+        let fleet = self
+            .policies
+            .iter()
+            .find_map(|p| p.fleet.as_ref())
+            .map_or_else(String::new, |f| {
+                format!(", spread over {} clients in turn", f.clients)
+            });
         writeln!(
             out,
-            "{} requests over {} at {}/s ({arrivals}), seed {}, in virtual time.",
+            "{} requests over {} at {}/s ({arrivals}{fleet}), seed {}, in virtual time.",
             self.requests,
             format_duration(self.load.duration),
             self.load.rate,
@@ -377,10 +779,17 @@ impl Report {
             }
         }
 
+        // Wide enough for every name and every share (">99.9% (all but 3)" is wider than most).
         let width = self
             .policies
             .iter()
-            .map(|p| p.name.chars().count())
+            .flat_map(|p| {
+                let shares = p.segments.iter().chain([&p.overall]).flat_map(|s| {
+                    [s.success, s.fallback, s.failed, s.unfinished]
+                        .map(|n| share_cell(n, s.requests).chars().count())
+                });
+                shares.chain([p.name.chars().count()])
+            })
             .max()
             .unwrap_or(0)
             .max(12);
@@ -404,27 +813,40 @@ impl Report {
             .enumerate()
             .map(|(i, s)| {
                 let stats: Vec<Stats> = self.policies.iter().map(|p| p.segments[i]).collect();
-                (format!("{} {}", s.name, window(s.start, s.end)), stats)
+                (
+                    format!("{} {}", s.name, window(s.start, s.end)),
+                    stats,
+                    Some(i),
+                )
             })
             // With one segment, "all" would repeat it.
             .chain((self.segments.len() > 1).then(|| {
                 (
                     format!("all {}", window(Duration::ZERO, self.load.duration)),
                     self.policies.iter().map(|p| p.overall).collect(),
+                    None,
                 )
             }));
-        for (title, stats) in blocks {
+        for (title, stats, segment) in blocks {
             let requests = stats.first().map_or(0, |s| s.requests);
             writeln!(out, "{title} ({requests} requests)")?;
             let cells = |f: &dyn Fn(&Stats) -> String| stats.iter().map(f).collect::<Vec<_>>();
-            row(out, "success", &cells(&|s| opt_share(s.share(s.success))))?;
-            row(out, "fallback", &cells(&|s| opt_share(s.share(s.fallback))))?;
-            row(out, "failed", &cells(&|s| opt_share(s.share(s.failed))))?;
+            row(
+                out,
+                "success",
+                &cells(&|s| share_cell(s.success, s.requests)),
+            )?;
+            row(
+                out,
+                "fallback",
+                &cells(&|s| share_cell(s.fallback, s.requests)),
+            )?;
+            row(out, "failed", &cells(&|s| share_cell(s.failed, s.requests)))?;
             if stats.iter().any(|s| s.unfinished > 0) {
                 row(
                     out,
                     "unfinished",
-                    &cells(&|s| opt_share(s.share(s.unfinished))),
+                    &cells(&|s| share_cell(s.unfinished, s.requests)),
                 )?;
             }
             row(out, "latency p50", &cells(&|s| opt_duration(s.p50)))?;
@@ -434,10 +856,7 @@ impl Report {
             row(
                 out,
                 "calls per request",
-                &cells(&|s| {
-                    s.calls_per_request()
-                        .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"))
-                }),
+                &cells(&|s| ratio(s.calls_per_request())),
             )?;
             row(
                 out,
@@ -452,6 +871,45 @@ impl Report {
                 "peak calls in 1 s",
                 &cells(&|s| s.peak_calls_per_second.to_string()),
             )?;
+            for (d, name) in self.dependency_rows() {
+                let stats: Vec<Stats> = self
+                    .policies
+                    .iter()
+                    .map(|p| {
+                        let report = &p.dependencies[d];
+                        segment.map_or(report.overall, |i| report.segments[i])
+                    })
+                    .collect();
+                let cells = |f: &dyn Fn(&Stats) -> String| stats.iter().map(f).collect::<Vec<_>>();
+                let calls = stats.first().map_or(0, |s| s.requests);
+                writeln!(out, "  {name} ({calls} calls)")?;
+                row(
+                    out,
+                    "  answered",
+                    &cells(&|s| share_cell(s.success, s.requests)),
+                )?;
+                row(
+                    out,
+                    "  fallback",
+                    &cells(&|s| share_cell(s.fallback, s.requests)),
+                )?;
+                row(
+                    out,
+                    "  failed",
+                    &cells(&|s| share_cell(s.failed, s.requests)),
+                )?;
+                row(out, "  latency p99", &cells(&|s| opt_duration(s.p99)))?;
+                row(
+                    out,
+                    "  attempts per call",
+                    &cells(&|s| ratio(s.calls_per_request())),
+                )?;
+                row(
+                    out,
+                    "  peak attempts in 1 s",
+                    &cells(&|s| s.peak_calls_per_second.to_string()),
+                )?;
+            }
         }
 
         let phases: Vec<usize> = (0..self.segments.len())
@@ -543,8 +1001,9 @@ impl Report {
             for t in p.transitions.iter().take(TIMELINE_LINES) {
                 writeln!(
                     out,
-                    "    {:>9}  {} -> {} ({})",
+                    "    {:>9}  {}{} -> {} ({})",
                     format_duration(t.at),
+                    p.whose(t),
                     t.from.as_str(),
                     t.to.as_str(),
                     t.reason.as_str()
@@ -556,6 +1015,25 @@ impl Report {
                     "    ... {} more (--format json lists every change)",
                     p.transitions.len() - TIMELINE_LINES
                 )?;
+            }
+        }
+
+        if let Some(clients) = self
+            .policies
+            .iter()
+            .find_map(|p| p.fleet.as_ref())
+            .map(|f| f.clients)
+        {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "Fleet of {clients} clients, each with its own breakers, budgets and limits; the \
+                 numbers above are the fleet's (its load on the dependency)"
+            )?;
+            for p in &self.policies {
+                if let Some(fleet) = &p.fleet {
+                    writeln!(out, "  {}: {}", p.name, fleet.describe())?;
+                }
             }
         }
 
@@ -625,6 +1103,15 @@ impl Report {
                     "peak_calls_per_second",
                     Json::Int(s.peak_calls_per_second as u64),
                 ),
+                (
+                    "counts",
+                    Json::Obj(vec![
+                        ("success", Json::Int(s.success as u64)),
+                        ("fallback", Json::Int(s.fallback as u64)),
+                        ("failed", Json::Int(s.failed as u64)),
+                        ("unfinished", Json::Int(s.unfinished as u64)),
+                    ]),
+                ),
             ])
         };
         let policies = self
@@ -636,13 +1123,30 @@ impl Report {
                     .iter()
                     .zip(&p.segments)
                     .zip(&p.incidents)
-                    .map(|((seg, s), incident)| {
+                    .enumerate()
+                    .map(|(i, ((seg, s), incident))| {
                         let mut fields = vec![
                             ("name", Json::Str(seg.name.clone())),
                             ("start_ms", ms(seg.start)),
                             ("end_ms", ms(seg.end)),
                             ("stats", stats(s)),
                         ];
+                        if !p.dependencies.is_empty() {
+                            fields.push((
+                                "dependencies",
+                                Json::Arr(
+                                    p.dependencies
+                                        .iter()
+                                        .map(|d| {
+                                            Json::Obj(vec![
+                                                ("name", Json::Str(d.name.clone())),
+                                                ("stats", stats(&d.segments[i])),
+                                            ])
+                                        })
+                                        .collect(),
+                                ),
+                            ));
+                        }
                         if let Some(x) = incident {
                             fields.push((
                                 "incident",
@@ -667,12 +1171,20 @@ impl Report {
                     .transitions
                     .iter()
                     .map(|t| {
-                        Json::Obj(vec![
+                        let mut fields = vec![
                             ("at_ms", ms(t.at)),
                             ("from", Json::Str(t.from.as_str().to_owned())),
                             ("to", Json::Str(t.to.as_str().to_owned())),
                             ("reason", Json::Str(t.reason.as_str().to_owned())),
-                        ])
+                        ];
+                        if !p.dependencies.is_empty() {
+                            let name = p.dependency_names.get(t.dependency).cloned();
+                            fields.push(("dependency", name.map_or(Json::Null, Json::Str)));
+                        }
+                        if p.transitions.iter().any(|t| t.client > 0) {
+                            fields.push(("client", Json::Int(t.client as u64)));
+                        }
+                        Json::Obj(fields)
                     })
                     .collect();
                 let reasons = p
@@ -688,11 +1200,26 @@ impl Report {
                     .collect();
                 Json::Obj(vec![
                     ("name", Json::Str(p.name.clone())),
+                    ("verdict", Json::Str(p.verdict())),
                     (
                         "settings",
                         Json::Arr(p.settings.iter().cloned().map(Json::Str).collect()),
                     ),
                     ("overall", stats(&p.overall)),
+                    (
+                        "dependencies",
+                        Json::Arr(
+                            p.dependencies
+                                .iter()
+                                .map(|d| {
+                                    Json::Obj(vec![
+                                        ("name", Json::Str(d.name.clone())),
+                                        ("overall", stats(&d.overall)),
+                                    ])
+                                })
+                                .collect(),
+                        ),
+                    ),
                     ("phases", Json::Arr(phases)),
                     (
                         "breaker",
@@ -703,6 +1230,37 @@ impl Report {
                         },
                     ),
                     ("stop_reasons", Json::Arr(reasons)),
+                    (
+                        "fleet",
+                        p.fleet.as_ref().map_or(Json::Null, |f| {
+                            Json::Obj(vec![
+                                ("clients", Json::Int(f.clients as u64)),
+                                (
+                                    "breakers",
+                                    Json::Arr(
+                                        f.breakers
+                                            .iter()
+                                            .map(|(name, peak, together)| {
+                                                Json::Obj(vec![
+                                                    ("dependency", Json::Str(name.clone())),
+                                                    ("peak_open_share", Json::Num(*peak)),
+                                                    (
+                                                        "open_together",
+                                                        together.map_or(Json::Null, Json::Num),
+                                                    ),
+                                                ])
+                                            })
+                                            .collect(),
+                                    ),
+                                ),
+                                ("retries", Json::Int(f.retries)),
+                                (
+                                    "retry_peak_to_mean",
+                                    f.retry_peak_to_mean.map_or(Json::Null, Json::Num),
+                                ),
+                            ])
+                        }),
+                    ),
                 ])
             })
             .collect();
@@ -712,6 +1270,10 @@ impl Report {
             ("rate_per_second", Json::Num(self.load.rate)),
             ("duration_ms", ms(self.load.duration)),
             ("requests", Json::Int(self.requests as u64)),
+            (
+                "notes",
+                Json::Arr(self.notes().into_iter().map(Json::Str).collect()),
+            ),
             ("policies", Json::Arr(policies)),
         ]);
         let mut text = String::new();
@@ -795,13 +1357,192 @@ mod tests {
     use super::*;
 
     #[test]
-    fn percentiles_by_nearest_rank() {
-        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
-        assert_eq!(percentile(&v, 0.5), Some(Duration::from_millis(50)));
-        assert_eq!(percentile(&v, 0.99), Some(Duration::from_millis(99)));
-        assert_eq!(percentile(&v, 0.999), Some(Duration::from_millis(100)));
-        assert_eq!(percentile(&v[..1], 0.99), Some(Duration::from_millis(1)));
-        assert_eq!(percentile(&[], 0.5), None);
+    fn a_share_never_rounds_to_a_lie() {
+        assert_eq!(share_cell(959_791, 959_792), ">99.9% (all but 1)");
+        assert_eq!(share_cell(1, 959_792), "<0.1% (1)");
+        assert_eq!(share_cell(10, 10), "100.0%");
+        assert_eq!(share_cell(0, 10), "0.0%");
+        assert_eq!(share_cell(999, 1000), "99.9%");
+        assert_eq!(share_cell(1, 1000), "0.1%");
+        assert_eq!(share_cell(0, 0), "-");
+        assert_eq!(share_text(1999, 2000), ">99.9%");
+        for total in [1, 7, 1000, 2001, 1_000_000] {
+            for n in [0, 1, total / 2, total - 1, total] {
+                let text = share_cell(n, total);
+                assert_eq!(
+                    text.starts_with("100.0%"),
+                    n == total,
+                    "{n}/{total}: {text}"
+                );
+                assert_eq!(text.starts_with("0.0%"), n == 0, "{n}/{total}: {text}");
+            }
+        }
+    }
+
+    fn stats(requests: usize, success: usize, fallback: usize, p99_ms: u64) -> Stats {
+        Stats {
+            requests,
+            success,
+            fallback,
+            failed: requests - success - fallback,
+            unfinished: 0,
+            p50: Some(Duration::from_millis(p99_ms / 2)),
+            p99: Some(Duration::from_millis(p99_ms)),
+            p999: Some(Duration::from_millis(p99_ms)),
+            max: Some(Duration::from_millis(p99_ms)),
+            calls: requests as u64,
+            hedges: 0,
+            peak_calls_per_second: 1,
+        }
+    }
+
+    fn policy(name: &str, phases: [Stats; 2], overall: Stats) -> PolicyReport {
+        PolicyReport {
+            name: name.to_owned(),
+            settings: Vec::new(),
+            segments: phases.to_vec(),
+            overall,
+            incidents: vec![None, None],
+            transitions: Vec::new(),
+            has_breaker: false,
+            stop_reasons: Vec::new(),
+            dependencies: Vec::new(),
+            dependency_names: vec!["dependency".to_owned()],
+            fleet: None,
+            bucket: Duration::from_secs(1),
+            timeline: Vec::new(),
+        }
+    }
+
+    fn report(policies: Vec<PolicyReport>, answering: bool) -> Report {
+        let segment = |name: &str, start: u64, end: u64, is_phase: bool| Segment {
+            name: name.to_owned(),
+            start: Duration::from_secs(start),
+            end: Duration::from_secs(end),
+            is_phase,
+            answering,
+        };
+        Report {
+            scenario: "s".to_owned(),
+            description: None,
+            seed: 1,
+            load: Load {
+                rate: 10.0,
+                duration: Duration::from_secs(20),
+                arrivals: Arrivals::Uniform,
+                drain: Duration::from_secs(1),
+            },
+            requests: 200,
+            segments: vec![
+                segment("baseline", 0, 10, false),
+                segment("slow", 10, 20, true),
+            ],
+            policies,
+        }
+    }
+
+    #[test]
+    fn the_verdict_says_how_many_were_answered_and_how() {
+        let p = policy(
+            "staunch",
+            [stats(100, 100, 0, 50); 2],
+            stats(2000, 1990, 7, 410),
+        );
+        assert_eq!(
+            p.verdict(),
+            "staunch: 99.8% answered (3 failed; 0.3% from the fallback), p99 410ms, 1.00 calls per request"
+        );
+        let all = policy("naive", [stats(100, 100, 0, 50); 2], stats(100, 100, 0, 40));
+        assert_eq!(
+            all.verdict(),
+            "naive: 100.0% answered, p99 40ms, 1.00 calls per request"
+        );
+    }
+
+    #[test]
+    fn a_trade_of_answers_for_time_is_said_only_where_the_numbers_show_it() {
+        let fast = policy(
+            "fast",
+            [stats(100, 100, 0, 50), stats(100, 20, 80, 300)],
+            stats(200, 120, 80, 300),
+        );
+        let slow = policy(
+            "slow",
+            [stats(100, 100, 0, 50), stats(100, 99, 0, 4000)],
+            stats(200, 199, 0, 4000),
+        );
+        let notes = report(vec![fast.clone(), slow.clone()], true).notes();
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        for needle in [
+            "In slow 10s–20s",
+            "fast answered 80.0%",
+            "p99 300ms against 4s for slow",
+            "99.0% answered by the dependency",
+        ] {
+            assert!(notes[0].contains(needle), "{needle:?} in {}", notes[0]);
+        }
+        // Not when the other policy was no slower: then the fallback bought nothing.
+        let quick = policy(
+            "slow",
+            [stats(100, 100, 0, 50), stats(100, 99, 0, 400)],
+            stats(200, 199, 0, 400),
+        );
+        assert!(report(vec![fast.clone(), quick], true).notes().is_empty());
+        // Alone: only while the dependency was still answering.
+        assert_eq!(report(vec![fast.clone()], true).notes().len(), 1);
+        assert!(report(vec![fast], false).notes().is_empty());
+        // Not for a handful of fallbacks.
+        let few = policy(
+            "few",
+            [stats(100, 100, 0, 50), stats(100, 97, 3, 300)],
+            stats(200, 197, 3, 300),
+        );
+        assert!(report(vec![few, slow], true).notes().is_empty());
+    }
+
+    fn change(at_ms: u64, client: usize, to: State) -> Transition {
+        Transition {
+            at: Duration::from_millis(at_ms),
+            from: State::Closed,
+            to,
+            reason: staunch::breaker::Reason::Tripped,
+            dependency: 0,
+            client,
+        }
+    }
+
+    #[test]
+    fn breakers_that_open_as_one_are_together_and_those_taking_turns_are_not() {
+        let end = Duration::from_secs(10);
+        // Four clients open at 1 s and close at 2 s, together.
+        let together: Vec<Transition> = (0..4)
+            .map(|c| change(1000, c, State::Open))
+            .chain((0..4).map(|c| change(2000, c, State::Closed)))
+            .collect();
+        assert_eq!(open_together(&together, 0, 4, end), (1.0, Some(1.0)));
+        // Each open for a second, one after the other.
+        let turns: Vec<Transition> = (0..4)
+            .flat_map(|c| {
+                let t = 1000 * (c as u64 + 1);
+                [
+                    change(t, c, State::Open),
+                    change(t + 1000, c, State::Closed),
+                ]
+            })
+            .collect();
+        let mut turns = turns;
+        turns.sort_by_key(|t| t.at);
+        assert_eq!(open_together(&turns, 0, 4, end), (0.25, Some(0.25)));
+        // Half-open still counts as not closed; another dependency's breakers do not count.
+        let half = vec![
+            change(0, 0, State::HalfOpen),
+            Transition {
+                dependency: 1,
+                ..change(0, 1, State::Open)
+            },
+        ];
+        assert_eq!(open_together(&half, 0, 2, end), (0.5, Some(0.5)));
+        assert_eq!(open_together(&[], 0, 3, end), (0.0, None));
     }
 
     #[test]

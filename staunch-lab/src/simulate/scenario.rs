@@ -60,11 +60,55 @@ pub struct Scenario {
     pub seed: Option<u64>,
     /// The offered load.
     pub load: Load,
-    /// The simulated dependency.
+    /// The simulated dependency: the only one of a `[dependency]` file, the first of a
+    /// `[dependencies]` one.
     pub dependency: Dependency,
+    /// Every dependency and the order a request calls them in.
+    pub calls: Calls,
+    /// Client instances (`[fleet] clients`, default 1), each with its own breakers, budgets and
+    /// limits, sharing the load in turn and the dependencies.
+    pub clients: usize,
     /// The policy of this file.
     pub policy: Policy,
 }
+
+/// What one request does: the dependencies it calls, in sequence or in parallel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Calls {
+    /// The dependencies by name, in the file's order: `("dependency", ..)` alone for a
+    /// `[dependency]` file.
+    pub dependencies: Vec<(String, Dependency)>,
+    /// The steps of a request, in order; the dependencies of one step (indices into
+    /// `dependencies`) are called in parallel. A call that fails (no fallback) ends the request.
+    pub steps: Vec<Vec<usize>>,
+    /// Whether the file named its dependencies (`[dependencies.NAME]`): the report then has a row
+    /// per dependency beside the request's.
+    pub named: bool,
+}
+
+impl Calls {
+    /// One unnamed dependency, called once per request: a `[dependency]` file.
+    pub fn one(dependency: Dependency) -> Self {
+        Self {
+            dependencies: vec![("dependency".to_owned(), dependency)],
+            steps: vec![vec![0]],
+            named: false,
+        }
+    }
+
+    /// The names of the dependencies, in order.
+    pub fn names(&self) -> Vec<String> {
+        self.dependencies.iter().map(|(n, _)| n.clone()).collect()
+    }
+}
+
+/// The most client instances a fleet may have.
+pub const MAX_CLIENTS: usize = 1000;
+
+/// The most dependencies a request may call.
+pub const MAX_DEPENDENCIES: usize = 16;
+/// The most phases one dependency may have (the report has a block per phase).
+pub const MAX_PHASES: usize = 100;
 
 /// How requests arrive: open loop, at a fixed mean rate, whatever the answers.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -256,6 +300,33 @@ pub struct Policy {
     pub limit: Option<LimitConfig>,
     /// The `[policy]` table as written, one `key = value` line per setting, for the report.
     pub settings: Vec<String>,
+    /// With `[dependencies]`: the policy of each dependency named in `[policy.NAME]`, in the
+    /// order of the file. The fields above then hold only `name` and `timeout`, the request's
+    /// deadline over every call; a dependency without a table gets a bare call. Empty, the
+    /// fields above are the policy of every dependency, `timeout` still the request's deadline.
+    pub dependencies: Vec<(String, Policy)>,
+}
+
+impl Policy {
+    /// A policy with nothing: one call, no timeout, no fallback.
+    pub fn bare(name: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            retry: None,
+            budget: None,
+            hedge: None,
+            breaker: None,
+            attempt_timeout: None,
+            timeout: None,
+            fallback: false,
+            wait_for_probe: false,
+            throttle: None,
+            rate_limit: None,
+            limit: None,
+            settings: Vec::new(),
+            dependencies: Vec::new(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -266,7 +337,32 @@ struct RawFile {
     seed: Option<u64>,
     load: Option<RawLoad>,
     dependency: Option<RawDependency>,
-    policy: RawPolicy,
+    dependencies: Option<toml::Table>,
+    request: Option<RawRequest>,
+    fleet: Option<RawFleet>,
+    /// Read apart: with `[dependencies]` it holds a table per dependency.
+    policy: toml::Table,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFleet {
+    clients: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequest {
+    sequence: Option<Vec<Step>>,
+    parallel: Option<Vec<String>>,
+}
+
+/// A step of `[request] sequence`: a dependency, or a list of them called in parallel.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Step {
+    One(String),
+    Parallel(Vec<String>),
 }
 
 #[derive(Deserialize)]
@@ -487,23 +583,55 @@ impl Scenario {
     /// The file cannot be read, is not valid TOML, has an unknown or missing field, or a value
     /// out of range; the message names the field.
     pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
-        let (raw, table) = read(path)?;
+        let (raw, _) = read(path)?;
         let err = |message: String| ScenarioError::new(path, message);
-        let policy = policy(raw.policy, &table, stem(path)).map_err(err)?;
         let load = raw
             .load
             .ok_or_else(|| err("missing table [load]".to_owned()))?;
         let load = check_load(load).map_err(err)?;
-        let dependency = raw
-            .dependency
-            .ok_or_else(|| err("missing table [dependency]".to_owned()))?;
-        let dependency = check_dependency(dependency).map_err(err)?;
+        let calls = match (raw.dependency, raw.dependencies) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "[dependencies]: a file has one [dependency] or named [dependencies.NAME], not both"
+                        .to_owned(),
+                ));
+            }
+            (Some(dependency), None) => {
+                if raw.request.is_some() {
+                    return Err(err(
+                        "[request]: says which dependencies a request calls; name them in [dependencies.NAME]"
+                            .to_owned(),
+                    ));
+                }
+                Calls::one(check_dependency(dependency, "dependency").map_err(err)?)
+            }
+            (None, Some(dependencies)) => check_calls(dependencies, raw.request).map_err(err)?,
+            (None, None) => {
+                return Err(err(
+                    "missing table [dependency] (or named [dependencies.NAME])".to_owned(),
+                ));
+            }
+        };
+        let names = if calls.named {
+            calls.names()
+        } else {
+            Vec::new()
+        };
+        let policy = policy_table(raw.policy, &names, stem(path)).map_err(err)?;
+        let clients = match raw.fleet {
+            None => 1,
+            Some(fleet) => {
+                check_clients(fleet.clients).map_err(|m| err(format!("fleet.clients: {m}")))?
+            }
+        };
         Ok(Self {
             name: raw.name.unwrap_or_else(|| stem(path)),
             description: raw.description,
             seed: raw.seed,
             load,
-            dependency,
+            dependency: calls.dependencies[0].1.clone(),
+            calls,
+            clients,
             policy,
         })
     }
@@ -517,9 +645,194 @@ impl Policy {
     ///
     /// As [`Scenario::from_file`], for the policy.
     pub fn from_file(path: &Path) -> Result<Self, ScenarioError> {
-        let (raw, table) = read(path)?;
-        policy(raw.policy, &table, stem(path)).map_err(|m| ScenarioError::new(path, m))
+        Self::from_file_for(path, &[])
     }
+
+    /// Reads and checks only the `[policy]` of a file, for a scenario with these named
+    /// dependencies (`[policy.NAME]` tables are theirs); `&[]` for a `[dependency]` scenario.
+    ///
+    /// # Errors
+    ///
+    /// As [`Scenario::from_file`], for the policy.
+    pub fn from_file_for(path: &Path, dependencies: &[String]) -> Result<Self, ScenarioError> {
+        let (raw, _) = read(path)?;
+        policy_table(raw.policy, dependencies, stem(path)).map_err(|m| ScenarioError::new(path, m))
+    }
+}
+
+/// A fleet's size: 1 to [`MAX_CLIENTS`]; the message says what is wrong.
+pub fn check_clients(clients: i64) -> Result<usize, String> {
+    match usize::try_from(clients) {
+        Ok(n @ 1..=MAX_CLIENTS) => Ok(n),
+        _ => Err(format!(
+            "{clients} is not allowed; use a whole number of client instances from 1 to {MAX_CLIENTS}"
+        )),
+    }
+}
+
+/// The `[dependencies.NAME]` tables and the `[request]` that calls them.
+fn check_calls(tables: toml::Table, request: Option<RawRequest>) -> Result<Calls, String> {
+    if tables.is_empty() {
+        return Err("[dependencies]: name at least one, as [dependencies.NAME]".to_owned());
+    }
+    if tables.len() > MAX_DEPENDENCIES {
+        return Err(format!(
+            "[dependencies]: {} dependencies; a request may call at most {MAX_DEPENDENCIES}",
+            tables.len()
+        ));
+    }
+    let mut dependencies = Vec::with_capacity(tables.len());
+    for (name, value) in tables {
+        let field = format!("dependencies.{name}");
+        if name.trim().is_empty() || name.contains(['.', '"', '\'']) {
+            return Err(format!(
+                "{field}: name a dependency with letters, digits, - and _"
+            ));
+        }
+        let raw: RawDependency = value
+            .try_into()
+            .map_err(|e: toml::de::Error| format!("{field}: {}", e.message().trim_end()))?;
+        dependencies.push((name, check_dependency(raw, &field)?));
+    }
+    let index = |name: &str| {
+        dependencies
+            .iter()
+            .position(|(n, _)| n == name)
+            .ok_or_else(|| {
+                let names: Vec<&str> = dependencies.iter().map(|(n, _)| n.as_str()).collect();
+                format!(
+                    "request: there is no dependency {name:?}; the dependencies are {}",
+                    names.join(", ")
+                )
+            })
+    };
+    let steps: Vec<Vec<usize>> = match request {
+        None => (0..dependencies.len()).map(|i| vec![i]).collect(),
+        Some(RawRequest {
+            sequence: Some(_),
+            parallel: Some(_),
+        }) => {
+            return Err(
+                "request: give `sequence` or `parallel`, not both (a step of a sequence can be a list called in parallel)"
+                    .to_owned(),
+            );
+        }
+        Some(RawRequest {
+            sequence: None,
+            parallel: None,
+        }) => {
+            return Err(
+                "request: say which dependencies a request calls: sequence = [\"a\", \"b\"] or parallel = [\"a\", \"b\"]"
+                    .to_owned(),
+            );
+        }
+        Some(RawRequest {
+            sequence: Some(sequence),
+            ..
+        }) => sequence
+            .iter()
+            .map(|step| match step {
+                Step::One(name) => Ok(vec![index(name)?]),
+                Step::Parallel(names) => names.iter().map(|n| index(n)).collect(),
+            })
+            .collect::<Result<_, String>>()?,
+        Some(RawRequest {
+            parallel: Some(names),
+            ..
+        }) => vec![
+            names
+                .iter()
+                .map(|n| index(n))
+                .collect::<Result<_, String>>()?,
+        ],
+    };
+    if steps.iter().any(Vec::is_empty) {
+        return Err("request: a step calls no dependency; remove the empty list".to_owned());
+    }
+    let mut seen = vec![false; dependencies.len()];
+    for &i in steps.iter().flatten() {
+        if std::mem::replace(&mut seen[i], true) {
+            return Err(format!(
+                "request: {} is called twice; call each dependency once",
+                dependencies[i].0
+            ));
+        }
+    }
+    if let Some(i) = seen.iter().position(|called| !called) {
+        return Err(format!(
+            "dependencies.{}: no request calls it; add it to [request], or remove it",
+            dependencies[i].0
+        ));
+    }
+    Ok(Calls {
+        dependencies,
+        steps,
+        named: true,
+    })
+}
+
+/// The settings of a `[policy]`-like table a fan-out policy may hold beside the dependencies'.
+const REQUEST_SETTINGS: [&str; 2] = ["name", "timeout"];
+
+/// The `[policy]` table: a policy for the one dependency (or every dependency alike), or, with
+/// `[policy.NAME]` tables for some of `dependencies`, a policy per dependency.
+fn policy_table(
+    mut table: toml::Table,
+    dependencies: &[String],
+    default_name: String,
+) -> Result<Policy, String> {
+    let own: Vec<(String, toml::Table)> = dependencies
+        .iter()
+        .filter_map(|name| match table.remove(name) {
+            Some(toml::Value::Table(t)) => Some(Ok((name.clone(), t))),
+            Some(_) => Some(Err(format!(
+                "policy.{name}: the policy of dependency {name} is a table, [policy.{name}]"
+            ))),
+            None => None,
+        })
+        .collect::<Result<_, _>>()?;
+    if !own.is_empty()
+        && let Some(key) = table
+            .keys()
+            .find(|k| !REQUEST_SETTINGS.contains(&k.as_str()))
+    {
+        return Err(format!(
+            "policy.{key}: with a policy per dependency, [policy] holds only the request's name and timeout; move {key} into [policy.{}]",
+            own[0].0
+        ));
+    }
+    let mut top = one_policy(table, "policy", default_name)?;
+    for (name, own_table) in own {
+        if own_table.contains_key("name") {
+            return Err(format!(
+                "policy.{name}.name: a dependency's policy is named after it; name the policy in [policy]"
+            ));
+        }
+        let field = format!("policy.{name}");
+        let policy = one_policy(own_table, &field, name.clone())?;
+        top.settings.extend(
+            policy
+                .settings
+                .iter()
+                .map(|setting| format!("{name}: {setting}")),
+        );
+        top.dependencies.push((name, policy));
+    }
+    Ok(top)
+}
+
+/// One policy table, read and checked; its errors name `field` (`policy`, `policy.pricing`).
+fn one_policy(table: toml::Table, field: &str, default_name: String) -> Result<Policy, String> {
+    let raw: RawPolicy = toml::Value::Table(table.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| format!("{field}: {}", e.message().trim_end()))?;
+    let mut echo = toml::Table::new();
+    echo.insert("policy".to_owned(), toml::Value::Table(table));
+    // The checks name `policy.X`; a dependency's policy is `policy.NAME.X`.
+    policy(raw, &echo, default_name).map_err(|m| match m.strip_prefix("policy.") {
+        Some(rest) if field != "policy" => format!("{field}.{rest}"),
+        _ => m,
+    })
 }
 
 fn check_load(raw: RawLoad) -> Result<Load, String> {
@@ -611,31 +924,35 @@ fn check_latency(field: &str, latency: &Latency) -> Result<(), String> {
     Err(format!("{field}: use durations of at most 24h"))
 }
 
-fn check_dependency(raw: RawDependency) -> Result<Dependency, String> {
+fn check_dependency(raw: RawDependency, dep: &str) -> Result<Dependency, String> {
+    if raw.phase.len() > MAX_PHASES {
+        return Err(format!(
+            "{dep}.phase: {} phases; a dependency may have at most {MAX_PHASES}",
+            raw.phase.len()
+        ));
+    }
     let baseline = Behaviour {
         latency: raw.latency,
         error_rate: raw.error_rate.unwrap_or(0.0),
         retry_after: raw.retry_after.map(|d| d.0),
         outage: raw.outage,
     };
-    check_behaviour("dependency", &baseline)?;
+    check_behaviour(dep, &baseline)?;
     if raw.max_concurrency == Some(0) {
-        return Err(
-            "dependency.max_concurrency: 0 would refuse every call; use at least 1, or leave it out for no limit"
-                .to_owned(),
-        );
+        return Err(format!(
+            "{dep}.max_concurrency: 0 would refuse every call; use at least 1, or leave it out for no limit"
+        ));
     }
     if raw.max_queue.is_some() && raw.max_concurrency.is_none() {
-        return Err(
-            "dependency.max_queue: there is no queue without max_concurrency; set both, or neither"
-                .to_owned(),
-        );
+        return Err(format!(
+            "{dep}.max_queue: there is no queue without max_concurrency; set both, or neither"
+        ));
     }
     let mut phases: Vec<Phase> = Vec::with_capacity(raw.phase.len());
     for (i, p) in raw.phase.into_iter().enumerate() {
-        let field = format!("dependency.phase[{i}] ({:?})", p.name);
+        let field = format!("{dep}.phase[{i}] ({:?})", p.name);
         if p.name.trim().is_empty() {
-            return Err(format!("dependency.phase[{i}].name: give the phase a name"));
+            return Err(format!("{dep}.phase[{i}].name: give the phase a name"));
         }
         if phases.iter().any(|q| q.name == p.name) {
             return Err(format!("{field}.name: another phase has this name"));
@@ -758,6 +1075,7 @@ fn policy(raw: RawPolicy, table: &toml::Table, default_name: String) -> Result<P
         rate_limit: raw.rate_limit,
         limit: raw.limit,
         settings,
+        dependencies: Vec::new(),
     })
 }
 
@@ -938,5 +1256,130 @@ mod tests {
             err.contains("policy.throttle") && err.contains("`k`"),
             "{err}"
         );
+    }
+
+    const FANOUT: &str = "[load]\nrate = 10\nduration = \"1m\"\n\
+        [dependencies.pricing]\nlatency = \"40ms\"\n\
+        [[dependencies.pricing.phase]]\nname = \"slow\"\nstart = \"10s\"\nend = \"20s\"\nlatency = \"1s\"\n\
+        [dependencies.inventory]\nlatency = \"20ms\"\n";
+
+    #[test]
+    fn named_dependencies_are_called_in_file_order_by_default() {
+        let s = parse(&format!(
+            "{FANOUT}[policy]\nname = \"p\"\ntimeout = \"5s\"\n[policy.pricing]\nfallback = true\nattempt_timeout = {{ fixed = \"500ms\" }}\n[policy.inventory]\nretry = {{ max_attempts = 2 }}\n"
+        ))
+        .unwrap();
+        assert!(s.calls.named);
+        assert_eq!(s.calls.names(), ["pricing", "inventory"]);
+        assert_eq!(s.calls.steps, [vec![0], vec![1]]);
+        assert_eq!(s.dependency, s.calls.dependencies[0].1);
+        let p = &s.policy;
+        assert_eq!(p.timeout, Some(Duration::from_secs(5)));
+        assert!(p.retry.is_none() && !p.fallback);
+        assert_eq!(p.dependencies.len(), 2);
+        assert!(p.dependencies[0].1.fallback);
+        assert_eq!(p.dependencies[1].1.retry.unwrap().max_attempts(), 2);
+        assert_eq!(
+            p.settings,
+            [
+                "timeout = \"5s\"",
+                "pricing: fallback = true",
+                "pricing: attempt_timeout = { fixed = \"500ms\" }",
+                "inventory: retry = { max_attempts = 2 }"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_request_runs_steps_in_sequence_each_in_parallel() {
+        let s = parse(&format!(
+            "{FANOUT}[dependencies.auth]\nlatency = \"5ms\"\n[request]\nsequence = [\"auth\", [\"pricing\", \"inventory\"]]\n[policy]\n"
+        ))
+        .unwrap();
+        assert_eq!(s.calls.steps, [vec![2], vec![0, 1]]);
+        let s = parse(&format!(
+            "{FANOUT}[request]\nparallel = [\"inventory\", \"pricing\"]\n[policy]\n"
+        ))
+        .unwrap();
+        assert_eq!(s.calls.steps, [vec![1, 0]]);
+        // A policy that names no dependency is every dependency's.
+        assert!(s.policy.dependencies.is_empty());
+    }
+
+    #[test]
+    fn fan_out_errors_name_the_field() {
+        let cases = [
+            (
+                "[request]\nsequence = [\"pricing\", \"stock\"]\n[policy]\n",
+                "no dependency \"stock\"",
+            ),
+            (
+                "[request]\nsequence = [\"pricing\"]\nparallel = [\"inventory\"]\n[policy]\n",
+                "not both",
+            ),
+            ("[request]\n[policy]\n", "sequence = "),
+            (
+                "[request]\nsequence = [\"pricing\"]\n[policy]\n",
+                "dependencies.inventory: no request calls it",
+            ),
+            (
+                "[request]\nsequence = [\"pricing\", \"inventory\", \"pricing\"]\n[policy]\n",
+                "pricing is called twice",
+            ),
+            (
+                "[request]\nsequence = [[]]\n[policy]\n",
+                "calls no dependency",
+            ),
+            (
+                "[policy]\nretry = { max_attempts = 2 }\n[policy.pricing]\nfallback = true\n",
+                "policy.retry: with a policy per dependency",
+            ),
+            (
+                "[policy]\n[policy.pricing]\nretry = { max_attempts = 0 }\n",
+                "policy.pricing.retry",
+            ),
+            (
+                "[policy]\n[policy.pricing]\nretries = 3\n",
+                "policy.pricing: unknown field `retries`",
+            ),
+            (
+                "[policy]\n[policy.pricing]\nname = \"x\"\n",
+                "policy.pricing.name",
+            ),
+            (
+                "[policy]\npricing = 3\n",
+                "policy.pricing: the policy of dependency pricing is a table",
+            ),
+            (
+                "[policy]\n[policy.payments]\nfallback = true\n",
+                "unknown field `payments`",
+            ),
+            ("[dependency]\nlatency = \"1ms\"\n[policy]\n", "not both"),
+            (
+                "[dependencies.x]\nlatency = \"1ms\"\nerror_rate = 2.0\n[request]\nsequence = [\"pricing\", \"inventory\", \"x\"]\n[policy]\n",
+                "dependencies.x.error_rate",
+            ),
+            (
+                "[dependencies.y]\nlatency = \"1ms\"\nmax_queue = 3\n[policy]\n",
+                "dependencies.y.max_queue",
+            ),
+        ];
+        for (extra, needle) in cases {
+            let err = parse(&format!("{FANOUT}{extra}")).unwrap_err();
+            assert!(err.contains(needle), "{extra:?}: no {needle:?} in {err}");
+        }
+        let err =
+            parse("[load]\nrate = 1\nduration = \"1s\"\n[dependencies]\n[policy]\n").unwrap_err();
+        assert!(err.contains("at least one"), "{err}");
+        let err = parse(&format!("{BASE}[request]\nsequence = [\"a\"]\n[policy]\n")).unwrap_err();
+        assert!(err.contains("[request]"), "{err}");
+        let many: String = (0..=MAX_DEPENDENCIES)
+            .map(|i| format!("[dependencies.d{i}]\nlatency = \"1ms\"\n"))
+            .collect();
+        let err = parse(&format!(
+            "[load]\nrate = 1\nduration = \"1s\"\n{many}[policy]\n"
+        ))
+        .unwrap_err();
+        assert!(err.contains("at most 16"), "{err}");
     }
 }

@@ -147,3 +147,39 @@ fn a_closed_pipe_is_not_a_crash() {
     assert!(status.success(), "{status:?}: {stderr}");
     assert!(stderr.is_empty(), "{stderr}");
 }
+
+#[test]
+fn runs_past_the_ceiling_are_refused_or_stopped_by_counting_messages() {
+    // 4 billion runs: refused before any work, whatever the machine.
+    let output = staunch_lab(&["jitter", "--runs", "4000000000"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("at least") && stderr.contains("--max-events"),
+        "{stderr}"
+    );
+    // Possible in principle, but past a small ceiling: stopped with a message.
+    let output = staunch_lab(&[
+        "jitter",
+        "--clients",
+        "100",
+        "--runs",
+        "50",
+        "--max-events",
+        "100000",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("stopped after 100000 events"), "{stderr}");
+    assert!(output.stdout.is_empty());
+    // The default run is well within the default ceiling, and prints no progress to a pipe.
+    let output = staunch_lab(&["jitter", "--runs", "5"]);
+    assert!(output.status.success());
+    assert!(
+        output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let output = staunch_lab(&["jitter", "--max-events=0"]);
+    assert_eq!(output.status.code(), Some(2));
+}

@@ -62,6 +62,9 @@ fn bad_files_name_the_field_and_exit_2() {
         ("mixture-bad-part", "[load]\nrate = 1\nduration = \"5s\"\n[dependency]\nlatency = { distribution = \"mixture\", parts = [ { weight = 1, distribution = \"uniform\", min = \"2ms\", max = \"1ms\" } ] }\n[policy]\n".to_owned(), &["dependency.latency.parts[0]", "above its max"]),
         ("bad-outage", "[load]\nrate = 1\nduration = \"5s\"\n[dependency]\nlatency = \"1ms\"\noutage = \"sometimes\"\n[policy]\n".to_owned(), &["sometimes"]),
         ("phase-backwards", ("[load]\nrate = 1\nduration = \"5s\"\n[dependency]\nlatency = \"1ms\"\n[[dependency.phase]]\nname = \"x\"\nstart = \"3s\"\nend = \"2s\"\n[policy]\n").to_owned(), &["dependency.phase[0]", "`end`"]),
+        ("fanout-unknown", "[load]\nrate = 1\nduration = \"5s\"\n[dependencies.a]\nlatency = \"1ms\"\n[request]\nsequence = [\"b\"]\n[policy]\n".to_owned(), &["request", "no dependency \"b\""]),
+        ("fanout-policy", "[load]\nrate = 1\nduration = \"5s\"\n[dependencies.a]\nlatency = \"1ms\"\n[policy]\n[policy.a]\nbreaker = { rule = \"consecutive_failures\", failures = 0 }\n".to_owned(), &["policy.a.breaker"]),
+        ("fanout-both", "[load]\nrate = 1\nduration = \"5s\"\n[dependency]\nlatency = \"1ms\"\n[dependencies.a]\nlatency = \"1ms\"\n[policy]\n".to_owned(), &["[dependencies]", "not both"]),
         ("phase-overlap", ("[load]\nrate = 1\nduration = \"5s\"\n[dependency]\nlatency = \"1ms\"\n[[dependency.phase]]\nname = \"a\"\nstart = \"0s\"\nend = \"3s\"\n[[dependency.phase]]\nname = \"b\"\nstart = \"2s\"\nend = \"4s\"\n[policy]\n").to_owned(), &["dependency.phase[1]", "overlap"]),
     ];
     for (name, text, needles) in &cases {
@@ -128,5 +131,40 @@ fn a_policy_only_file_works_with_compare() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(String::from_utf8_lossy(&output.stdout).contains("tight"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_policy_per_dependency_compares_only_with_a_scenario_that_has_them() {
+    let dir = temp_dir("fanout-compare");
+    let file = dir.join("per-dependency.toml");
+    std::fs::write(
+        &file,
+        "[policy]\nname = \"tight\"\n[policy.pricing]\nattempt_timeout = { fixed = \"20ms\" }\n",
+    )
+    .unwrap();
+    // A [dependency] scenario has no pricing.
+    let output = staunch_lab(&[
+        "simulate",
+        &scenario("flaky"),
+        "--compare",
+        &file.to_string_lossy(),
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown field `pricing`"), "{stderr}");
+    // The checkout has: the table names it.
+    let output = staunch_lab(&[
+        "simulate",
+        &scenario("checkout"),
+        "--compare",
+        &file.to_string_lossy(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("tight: "));
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -2,6 +2,10 @@
 //! policies do to an outage, and bad input files.
 
 mod errors;
+mod fleet;
+mod fuzz;
+mod html;
+mod limits;
 mod outcomes;
 mod scenarios;
 mod support;

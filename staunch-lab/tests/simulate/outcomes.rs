@@ -24,6 +24,8 @@ fn phase(report: &Report, name: &str) -> usize {
 #[test]
 fn a_hard_outage_opens_the_breaker_and_spares_the_dependency() {
     let report = run("hard-outage", 1);
+    // Nobody could have had the dependency's answers during the outage: no trade to report.
+    assert!(report.notes().is_empty(), "{:?}", report.notes());
     let (staunch, naive) = (&report.policies[0], &report.policies[1]);
     let outage = phase(&report, "outage");
     let incident = staunch.incidents[outage].expect("the outage is an incident");
@@ -59,6 +61,15 @@ fn a_brownout_is_bounded_by_the_caps() {
     // The request deadline is 1 s: nothing waits longer.
     assert!(s.max.unwrap().as_secs_f64() <= 1.0, "{s:?}");
     assert!(n.p99.unwrap().as_secs_f64() > 1.0, "{n:?}");
+    // ... and the report says so, from those numbers.
+    let notes = report.notes();
+    assert!(
+        notes.iter().any(|n| n.starts_with("In brownout")
+            && n.contains("staunch answered")
+            && n.contains("from its fallback rather than wait")
+            && n.contains("for naive")),
+        "{notes:?}"
+    );
 }
 
 #[test]
@@ -114,4 +125,48 @@ fn an_overload_recovers_behind_a_limit_and_throttling_but_not_without() {
         .map(|&(_, fallback, failed)| fallback + failed)
         .sum::<usize>();
     assert!(refused > 0, "{:?}", staunch.stop_reasons);
+}
+
+#[test]
+fn a_checkout_calls_pricing_then_inventory_each_behind_its_own_policy() {
+    let report = run("checkout", 6);
+    let (staunch, naive) = (&report.policies[0], &report.policies[1]);
+    let names: Vec<&str> = staunch
+        .dependencies
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    assert_eq!(names, ["pricing", "inventory"]);
+    let slow = phase(&report, "pricing slow");
+    // Pricing capped at 500 ms per attempt, its fallback answering: the request stays fast,
+    // and inventory is still called (a fallback does not end the sequence).
+    let (s, n) = (staunch.segments[slow], naive.segments[slow]);
+    assert!(s.p99.unwrap().as_secs_f64() < 0.7, "{s:?}");
+    assert!(n.p99.unwrap().as_secs_f64() > 2.0, "{n:?}");
+    assert_eq!(s.failed, 0, "{s:?}");
+    let (pricing, inventory) = (
+        staunch.dependencies[0].segments[slow],
+        staunch.dependencies[1].segments[slow],
+    );
+    assert!(pricing.fallback * 10 > pricing.requests * 9, "{pricing:?}");
+    assert_eq!(
+        inventory.requests, s.requests,
+        "every request reached inventory"
+    );
+    // While pricing is down, naive's requests fail at pricing and never call inventory.
+    let down = phase(&report, "pricing down");
+    let naive_inventory = naive.dependencies[1].segments[down];
+    let naive_down = naive.segments[down];
+    assert!(
+        naive_inventory.requests < naive_down.requests / 10,
+        "{naive_inventory:?}"
+    );
+    // Inventory has no fallback: its failures are the request's.
+    let flaky = phase(&report, "inventory flaky");
+    let (request, inventory) = (
+        staunch.segments[flaky],
+        staunch.dependencies[1].segments[flaky],
+    );
+    assert_eq!(request.failed, inventory.failed);
+    assert_eq!(inventory.fallback, 0);
 }

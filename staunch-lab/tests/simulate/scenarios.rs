@@ -16,6 +16,8 @@ fn the_documented_scenarios_are_shipped() {
         "naive",
         "tail",
         "tail-retry",
+        "overload",
+        "checkout",
     ] {
         assert!(
             stems.iter().any(|s| s == expected),
@@ -66,6 +68,18 @@ fn every_shipped_scenario_runs_as_is() {
             (shares - 1.0).abs() < 1e-5,
             "{file}: shares add up to {shares}"
         );
+        assert!(value["notes"].is_array(), "{file}");
+        let verdict = policies[0]["verdict"].as_str().expect("a verdict");
+        assert!(verdict.contains("answered"), "{file}: {verdict}");
+        assert!(
+            table.starts_with(verdict),
+            "{file}: the table starts with the verdict"
+        );
+        let counts: u64 = ["success", "fallback", "failed", "unfinished"]
+            .iter()
+            .map(|k| overall["counts"][k].as_u64().expect("a count"))
+            .sum();
+        assert_eq!(counts, requests, "{file}");
         let per_phase: u64 = policies[0]["phases"]
             .as_array()
             .expect("phases")
@@ -137,5 +151,63 @@ fn help_documents_every_flag_and_the_exit_codes() {
         "virtual time",
     ] {
         assert!(help.contains(needle), "no {needle:?} in\n{help}");
+    }
+}
+
+/// The `staunch-lab` arguments of every `cargo run --release -p staunch-lab -- simulate ...` line
+/// in `text`.
+fn commands(text: &str) -> Vec<Vec<String>> {
+    const RUN: &str = "cargo run --release -p staunch-lab -- ";
+    text.lines()
+        .filter_map(|line| line.split_once(RUN))
+        .map(|(_, args)| {
+            args.split_whitespace()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .filter(|args| args.first().is_some_and(|a| a == "simulate"))
+        .collect()
+}
+
+#[test]
+fn every_command_in_the_scenarios_and_the_readme_runs_from_the_repository_root() {
+    use clap::Parser;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root");
+    let mut all = Vec::new();
+    for file in all_scenarios() {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let found = commands(&text);
+        assert!(
+            !found.is_empty(),
+            "{}: no command in its comments",
+            file.display()
+        );
+        all.extend(found);
+    }
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let from_readme = commands(&readme);
+    assert!(!from_readme.is_empty(), "no simulate command in the README");
+    all.extend(from_readme);
+    all.sort();
+    all.dedup();
+    for args in all {
+        let parsed = staunch_lab::cli::Cli::try_parse_from(
+            std::iter::once("staunch-lab").chain(args.iter().map(String::as_str)),
+        );
+        assert!(parsed.is_ok(), "{args:?}: {}", parsed.unwrap_err());
+        // As written, from the root, within the default ceilings: every run is bounded.
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_staunch-lab"))
+            .args(&args)
+            .current_dir(root)
+            .output()
+            .expect("the staunch-lab binary runs");
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(String::from_utf8_lossy(&output.stdout).contains("answered"));
     }
 }
