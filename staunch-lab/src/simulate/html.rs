@@ -301,7 +301,8 @@ impl Report {
         page.push_str(
             "<h2>Per phase</h2><table><tr><th class=\"l\">policy</th><th>requests</th>\
              <th>success</th><th>fallback</th><th>failed</th><th>p50</th><th>p99</th>\
-             <th>max</th><th>calls / request</th><th>peak calls in 1 s</th></tr>",
+             <th>p99.9</th><th>max</th><th>calls / request</th><th>hedges / request</th>\
+             <th>peak calls in 1 s</th></tr>",
         );
         let rows = self
             .segments
@@ -323,7 +324,7 @@ impl Report {
         for (title, segment) in rows {
             let _ = write!(
                 page,
-                "<tr class=\"phase\"><td colspan=\"10\">{}</td></tr>",
+                "<tr class=\"phase\"><td colspan=\"12\">{}</td></tr>",
                 esc(&title)
             );
             for (k, p) in self.policies.iter().enumerate() {
@@ -331,7 +332,8 @@ impl Report {
                 let _ = write!(
                     page,
                     "<tr><td class=\"l\" style=\"color:{}\">{}</td><td>{}</td><td>{}</td>\
-                     <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                     <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                     <td>{}</td><td>{}</td></tr>",
                     colour(k),
                     esc(&p.name),
                     s.requests,
@@ -340,9 +342,12 @@ impl Report {
                     share_text(s.failed, s.requests),
                     d(s.p50),
                     d(s.p99),
+                    d(s.p999),
                     d(s.max),
                     s.calls_per_request()
                         .map_or_else(|| "–".to_owned(), |x| format!("{x:.2}")),
+                    s.hedges_per_request()
+                        .map_or_else(|| "–".to_owned(), |x| format!("{x:.3}")),
                     s.peak_calls_per_second
                 );
             }

@@ -96,6 +96,8 @@
 //! attempt_timeout = { fixed = "500ms" }
 //! [policy.inventory]                   # a dependency without a table gets a bare call
 //! attempt_timeout = { fixed = "200ms" }
+//! hedge = { max_attempts = 2, delay = "50ms" }          # hedge, throttle, limit: as [policy]
+//! limit = { kind = "fixed", limit = 20 }
 //! ```
 //!
 //! A call that fails (no fallback) ends the request; one answered by its fallback does not. A
@@ -103,8 +105,9 @@
 //! its `timeout` the request's deadline. The report's segments are the windows between phase
 //! changes of any dependency ("pricing down + inventory flaky"), and each has a row per
 //! dependency beside the request's: the requests that called it, how its calls ended, their own
-//! latency, attempts per call and peak attempts per second. A `[dependency]` file means what it
-//! always meant, and prints what it always printed.
+//! latency (p99 and p99.9), attempts and hedges per call and peak attempts per second; and
+//! "Why calls stopped" says, under each dependency's name, why its own calls stopped (a refusal
+//! by its limit, its breaker open, ...). A `[dependency]` file means what it always meant.
 //!
 //! # Fleet: several client instances
 //!
@@ -139,20 +142,22 @@
 //! ([`RunError`]) rather than run for minutes.
 //!
 //! The report opens with a verdict per policy on the whole run (the share of requests answered,
-//! by the dependency or the fallback, the p99 and the calls per request) and with a sentence for
-//! each phase in which a policy answered at least [`NOTABLE_FALLBACK`](report::NOTABLE_FALLBACK)
-//! of requests from its fallback where another policy got more answers from the dependency but
-//! took at least twice as long (or, alone, while the dependency was still answering): a trade
-//! of fresh answers for time, made on purpose. A share never rounds to a lie: one that is not
-//! exactly 100% prints as ">99.9% (all but 3)", one that is not exactly 0 as "<0.1% (2)".
+//! by the dependency or the fallback, the p99, the p99.9 once a thousand requests finished, the
+//! calls per request, and the hedges per request of a policy that sent any) and with a sentence
+//! for each phase in which a policy answered at least
+//! [`NOTABLE_FALLBACK`](report::NOTABLE_FALLBACK) of requests from its fallback where another
+//! policy got more answers from the dependency but took at least twice as long (or, alone, while
+//! the dependency was still answering): a trade of fresh answers for time, made on purpose. A
+//! share never rounds to a lie: one that is not exactly 100% prints as ">99.9% (all but 3)", one
+//! that is not exactly 0 as "<0.1% (2)".
 //!
 //! `--format json` prints the same as one object: `{scenario, seed, rate_per_second,
 //! duration_ms, requests, notes, policies: [{name, verdict, settings, overall, phases: [{name,
 //! start_ms, end_ms, stats, dependencies?, incident?}], dependencies, breaker, stop_reasons}]}`;
 //! shares are fractions in `[0, 1]` (with their `counts` beside them), times are milliseconds.
-//! With named dependencies, `dependencies` lists `{name, overall}` per policy and `{name, stats}`
-//! per phase, and each breaker change names its `dependency`; with a fleet, each names its
-//! `client`, and `fleet` holds `{clients, breakers: [{dependency, peak_open_share,
+//! With named dependencies, `dependencies` lists `{name, overall, stop_reasons}` per policy and
+//! `{name, stats}` per phase, and each breaker change names its `dependency`; with a fleet, each
+//! names its `client`, and `fleet` holds `{clients, breakers: [{dependency, peak_open_share,
 //! open_together}], retries, retry_peak_to_mean}` (`null` for one client).
 //!
 //! # Examples

@@ -302,7 +302,7 @@ pub struct PolicyReport {
 ///
 /// `requests` counts the requests that called it (a request that failed at an earlier step of
 /// a sequence does not); success, fallback and failed are the ends of those calls, the
-/// latencies the calls' own, `calls` its attempts.
+/// latencies the calls' own, `calls` its attempts (`hedges` those sent as hedges).
 #[derive(Debug, Clone)]
 pub struct DependencyReport {
     /// The dependency's name.
@@ -311,6 +311,9 @@ pub struct DependencyReport {
     pub segments: Vec<Stats>,
     /// Over the whole run.
     pub overall: Stats,
+    /// Why its calls that it did not answer stopped, as [`PolicyReport::stop_reasons`]: a
+    /// refusal by this dependency's limit or throttle is counted here, under its name.
+    pub stop_reasons: Vec<(StopReason, usize, usize)>,
 }
 
 /// How a fleet of client instances behaved together.
@@ -426,7 +429,7 @@ pub struct Point {
     pub p99: Option<Duration>,
 }
 
-const REASONS: [StopReason; 14] = [
+const REASONS: [StopReason; 15] = [
     StopReason::CircuitOpen,
     StopReason::Refused(Refusal::Throttled),
     StopReason::Refused(Refusal::RateLimited),
@@ -437,11 +440,25 @@ const REASONS: [StopReason; 14] = [
     StopReason::Exhausted,
     StopReason::Budget,
     StopReason::Deadline,
+    StopReason::MaxDuration,
     StopReason::RetryAfterTooLong,
     StopReason::Permanent,
     StopReason::Cancelled,
     StopReason::FallbackFailed,
 ];
+
+/// The counts of `counted` in the order of [`REASONS`], then any reason it does not list (a
+/// library's new one is shown, not lost), zero rows left out.
+fn in_order(counted: &[(StopReason, usize, usize)]) -> Vec<(StopReason, usize, usize)> {
+    let rank = |r: &StopReason| REASONS.iter().position(|x| x == r).unwrap_or(REASONS.len());
+    let mut out: Vec<_> = counted
+        .iter()
+        .copied()
+        .filter(|&(_, a, b)| a + b > 0)
+        .collect();
+    out.sort_by_key(|(r, ..)| rank(r));
+    out
+}
 
 impl PolicyReport {
     /// The report of a run of `policy` over `segments`, from what `recorder` counted and the
@@ -479,27 +496,21 @@ impl PolicyReport {
                 .dependencies
                 .iter()
                 .zip(&recorder.dependencies)
-                .map(|((name, _), (windows, overall))| DependencyReport {
-                    name: name.clone(),
-                    segments: windows.iter().map(Stats::from_tally).collect(),
-                    overall: Stats::from_tally(overall),
-                })
+                .zip(&recorder.dependency_stops)
+                .map(
+                    |(((name, _), (windows, overall)), stops)| DependencyReport {
+                        name: name.clone(),
+                        segments: windows.iter().map(Stats::from_tally).collect(),
+                        overall: Stats::from_tally(overall),
+                        stop_reasons: in_order(stops),
+                    },
+                )
                 .collect()
         } else {
             Vec::new()
         };
         let dependency_names = calls.names();
-        let stop_reasons = REASONS
-            .iter()
-            .filter_map(|&reason| {
-                recorder
-                    .stop_reasons
-                    .iter()
-                    .find(|(r, ..)| *r == reason)
-                    .copied()
-            })
-            .filter(|&(_, a, b)| a + b > 0)
-            .collect();
+        let stop_reasons = in_order(&recorder.stop_reasons);
         Self {
             name: policy.name.clone(),
             settings: policy.settings.clone(),
@@ -567,7 +578,9 @@ impl PolicyReport {
     }
 
     /// One line for the whole run: "staunch: 99.8% answered (3 failed; 12.0% from the
-    /// fallback), p99 410ms, 1.05 calls per request".
+    /// fallback), p99 410ms, 1.05 calls per request". The p99.9 joins the p99 once at least
+    /// [`TAIL_REQUESTS`] requests finished (with fewer it is only the slowest of them), and the
+    /// hedges per request join the calls when the policy sent any.
     pub fn verdict(&self) -> String {
         let s = &self.overall;
         let mut line = format!(
@@ -592,12 +605,22 @@ impl PolicyReport {
             let _ = write!(line, " ({})", why.join("; "));
         }
         let _ = write!(line, ", p99 {}", opt_duration(s.p99));
+        if s.requests - s.unfinished >= TAIL_REQUESTS {
+            let _ = write!(line, ", p99.9 {}", opt_duration(s.p999));
+        }
         if let Some(x) = s.calls_per_request() {
             let _ = write!(line, ", {x:.2} calls per request");
+        }
+        if let Some(x) = s.hedges_per_request().filter(|_| s.hedges > 0) {
+            let _ = write!(line, ", {x:.3} hedges per request");
         }
         line
     }
 }
+
+/// The fewest finished requests whose p99.9 the verdict gives: a thousand, so that it is not
+/// merely the slowest one.
+pub const TAIL_REQUESTS: usize = 1000;
 
 /// The least share of a window's requests answered by the fallback that the report remarks on.
 pub const NOTABLE_FALLBACK: f64 = 0.05;
@@ -629,6 +652,12 @@ fn ratio(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"))
 }
 
+/// Hedges per request (or per call) with three decimals, or "-".
+fn hedges(s: &Stats) -> String {
+    s.hedges_per_request()
+        .map_or_else(|| "-".to_owned(), |x| format!("{x:.3}"))
+}
+
 fn opt_duration(d: Option<Duration>) -> String {
     d.map_or_else(|| "-".to_owned(), format_duration)
 }
@@ -655,6 +684,31 @@ pub fn share_text(n: usize, total: usize) -> String {
         "100.0" if n < total => ">99.9%".to_owned(),
         "0.0" if n > 0 => "<0.1%".to_owned(),
         _ => format!("{text}%"),
+    }
+}
+
+/// " circuit_open 3 fallback; timeout 1 fallback, 2 failed unfinished 4", or " none".
+fn reasons_text(reasons: &[(StopReason, usize, usize)], unfinished: usize) -> String {
+    let mut line = String::new();
+    for &(reason, fallback, failed) in reasons {
+        let _ = write!(line, " {}", reason.as_str());
+        match (fallback, failed) {
+            (0, n) => {
+                let _ = write!(line, " {n} failed;");
+            }
+            (n, 0) => {
+                let _ = write!(line, " {n} fallback;");
+            }
+            (a, b) => {
+                let _ = write!(line, " {a} fallback, {b} failed;");
+            }
+        }
+    }
+    let line = line.trim_end_matches(';');
+    match (line.is_empty(), unfinished) {
+        (true, 0) => " none".to_owned(),
+        (_, 0) => line.to_owned(),
+        _ => format!("{line} unfinished {unfinished}"),
     }
 }
 
@@ -858,14 +912,7 @@ impl Report {
                 "calls per request",
                 &cells(&|s| ratio(s.calls_per_request())),
             )?;
-            row(
-                out,
-                "hedges per request",
-                &cells(&|s| {
-                    s.hedges_per_request()
-                        .map_or_else(|| "-".to_owned(), |x| format!("{x:.3}"))
-                }),
-            )?;
+            row(out, "hedges per request", &cells(&|s| hedges(s)))?;
             row(
                 out,
                 "peak calls in 1 s",
@@ -899,11 +946,13 @@ impl Report {
                     &cells(&|s| share_cell(s.failed, s.requests)),
                 )?;
                 row(out, "  latency p99", &cells(&|s| opt_duration(s.p99)))?;
+                row(out, "  latency p99.9", &cells(&|s| opt_duration(s.p999)))?;
                 row(
                     out,
                     "  attempts per call",
                     &cells(&|s| ratio(s.calls_per_request())),
                 )?;
+                row(out, "  hedges per call", &cells(&|s| hedges(s)))?;
                 row(
                     out,
                     "  peak attempts in 1 s",
@@ -1043,29 +1092,13 @@ impl Report {
             "Why calls stopped (requests the dependency did not answer)"
         )?;
         for p in &self.policies {
-            let mut line = String::new();
-            for &(reason, fallback, failed) in &p.stop_reasons {
-                let _ = write!(line, " {}", reason.as_str());
-                match (fallback, failed) {
-                    (0, n) => {
-                        let _ = write!(line, " {n} failed;");
-                    }
-                    (n, 0) => {
-                        let _ = write!(line, " {n} fallback;");
-                    }
-                    (a, b) => {
-                        let _ = write!(line, " {a} fallback, {b} failed;");
-                    }
-                }
-            }
-            let line = line.trim_end_matches(';');
-            let unfinished = p.overall.unfinished;
-            let line = match (line.is_empty(), unfinished) {
-                (true, 0) => " none".to_owned(),
-                (_, 0) => line.to_owned(),
-                _ => format!("{line} unfinished {unfinished}"),
-            };
+            let line = reasons_text(&p.stop_reasons, p.overall.unfinished);
             writeln!(out, "  {}:{line}", p.name)?;
+            // With named dependencies, each one's calls: which of them refused, timed out, ...
+            for d in &p.dependencies {
+                let line = reasons_text(&d.stop_reasons, 0);
+                writeln!(out, "    {} calls:{line}", d.name)?;
+            }
         }
         Ok(())
     }
@@ -1187,17 +1220,19 @@ impl Report {
                         Json::Obj(fields)
                     })
                     .collect();
-                let reasons = p
-                    .stop_reasons
-                    .iter()
-                    .map(|&(reason, fallback, failed)| {
-                        Json::Obj(vec![
-                            ("reason", Json::Str(reason.as_str().to_owned())),
-                            ("fallback", Json::Int(fallback as u64)),
-                            ("failed", Json::Int(failed as u64)),
-                        ])
-                    })
-                    .collect();
+                let reasons = |list: &[(StopReason, usize, usize)]| {
+                    Json::Arr(
+                        list.iter()
+                            .map(|&(reason, fallback, failed)| {
+                                Json::Obj(vec![
+                                    ("reason", Json::Str(reason.as_str().to_owned())),
+                                    ("fallback", Json::Int(fallback as u64)),
+                                    ("failed", Json::Int(failed as u64)),
+                                ])
+                            })
+                            .collect(),
+                    )
+                };
                 Json::Obj(vec![
                     ("name", Json::Str(p.name.clone())),
                     ("verdict", Json::Str(p.verdict())),
@@ -1215,6 +1250,7 @@ impl Report {
                                     Json::Obj(vec![
                                         ("name", Json::Str(d.name.clone())),
                                         ("overall", stats(&d.overall)),
+                                        ("stop_reasons", reasons(&d.stop_reasons)),
                                     ])
                                 })
                                 .collect(),
@@ -1229,7 +1265,7 @@ impl Report {
                             Json::Null
                         },
                     ),
-                    ("stop_reasons", Json::Arr(reasons)),
+                    ("stop_reasons", reasons(&p.stop_reasons)),
                     (
                         "fleet",
                         p.fleet.as_ref().map_or(Json::Null, |f| {
@@ -1450,12 +1486,22 @@ mod tests {
         );
         assert_eq!(
             p.verdict(),
-            "staunch: 99.8% answered (3 failed; 0.3% from the fallback), p99 410ms, 1.00 calls per request"
+            "staunch: 99.8% answered (3 failed; 0.3% from the fallback), p99 410ms, p99.9 410ms, 1.00 calls per request"
         );
+        // Fewer than a thousand finished: no p99.9, which would be only the slowest.
         let all = policy("naive", [stats(100, 100, 0, 50); 2], stats(100, 100, 0, 40));
         assert_eq!(
             all.verdict(),
             "naive: 100.0% answered, p99 40ms, 1.00 calls per request"
+        );
+        let mut tail = stats(1000, 1000, 0, 16);
+        tail.p999 = Some(Duration::from_millis(35));
+        tail.calls = 1009;
+        tail.hedges = 9;
+        let hedge = policy("hedge", [stats(100, 100, 0, 50); 2], tail);
+        assert_eq!(
+            hedge.verdict(),
+            "hedge: 100.0% answered, p99 16ms, p99.9 35ms, 1.01 calls per request, 0.009 hedges per request"
         );
     }
 
@@ -1543,6 +1589,24 @@ mod tests {
         ];
         assert_eq!(open_together(&half, 0, 2, end), (0.5, Some(0.5)));
         assert_eq!(open_together(&[], 0, 3, end), (0.0, None));
+    }
+
+    #[test]
+    fn stop_reasons_are_listed_in_a_fixed_order_and_none_is_lost() {
+        let counted = [
+            (StopReason::MaxDuration, 0, 2),
+            (StopReason::Timeout, 0, 0),
+            (StopReason::Refused(Refusal::LimitFull), 3, 1),
+            (StopReason::CircuitOpen, 5, 0),
+        ];
+        assert_eq!(
+            in_order(&counted),
+            [
+                (StopReason::CircuitOpen, 5, 0),
+                (StopReason::Refused(Refusal::LimitFull), 3, 1),
+                (StopReason::MaxDuration, 0, 2),
+            ]
+        );
     }
 
     #[test]

@@ -1291,6 +1291,19 @@ mod tests {
     }
 
     #[test]
+    fn a_dependency_policy_hedges_or_limits_as_a_policy_does() {
+        let s = parse(&format!(
+            "{FANOUT}[policy]\n[policy.pricing]\nhedge = {{ max_attempts = 3, delay = \"20ms\" }}\nbudget = {{ kind = \"ratio\", ratio = 0.1 }}\n[policy.inventory]\nlimit = {{ kind = \"fixed\", limit = 4 }}\nthrottle = {{ k = 2.0 }}\nrate_limit = {{ calls = 10, period = \"1s\" }}\n"
+        ))
+        .unwrap();
+        let (pricing, inventory) = (&s.policy.dependencies[0].1, &s.policy.dependencies[1].1);
+        assert_eq!(pricing.hedge.unwrap().max_attempts(), 3);
+        assert!(pricing.budget.is_some() && pricing.limit.is_none());
+        assert!(inventory.limit.is_some() && inventory.throttle.is_some());
+        assert!(inventory.rate_limit.is_some() && inventory.hedge.is_none());
+    }
+
+    #[test]
     fn a_request_runs_steps_in_sequence_each_in_parallel() {
         let s = parse(&format!(
             "{FANOUT}[dependencies.auth]\nlatency = \"5ms\"\n[request]\nsequence = [\"auth\", [\"pricing\", \"inventory\"]]\n[policy]\n"
@@ -1341,6 +1354,18 @@ mod tests {
             (
                 "[policy]\n[policy.pricing]\nretries = 3\n",
                 "policy.pricing: unknown field `retries`",
+            ),
+            (
+                "[policy]\n[policy.pricing]\nretry = {}\nhedge = { delay = \"20ms\" }\n",
+                "policy.pricing.hedge: a policy retries or hedges",
+            ),
+            (
+                "[policy]\n[policy.inventory]\nthrottle = { k = 0.5 }\n",
+                "policy.inventory.throttle",
+            ),
+            (
+                "[policy]\n[policy.inventory]\nlimit = { kind = \"fixed\", limit = 0 }\n",
+                "policy.inventory.limit",
             ),
             (
                 "[policy]\n[policy.pricing]\nname = \"x\"\n",

@@ -278,6 +278,25 @@ pub struct Recorder {
     /// `requests` counts the requests that called it; the latency is the call's own, from its
     /// start to its answer.
     pub dependencies: Vec<(Vec<Tally>, Tally)>,
+    /// Per dependency: why its calls that it did not answer stopped, as `stop_reasons`.
+    pub dependency_stops: Vec<Vec<(StopReason, usize, usize)>>,
+}
+
+/// Counts why a call or request that the dependency did not answer stopped, in `reasons`
+/// (reason, answered by the fallback, failed); nothing for an answer.
+fn count_stop(reasons: &mut Vec<(StopReason, usize, usize)>, outcome: Outcome) {
+    let (reason, fallback) = match outcome {
+        Outcome::Fallback(reason) => (reason, 1),
+        Outcome::Failed(reason) => (reason, 0),
+        Outcome::Success | Outcome::Unfinished => return,
+    };
+    match reasons.iter_mut().find(|(r, ..)| *r == reason) {
+        Some(entry) => {
+            entry.1 += fallback;
+            entry.2 += 1 - fallback;
+        }
+        None => reasons.push((reason, fallback, 1 - fallback)),
+    }
 }
 
 impl Recorder {
@@ -304,6 +323,7 @@ impl Recorder {
                 ))
             })
             .collect();
+        let dependency_stops = vec![Vec::new(); dependencies];
         let dependencies =
             vec![(vec![Tally::default(); windows.len()], Tally::default()); dependencies];
         Self {
@@ -318,6 +338,7 @@ impl Recorder {
             timeline: Timeline::new(duration),
             retries: Bursts::default(),
             dependencies,
+            dependency_stops,
         }
     }
 
@@ -411,6 +432,9 @@ impl Observer for Recorder {
                 windows[i].finish(end.outcome, latency);
             }
         }
+        if let Some(reasons) = self.dependency_stops.get_mut(end.dependency) {
+            count_stop(reasons, end.outcome);
+        }
     }
 
     fn finished(
@@ -439,31 +463,19 @@ impl Observer for Recorder {
         if let Some(i) = self.window(arrival) {
             self.windows_tally[i].finish(outcome, latency);
         }
-        match outcome {
-            Outcome::Success => {
-                // Ends come in time order: this is the first success after every window that
-                // ended at or before it and has none yet.
-                while self.satisfied < self.windows.len() && self.windows[self.satisfied].1 <= end {
-                    self.first_success[self.satisfied] = Some(end - self.windows[self.satisfied].1);
-                    self.satisfied += 1;
-                }
-                for (_, after) in &mut self.after {
-                    if let Some(second) = after.second(arrival) {
-                        second.1 += 1;
-                    }
+        count_stop(&mut self.stop_reasons, outcome);
+        if outcome == Outcome::Success {
+            // Ends come in time order: this is the first success after every window that ended
+            // at or before it and has none yet.
+            while self.satisfied < self.windows.len() && self.windows[self.satisfied].1 <= end {
+                self.first_success[self.satisfied] = Some(end - self.windows[self.satisfied].1);
+                self.satisfied += 1;
+            }
+            for (_, after) in &mut self.after {
+                if let Some(second) = after.second(arrival) {
+                    second.1 += 1;
                 }
             }
-            Outcome::Fallback(reason) | Outcome::Failed(reason) => {
-                let fallback = usize::from(matches!(outcome, Outcome::Fallback(_)));
-                match self.stop_reasons.iter_mut().find(|(r, ..)| *r == reason) {
-                    Some(entry) => {
-                        entry.1 += fallback;
-                        entry.2 += 1 - fallback;
-                    }
-                    None => self.stop_reasons.push((reason, fallback, 1 - fallback)),
-                }
-            }
-            Outcome::Unfinished => {}
         }
     }
 }
@@ -627,5 +639,20 @@ mod tests {
         );
         assert_eq!(r.dependencies[0].0[0].hedges, 1);
         assert_eq!(r.retries.total, 1);
+        // Why each dependency's calls stopped, apart from the request's.
+        let refused = StopReason::Refused(staunch::limit::Refusal::LimitFull);
+        let end = |dependency: usize, outcome: Outcome| CallEnd {
+            dependency,
+            arrival: ms(0),
+            start: ms(0),
+            end: ms(100),
+            outcome,
+            calls: 1,
+        };
+        r.call_ended(&end(0, Outcome::Success));
+        r.call_ended(&end(1, Outcome::Fallback(refused)));
+        r.call_ended(&end(1, Outcome::Failed(refused)));
+        assert!(r.dependency_stops[0].is_empty());
+        assert_eq!(r.dependency_stops[1], [(refused, 1, 1)]);
     }
 }

@@ -7,5 +7,6 @@ mod fuzz;
 mod html;
 mod limits;
 mod outcomes;
+mod per_dependency;
 mod scenarios;
 mod support;
