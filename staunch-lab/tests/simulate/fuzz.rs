@@ -1,13 +1,13 @@
-//! No scenario file panics: the shipped scenarios, mangled line by line (lines dropped,
-//! doubled, values swapped for hostile ones, tables added), are read, and those that read are
-//! run within tight limits; every outcome is a value or an error, never a panic.
+//! No scenario file panics: every shipped scenario, mangled line by line (lines dropped,
+//! doubled, values swapped for hostile ones, tables and settings added), is read, and those that
+//! read are run within tight limits; every outcome is a value or an error, never a panic.
 
 use std::path::Path;
 
 use proptest::prelude::*;
 use staunch_lab::simulate::{self, Limits, Scenario};
 
-use crate::support::{scenario, temp_dir};
+use crate::support::{all_scenarios, temp_dir};
 
 const VALUES: &[&str] = &[
     "0",
@@ -39,6 +39,31 @@ const VALUES: &[&str] = &[
     "{ distribution = \"lognormal\", mean = \"0s\", sd = \"0s\" }",
     "{ rule = \"consecutive_failures\", failures = 1 }",
     "{ max_attempts = 4294967295 }",
+    "{ max_attempts = 2, delay = \"20ms\" }",
+    "{ delay = { percentile = 95, min = \"0s\", max = \"25h\" } }",
+    "{ kind = \"fixed\", limit = 1 }",
+    "{ kind = \"aimd\", min_limit = 0, max_limit = 1 }",
+    "{ k = 0.5 }",
+    "{ calls = 0, period = \"1s\" }",
+    "{ distribution = \"uniform\", min = \"2ms\", max = \"1ms\" }",
+    "{ distribution = \"mixture\", parts = [] }",
+    "{ distribution = \"mixture\", parts = [ { weight = 1.7e308, distribution = \"constant\", value = \"1ms\" }, { weight = 1.7e308, distribution = \"uniform\", min = \"0s\", max = \"24h\" } ] }",
+];
+
+/// Settings a line may become, in whatever table it lands: the policies and latencies of every
+/// kind, hedging and the overload protections among them.
+const SETTINGS: &[&str] = &[
+    "hedge = { max_attempts = 3, delay = \"1ms\" }",
+    "hedge = { delay = { percentile = 50 } }",
+    "retry = { max_attempts = 3 }",
+    "limit = { kind = \"fixed\", limit = 2, max_queue = 1, max_wait = \"1ms\" }",
+    "limit = { kind = \"aimd\", min_limit = 1, max_limit = 3 }",
+    "throttle = { k = 1.1 }",
+    "rate_limit = { calls = 5, period = \"1s\", burst = 1 }",
+    "budget = { kind = \"ratio\", ratio = 0.1 }",
+    "fallback = true",
+    "latency = { distribution = \"mixture\", parts = [ { weight = 0.5, distribution = \"constant\", value = \"1s\" }, { weight = 0.5, distribution = \"uniform\", min = \"1ms\", max = \"2ms\" } ] }",
+    "max_concurrency = 1",
 ];
 
 const TABLES: &[&str] = &[
@@ -60,6 +85,7 @@ enum Edit {
     Double(usize),
     Value(usize, usize),
     Table(usize, usize),
+    Setting(usize, usize),
 }
 
 fn edit() -> impl Strategy<Value = Edit> {
@@ -68,6 +94,7 @@ fn edit() -> impl Strategy<Value = Edit> {
         any::<usize>().prop_map(Edit::Double),
         (any::<usize>(), 0..VALUES.len()).prop_map(|(l, v)| Edit::Value(l, v)),
         (any::<usize>(), 0..TABLES.len()).prop_map(|(l, t)| Edit::Table(l, t)),
+        (any::<usize>(), 0..SETTINGS.len()).prop_map(|(l, k)| Edit::Setting(l, k)),
     ]
 }
 
@@ -93,6 +120,7 @@ fn mangle(text: &str, edits: &[Edit]) -> String {
                 }
             }
             Edit::Table(l, t) => lines.insert(at(l), TABLES[t].to_owned()),
+            Edit::Setting(l, k) => lines.insert(at(l), SETTINGS[k].to_owned()),
         }
     }
     lines.join("\n")
@@ -103,11 +131,13 @@ proptest! {
 
     #[test]
     fn a_mangled_scenario_never_panics(
-        which in 0..4_usize,
+        which in any::<prop::sample::Index>(),
         edits in proptest::collection::vec(edit(), 1..6),
     ) {
-        let stem = ["checkout", "brownout", "thundering-herd", "flaky"][which];
-        let original = std::fs::read_to_string(scenario(stem)).unwrap();
+        let files = all_scenarios();
+        let path = which.get(&files);
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let original = std::fs::read_to_string(path).unwrap();
         let text = mangle(&original, &edits);
         let dir = temp_dir("fuzz");
         let file = dir.join(format!("{stem}.toml"));
